@@ -1,0 +1,454 @@
+/**
+ * The s2s configuration: one schema, parsed once at the edge into a typed,
+ * frozen object. YAML files use the same kebab-case names as the command-line
+ * flags (`emb-size: 256` ⇔ `--emb-size 256`), grouped data / model / training /
+ * decoding. Unknown keys and wrong types are errors that name the key and file.
+ */
+import { readFileSync } from 'node:fs';
+import { basename, dirname, extname, resolve } from 'node:path';
+import { parseDocument } from 'yaml';
+import { UserError } from './cli/errors.ts';
+
+export type Group = 'data' | 'model' | 'training' | 'decoding';
+export const GROUPS: readonly Group[] = ['data', 'model', 'training', 'decoding'];
+
+export interface DataConfig {
+  /** TSV/CSV corpora (`--data`, repeatable). */
+  data: string[];
+  /** Plain line-aligned parallel files (`--src`, `--tgt`). */
+  src: string | null;
+  tgt: string | null;
+  /** Columns in TSV/CSV; null = by language (English is column 0 of a Tatoeba export, the other language column 1). */
+  srcCol: number | null;
+  tgtCol: number | null;
+  /** Field delimiter; null = by extension (.tsv tab, .csv comma). */
+  delimiter: string | null;
+  srcLang: string;
+  tgtLang: string;
+  /** null = the language's default (`char` for zh/ja, `word` otherwise). */
+  srcTokenizer: 'word' | 'char' | null;
+  tgtTokenizer: 'word' | 'char' | null;
+  lowercase: boolean;
+  /** Pairs longer than this many tokens on either side are filtered out. */
+  maxLen: number;
+  /** Validation corpus; null = hold out `validSize` pairs from the training data. */
+  valid: string | null;
+  validSize: number;
+  srcMinFreq: number;
+  tgtMinFreq: number;
+  /** 0 = no limit. */
+  srcMaxVocab: number;
+  tgtMaxVocab: number;
+  /** Malformed rows are errors instead of being skipped. */
+  strict: boolean;
+}
+
+export interface ModelConfig {
+  embSize: number;
+  hiddenSize: number;
+  layers: number;
+  bidirectional: boolean;
+  attention: 'dot' | 'general' | 'concat';
+  dropout: number;
+  inputFeeding: boolean;
+  tieOutput: boolean;
+  /** Parameters are initialised uniformly in [-initScale, initScale]. */
+  initScale: number;
+}
+
+export interface TrainingConfig {
+  /** Sentences per batch (used when batchTokens is 0). */
+  batchSize: number;
+  /** Target tokens per batch; 0 = batch by sentences. */
+  batchTokens: number;
+  lr: number;
+  beta1: number;
+  beta2: number;
+  clipNorm: number;
+  labelSmoothing: number;
+  epochs: number;
+  /** 0 = no limit. */
+  maxSteps: number;
+  /** Validate every N steps as well as at each epoch end; 0 = epoch ends only. */
+  validEvery: number;
+  validBleuSize: number;
+  /** Multiply the learning rate by this when validation stalls; 1 = never. */
+  lrDecay: number;
+  lrPatience: number;
+  /** Stop after N validations without improvement; 0 = never. */
+  earlyStop: number;
+  /** Save `last` every N steps (and at each epoch end); 0 = epoch ends only. */
+  saveEvery: number;
+  /** How many older step checkpoints to keep besides `last` and `best`. */
+  keep: number;
+  bestMetric: 'loss' | 'bleu';
+  seed: number;
+  logEvery: number;
+  /** Output directory; null = checkpoints/<config name>. */
+  out: string | null;
+}
+
+export interface DecodingConfig {
+  beam: number;
+  lengthPenalty: number;
+  nbest: number;
+  /** Output length limit in tokens. */
+  maxOutputLen: number;
+  /** Output length limit relative to the source: ratio × srcLen + maxLenExtra. */
+  maxLenRatio: number;
+  maxLenExtra: number;
+  batchSize: number;
+  replaceUnk: boolean;
+}
+
+export interface S2SConfig {
+  /** The config's name (its file name without extension); names the default checkpoint dir. */
+  readonly name: string;
+  readonly data: Readonly<DataConfig>;
+  readonly model: Readonly<ModelConfig>;
+  readonly training: Readonly<TrainingConfig>;
+  readonly decoding: Readonly<DecodingConfig>;
+}
+
+type Kind = 'int' | 'int?' | 'number' | 'bool' | 'string' | 'string?' | 'strings';
+
+interface KeySpec {
+  kind: Kind;
+  /** Allowed values for strings. */
+  choices?: readonly (string | null)[];
+  /** Inclusive lower bound, and whether 0 is allowed when min > 0. */
+  min?: number;
+  max?: number;
+  /** Exclusive upper bound. */
+  below?: number;
+  doc: string;
+}
+
+/** The schema: every key of every group with its type, range and documentation. */
+export const SCHEMA: Record<Group, Record<string, KeySpec>> = {
+  data: {
+    data: { kind: 'strings', doc: 'TSV/CSV corpus files (repeatable)' },
+    src: { kind: 'string?', doc: 'plain source-side file, line-aligned with --tgt' },
+    tgt: { kind: 'string?', doc: 'plain target-side file, line-aligned with --src' },
+    'src-col': { kind: 'int?', min: 0, doc: 'source column in TSV/CSV (default: English 0, the other language 1)' },
+    'tgt-col': { kind: 'int?', min: 0, doc: 'target column in TSV/CSV (default: English 0, the other language 1)' },
+    delimiter: { kind: 'string?', doc: 'field delimiter (default: tab for .tsv, comma for .csv)' },
+    'src-lang': { kind: 'string', doc: 'source language code' },
+    'tgt-lang': { kind: 'string', doc: 'target language code' },
+    'src-tokenizer': { kind: 'string?', choices: ['word', 'char', null], doc: 'word | char (default by language)' },
+    'tgt-tokenizer': { kind: 'string?', choices: ['word', 'char', null], doc: 'word | char (default by language)' },
+    lowercase: { kind: 'bool', doc: 'lowercase word-tokenized text' },
+    'max-len': { kind: 'int', min: 1, doc: 'drop pairs longer than this (tokens, either side)' },
+    valid: { kind: 'string?', doc: 'validation corpus (default: hold out --valid-size pairs)' },
+    'valid-size': { kind: 'int', min: 0, doc: 'pairs held out for validation' },
+    'src-min-freq': { kind: 'int', min: 1, doc: 'minimum count of a source token' },
+    'tgt-min-freq': { kind: 'int', min: 1, doc: 'minimum count of a target token' },
+    'src-max-vocab': { kind: 'int', min: 0, doc: 'maximum source vocabulary size (0 = no limit)' },
+    'tgt-max-vocab': { kind: 'int', min: 0, doc: 'maximum target vocabulary size (0 = no limit)' },
+    strict: { kind: 'bool', doc: 'malformed rows are errors instead of being skipped' },
+  },
+  model: {
+    'emb-size': { kind: 'int', min: 1, doc: 'embedding size' },
+    'hidden-size': { kind: 'int', min: 1, doc: 'LSTM hidden size' },
+    layers: { kind: 'int', min: 1, max: 8, doc: 'stacked LSTM layers' },
+    bidirectional: { kind: 'bool', doc: 'bidirectional encoder (bridged to the decoder size)' },
+    attention: { kind: 'string', choices: ['dot', 'general', 'concat'], doc: 'dot | general | concat' },
+    dropout: { kind: 'number', min: 0, below: 1, doc: 'dropout on embeddings, between layers and on the attentional vector' },
+    'input-feeding': { kind: 'bool', doc: 'feed the previous attentional vector to the decoder' },
+    'tie-output': { kind: 'bool', doc: 'tie target embeddings and output projection' },
+    'init-scale': { kind: 'number', min: 0, doc: 'uniform initialisation range' },
+  },
+  training: {
+    'batch-size': { kind: 'int', min: 1, doc: 'sentences per batch' },
+    'batch-tokens': { kind: 'int', min: 0, doc: 'target tokens per batch (0 = batch by sentences)' },
+    lr: { kind: 'number', min: 0, doc: 'Adam learning rate' },
+    beta1: { kind: 'number', min: 0, below: 1, doc: 'Adam beta1' },
+    beta2: { kind: 'number', min: 0, below: 1, doc: 'Adam beta2' },
+    'clip-norm': { kind: 'number', min: 0, doc: 'global gradient norm clip (0 = off)' },
+    'label-smoothing': { kind: 'number', min: 0, below: 1, doc: 'label smoothing' },
+    epochs: { kind: 'int', min: 1, doc: 'training epochs' },
+    'max-steps': { kind: 'int', min: 0, doc: 'stop after this many steps (0 = no limit)' },
+    'valid-every': { kind: 'int', min: 0, doc: 'validate every N steps (0 = at epoch ends only)' },
+    'valid-bleu-size': { kind: 'int', min: 0, doc: 'validation sentences decoded for BLEU' },
+    'lr-decay': { kind: 'number', min: 0, max: 1, doc: 'learning-rate factor when validation stalls (1 = off)' },
+    'lr-patience': { kind: 'int', min: 0, doc: 'validations without improvement before decaying' },
+    'early-stop': { kind: 'int', min: 0, doc: 'stop after N validations without improvement (0 = off)' },
+    'save-every': { kind: 'int', min: 0, doc: 'save `last` every N steps (0 = at epoch ends only)' },
+    keep: { kind: 'int', min: 0, doc: 'older step checkpoints kept' },
+    'best-metric': { kind: 'string', choices: ['loss', 'bleu'], doc: 'loss | bleu' },
+    seed: { kind: 'int', min: 0, doc: 'random seed (data order, initialisation, dropout)' },
+    'log-every': { kind: 'int', min: 1, doc: 'log a line every N steps when not on a terminal' },
+    out: { kind: 'string?', doc: 'checkpoint directory (default checkpoints/<config name>)' },
+  },
+  decoding: {
+    beam: { kind: 'int', min: 1, doc: 'beam size (1 = greedy)' },
+    'length-penalty': { kind: 'number', min: 0, doc: 'alpha in score / length^alpha' },
+    nbest: { kind: 'int', min: 1, doc: 'hypotheses returned per sentence (<= beam)' },
+    'max-output-len': { kind: 'int', min: 1, doc: 'output length limit (tokens)' },
+    'max-len-ratio': { kind: 'number', min: 0, doc: 'output limit relative to source length' },
+    'max-len-extra': { kind: 'int', min: 0, doc: 'added to ratio × source length' },
+    'batch-size': { kind: 'int', min: 1, doc: 'sentences decoded together' },
+    'replace-unk': { kind: 'bool', doc: 'replace <unk> by the most attended source token' },
+  },
+};
+
+/** Built-in defaults: the `cmn-eng` configuration. */
+export const DEFAULTS: Omit<S2SConfig, 'name'> = {
+  data: {
+    data: ['data/cmn-eng/cmn-eng.tsv'],
+    src: null,
+    tgt: null,
+    srcCol: null,
+    tgtCol: null,
+    delimiter: null,
+    srcLang: 'en',
+    tgtLang: 'zh',
+    srcTokenizer: null,
+    tgtTokenizer: null,
+    lowercase: true,
+    maxLen: 40,
+    valid: null,
+    validSize: 500,
+    srcMinFreq: 2,
+    tgtMinFreq: 1,
+    srcMaxVocab: 0,
+    tgtMaxVocab: 0,
+    strict: false,
+  },
+  model: {
+    embSize: 256,
+    hiddenSize: 256,
+    layers: 1,
+    bidirectional: false,
+    attention: 'general',
+    dropout: 0.2,
+    inputFeeding: true,
+    tieOutput: false,
+    initScale: 0.1,
+  },
+  training: {
+    batchSize: 64,
+    batchTokens: 0,
+    lr: 1e-3,
+    beta1: 0.9,
+    beta2: 0.999,
+    clipNorm: 5,
+    labelSmoothing: 0,
+    epochs: 10,
+    maxSteps: 0,
+    validEvery: 0,
+    validBleuSize: 500,
+    lrDecay: 1,
+    lrPatience: 2,
+    earlyStop: 0,
+    saveEvery: 500,
+    keep: 2,
+    bestMetric: 'bleu',
+    seed: 1,
+    logEvery: 50,
+    out: null,
+  },
+  decoding: {
+    beam: 1,
+    lengthPenalty: 1,
+    nbest: 1,
+    maxOutputLen: 80,
+    maxLenRatio: 2,
+    maxLenExtra: 10,
+    batchSize: 64,
+    replaceUnk: false,
+  },
+};
+
+/** The config used when none is named: `configs/cmn-eng.yaml`. */
+export const DEFAULT_CONFIG_NAME = 'cmn-eng';
+
+export function kebabToCamel(key: string): string {
+  return key.replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+}
+
+export function camelToKebab(key: string): string {
+  return key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}
+
+/** Which group a (kebab-case) key belongs to; keys are unique across groups except where noted. */
+export function groupsOf(key: string): Group[] {
+  return GROUPS.filter((g) => key in SCHEMA[g]);
+}
+
+/** A partial config: group → camelCase key → value. */
+export type Overrides = { [G in Group]?: Record<string, unknown> };
+
+/**
+ * Checks one value against its schema entry; returns it normalised
+ * (e.g. YAML `~` → null) or throws a UserError naming `where`.
+ */
+export function checkValue(group: Group, key: string, value: unknown, where: string): unknown {
+  const spec = SCHEMA[group][key];
+  if (!spec) throw new UserError(`unknown key '${group}.${key}'`, { where });
+  const bad = (expected: string): never => {
+    throw new UserError(
+      `'${group}.${key}' must be ${expected}, got ${JSON.stringify(value)}`,
+      { where },
+    );
+  };
+  switch (spec.kind) {
+    case 'int':
+      if (typeof value !== 'number' || !Number.isInteger(value)) bad('an integer');
+      break;
+    case 'int?':
+      if (value !== null && (typeof value !== 'number' || !Number.isInteger(value))) bad('an integer or null');
+      break;
+    case 'number':
+      if (typeof value !== 'number' || !Number.isFinite(value)) bad('a number');
+      break;
+    case 'bool':
+      if (typeof value !== 'boolean') bad('true or false');
+      break;
+    case 'string':
+      if (typeof value !== 'string') bad('a string');
+      break;
+    case 'string?':
+      if (value !== null && typeof value !== 'string') bad('a string or null');
+      break;
+    case 'strings':
+      if (typeof value === 'string') return [value];
+      if (!Array.isArray(value) || value.some((v) => typeof v !== 'string')) bad('a list of strings');
+      break;
+  }
+  if (spec.choices && !spec.choices.includes(value as string | null)) {
+    bad(`one of ${spec.choices.filter((c) => c !== null).join(', ')}`);
+  }
+  if (typeof value === 'number') {
+    if (spec.min !== undefined && value < spec.min) bad(`>= ${spec.min}`);
+    if (spec.max !== undefined && value > spec.max) bad(`<= ${spec.max}`);
+    if (spec.below !== undefined && value >= spec.below) bad(`< ${spec.below}`);
+  }
+  return value;
+}
+
+/** Parses a YAML config file's text into overrides; `file` is used in messages. */
+export function parseConfigText(text: string, file: string): Overrides {
+  const doc = parseDocument(text, { prettyErrors: false });
+  if (doc.errors.length > 0) {
+    const e = doc.errors[0]!;
+    const line = e.linePos?.[0]?.line;
+    throw new UserError(`invalid YAML: ${e.message.split('\n')[0]}`, {
+      where: line ? `${file}:${line}` : file,
+    });
+  }
+  const root: unknown = doc.toJS() ?? {};
+  if (typeof root !== 'object' || root === null || Array.isArray(root)) {
+    throw new UserError('a config must be a mapping of groups (data, model, training, decoding)', { where: file });
+  }
+  const lineOf = (path: string[]): string => {
+    const node = doc.getIn(path, true) as { range?: [number, number] } | undefined;
+    const offset = node?.range?.[0];
+    if (offset === undefined) return file;
+    return `${file}:${text.slice(0, offset).split('\n').length}`;
+  };
+  const out: Overrides = {};
+  for (const [group, body] of Object.entries(root as Record<string, unknown>)) {
+    if (group === 'name') continue;
+    if (!(GROUPS as readonly string[]).includes(group)) {
+      throw new UserError(`unknown group '${group}' (expected one of ${GROUPS.join(', ')})`, { where: lineOf([group]) });
+    }
+    if (body === null) continue;
+    if (typeof body !== 'object' || Array.isArray(body)) {
+      throw new UserError(`'${group}' must be a mapping of keys`, { where: lineOf([group]) });
+    }
+    const g = group as Group;
+    const values: Record<string, unknown> = {};
+    for (const [key, value] of Object.entries(body as Record<string, unknown>)) {
+      const where = lineOf([group, key]);
+      values[kebabToCamel(key)] = checkValue(g, key, value, where);
+    }
+    out[g] = values;
+  }
+  return out;
+}
+
+/** Where the named config lives: a path, or a name under the project's configs/. */
+export function resolveConfigPath(nameOrPath: string, projectRoot: string): string {
+  const ext = extname(nameOrPath);
+  if (ext === '.yaml' || ext === '.yml' || nameOrPath.includes('/')) return resolve(nameOrPath);
+  return resolve(projectRoot, 'configs', `${nameOrPath}.yaml`);
+}
+
+export function configNameOf(path: string): string {
+  return basename(path, extname(path));
+}
+
+/** Reads and validates a YAML config file. Relative data paths stay relative to the working directory. */
+export function readConfigFile(path: string): Overrides {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new UserError(code === 'ENOENT' ? 'config file not found' : `cannot read config (${code})`, {
+      where: path,
+      hint: code === 'ENOENT' ? `configs shipped with s2s live in ${dirname(path)}` : undefined,
+    });
+  }
+  return parseConfigText(text, path);
+}
+
+/** Merges layers of overrides over the defaults (later layers win) into a frozen config. */
+export function buildConfig(name: string, ...layers: Overrides[]): S2SConfig {
+  const merged = {
+    data: { ...DEFAULTS.data },
+    model: { ...DEFAULTS.model },
+    training: { ...DEFAULTS.training },
+    decoding: { ...DEFAULTS.decoding },
+  };
+  for (const layer of layers) {
+    for (const g of GROUPS) Object.assign(merged[g], layer[g] ?? {});
+  }
+  const config: S2SConfig = {
+    name,
+    data: Object.freeze(merged.data),
+    model: Object.freeze(merged.model),
+    training: Object.freeze(merged.training),
+    decoding: Object.freeze(merged.decoding),
+  };
+  checkConsistency(config);
+  return Object.freeze(config);
+}
+
+/** Cross-key rules that no single key can check. */
+function checkConsistency(config: S2SConfig): void {
+  const { decoding, data } = config;
+  if (decoding.nbest > decoding.beam) {
+    throw new UserError(`--nbest (${decoding.nbest}) cannot exceed --beam (${decoding.beam})`, { where: '--nbest', exitCode: 2 });
+  }
+  if ((data.src === null) !== (data.tgt === null)) {
+    throw new UserError('--src and --tgt go together', { where: data.src === null ? '--tgt' : '--src', exitCode: 2 });
+  }
+}
+
+/** The config as YAML-shaped plain data (kebab-case keys), for --print-config and checkpoints. */
+export function configToPlain(config: S2SConfig): Record<string, unknown> {
+  const out: Record<string, unknown> = { name: config.name };
+  for (const g of GROUPS) {
+    const group: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(config[g])) group[camelToKebab(k)] = v;
+    out[g] = group;
+  }
+  return out;
+}
+
+/** Rebuilds a config saved by configToPlain (e.g. from a checkpoint), validating every key. */
+export function configFromPlain(plain: unknown, where: string): S2SConfig {
+  if (typeof plain !== 'object' || plain === null) throw new UserError('config is not an object', { where });
+  const p = plain as Record<string, unknown>;
+  const overrides: Overrides = {};
+  for (const g of GROUPS) {
+    const body = p[g];
+    if (body === undefined) continue;
+    const values: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(body as Record<string, unknown>)) values[kebabToCamel(k)] = checkValue(g, k, v, where);
+    overrides[g] = values;
+  }
+  return buildConfig(typeof p.name === 'string' ? p.name : 'checkpoint', overrides);
+}
