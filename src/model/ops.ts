@@ -1,0 +1,130 @@
+/**
+ * Tensor building blocks with gradients that run on every backend
+ * (`tensorflow`, `wasm`, `cpu`) and avoid the slow paths of `wasm`:
+ * - matMul whose gradient transposes explicitly (wasm's transposed matMul is ~10× slower);
+ * - embedding lookup whose gradient is a scatter-add (`ScatterNd`), not the
+ *   `UnsortedSegmentSum` that `tf.gather`'s gradient needs and wasm lacks;
+ * - masked softmax cross-entropy with label smoothing and its own gradient.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+// The stock gradients of the ops used below (tfjs-core registers none by default).
+import '@tensorflow/tfjs';
+
+type GradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor[];
+
+/** tf.customGrad with the inputs as an array and the save function second (typed). */
+function withGradient(
+  f: (inputs: tf.Tensor[], save: tf.GradSaveFunc) => { value: tf.Tensor; gradFunc: GradFunc },
+): (...inputs: tf.Tensor[]) => tf.Tensor {
+  const custom = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const save = args.pop() as tf.GradSaveFunc;
+    return f(args as tf.Tensor[], save);
+  });
+  return (...inputs: tf.Tensor[]) => custom(...inputs);
+}
+
+/**
+ * a·b for 2-D matrices with a gradient that uses only plain matMuls.
+ * @param a [m, k]
+ * @param b [k, n]
+ * @returns [m, n]
+ */
+export function matMul(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
+  return matMulWithPlainGrad(a, b) as tf.Tensor2D;
+}
+
+const matMulWithPlainGrad = withGradient(([a, b], save) => {
+  save([a!, b!]);
+  return {
+    value: tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D),
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const [sa, sb] = saved as [tf.Tensor2D, tf.Tensor2D];
+      return [
+        tf.matMul(dy as tf.Tensor2D, tf.transpose(sb)),
+        tf.matMul(tf.transpose(sa), dy as tf.Tensor2D),
+      ];
+    },
+  };
+});
+
+/**
+ * x·w + b for a batch of rows.
+ * @param x [m, k]
+ * @param w [k, n]
+ * @param b [n] (optional)
+ * @returns [m, n]
+ */
+export function dense(x: tf.Tensor2D, w: tf.Tensor2D, b?: tf.Tensor1D): tf.Tensor2D {
+  const y = matMul(x, w);
+  return b ? tf.add(y, b) : y;
+}
+
+/**
+ * Embedding lookup: rows of `table` for `ids`. The gradient scatter-adds the
+ * incoming rows into a dense [vocab, dim] tensor with ScatterNd (summing
+ * repeated ids), which every backend implements.
+ * @param table [vocab, dim]
+ * @param ids int32 [n]
+ * @returns [n, dim]
+ */
+export function embedLookup(table: tf.Tensor2D, ids: tf.Tensor1D): tf.Tensor2D {
+  return embedWithScatterGrad(table, ids) as tf.Tensor2D;
+}
+
+const embedWithScatterGrad = withGradient(([table, ids], save) => {
+  save([ids!]);
+  const shape = table!.shape as [number, number];
+  return {
+    value: tf.gather(table!, ids!),
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const [sids] = saved as [tf.Tensor1D];
+      const rows = tf.scatterND(tf.reshape(sids, [-1, 1]), dy, shape);
+      // ids are integers: they get no gradient (a zero tensor keeps customGrad happy).
+      return [rows, tf.zerosLike(sids)];
+    },
+  };
+});
+
+/**
+ * Sum over rows of the masked (label-smoothed) cross-entropy of `logits`
+ * against `targets`. The gradient w.r.t. logits is
+ * (softmax − q) · mask · dy, where q = (1−ε)·onehot + ε/V.
+ * @param logits [n, vocab]
+ * @param targets int32 [n]
+ * @param mask float [n], 1 for real tokens and 0 for padding
+ * @param smoothing ε in [0, 1)
+ * @returns scalar: Σ_i mask_i · (−Σ_v q_iv log p_iv)
+ */
+export function maskedCrossEntropySum(
+  logits: tf.Tensor2D,
+  targets: tf.Tensor1D,
+  mask: tf.Tensor1D,
+  smoothing: number,
+): tf.Scalar {
+  const [, vocab] = logits.shape;
+  const fn = withGradient(([lg, tg, mk], save) => {
+    const logp = tf.logSoftmax(lg as tf.Tensor2D);
+    const flatIndex = tf.add(tf.mul(tf.range(0, lg!.shape[0], 1, 'int32'), tf.scalar(vocab, 'int32')), tg!);
+    const targetLogp = tf.gather(tf.reshape(logp, [-1]), flatIndex);
+    let perRow: tf.Tensor = tf.neg(targetLogp);
+    if (smoothing > 0) {
+      const uniform = tf.neg(tf.mean(logp, 1));
+      perRow = tf.add(tf.mul(perRow, 1 - smoothing), tf.mul(uniform, smoothing));
+    }
+    save([logp, tg!, mk!]);
+    return {
+      value: tf.sum(tf.mul(perRow, mk!)),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [slogp, stg, smk] = saved as [tf.Tensor2D, tf.Tensor1D, tf.Tensor1D];
+        // (1−ε)·onehot built with ScatterNd: wasm's OneHot kernel ignores a float dtype.
+        const rows = stg.shape[0];
+        const at = tf.stack([tf.range(0, rows, 1, 'int32'), stg], 1);
+        const onehot = tf.scatterND(at, tf.fill([rows], 1 - smoothing), [rows, vocab]);
+        const q = smoothing > 0 ? tf.add(onehot, smoothing / vocab) : onehot;
+        const grad = tf.mul(tf.sub(tf.exp(slogp), q), tf.mul(tf.reshape(smk, [-1, 1]), dy));
+        return [grad, tf.zerosLike(stg), tf.zerosLike(smk)];
+      },
+    };
+  });
+  return fn(logits, targets, mask) as tf.Scalar;
+}

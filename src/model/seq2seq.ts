@@ -1,0 +1,81 @@
+/**
+ * The model as a whole: parameters plus dims, the teacher-forced loss used in
+ * training, and the pieces search uses (encode, decodeStep, outputLogits).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { ModelConfig } from '../config.ts';
+import type { Batch } from '../data/batches.ts';
+import { encode, noDropout, type Dropout } from './encoder.ts';
+import { decodeStep, initialDecoderState, outputLogits, projectTargetInputs } from './decoder.ts';
+import { maskedCrossEntropySum } from './ops.ts';
+import { initParams, modelDims, type ModelDims } from './params.ts';
+
+export interface Seq2Seq {
+  readonly dims: ModelDims;
+  readonly params: Map<string, tf.Variable>;
+}
+
+export function createModel(model: ModelConfig, srcVocab: number, tgtVocab: number, seed: number): Seq2Seq {
+  const dims = modelDims(model, srcVocab, tgtVocab);
+  return { dims, params: initParams(dims, model.initScale, seed) };
+}
+
+export function disposeModel(model: Seq2Seq): void {
+  for (const v of model.params.values()) v.dispose();
+}
+
+/** A padded batch as tensors. */
+export interface BatchTensors {
+  /** int32 [batch, srcLen] */
+  srcIds: tf.Tensor2D;
+  /** float32 [batch, srcLen] */
+  srcMask: tf.Tensor2D;
+  /** int32 [batch, tgtLen]: <sos> y1 … y_{n-1} */
+  tgtIn: tf.Tensor2D;
+  /** int32 [batch, tgtLen]: y1 … y_n <eos> */
+  tgtOut: tf.Tensor2D;
+  /** float32 [batch, tgtLen] */
+  tgtMask: tf.Tensor2D;
+}
+
+/**
+ * Teacher-forced loss: the sum over real target tokens of the (label-smoothed)
+ * cross-entropy. Divide by the token count for the mean.
+ * @returns scalar
+ */
+export function lossSum(model: Seq2Seq, b: BatchTensors, drop: Dropout = noDropout, labelSmoothing = 0): tf.Scalar {
+  const { dims: d, params } = model;
+  const [batch, tgtLen] = b.tgtIn.shape;
+  const enc = encode(params, d, b.srcIds, b.srcMask, drop);
+  // Embedding projections of every target input, in one product: [batch, tgtLen, 4H].
+  const inputs = tf.unstack(
+    tf.reshape(projectTargetInputs(params, tf.reshape(b.tgtIn, [-1]) as tf.Tensor1D, drop), [batch, tgtLen, 4 * d.hidden]),
+    1,
+  ) as tf.Tensor2D[];
+  let state = initialDecoderState(d, enc);
+  const attentional: tf.Tensor2D[] = [];
+  for (let t = 0; t < tgtLen; t++) {
+    const out = decodeStep(params, d, enc, state, inputs[t]!, drop);
+    attentional.push(out.attentional);
+    state = out.state;
+  }
+  const all = tf.reshape(tf.stack(attentional, 1), [batch * tgtLen, d.hidden]) as tf.Tensor2D;
+  const logits = outputLogits(params, d, all);
+  return maskedCrossEntropySum(
+    logits,
+    tf.reshape(b.tgtOut, [-1]) as tf.Tensor1D,
+    tf.reshape(b.tgtMask, [-1]) as tf.Tensor1D,
+    labelSmoothing,
+  );
+}
+
+/** The padded batch as tensors (caller disposes). */
+export function batchTensors(b: Batch): BatchTensors {
+  return {
+    srcIds: tf.tensor2d(b.srcIds, [b.size, b.srcLen], 'int32'),
+    srcMask: tf.tensor2d(b.srcMask, [b.size, b.srcLen], 'float32'),
+    tgtIn: tf.tensor2d(b.tgtIn, [b.size, b.tgtLen], 'int32'),
+    tgtOut: tf.tensor2d(b.tgtOut, [b.size, b.tgtLen], 'int32'),
+    tgtMask: tf.tensor2d(b.tgtMask, [b.size, b.tgtLen], 'float32'),
+  };
+}
