@@ -207,7 +207,7 @@ export class Trainer {
   private async validateAndTrack(): Promise<boolean> {
     const { config, model, tgtVocab } = this.setup;
     const t = config.training;
-    const result = validate(model, this.setup.valid, config, tgtVocab);
+    const result = await validate(model, this.setup.valid, config, tgtVocab);
     const record: ValidationRecord = {
       step: this.state.step,
       epoch: this.state.batchInEpoch === 0 ? this.state.epoch - 1 : this.state.epoch,

@@ -37,13 +37,13 @@ export function validationLoss(model: Seq2Seq, pairs: readonly EncodedPair[], ba
   return tokens > 0 ? sum / tokens : Number.NaN;
 }
 
-export function validate(model: Seq2Seq, set: ValidationSet, config: S2SConfig, tgtVocab: Vocab): ValidationResult {
+export async function validate(model: Seq2Seq, set: ValidationSet, config: S2SConfig, tgtVocab: Vocab): Promise<ValidationResult> {
   const loss = validationLoss(model, set.pairs, config.training.batchSize);
   const n = Math.min(config.training.validBleuSize, set.pairs.length);
   let bleu: number | null = null;
   if (n > 0) {
     const sources = set.pairs.slice(0, n).map((p) => p.src);
-    const results = search(model, sources, { ...config.decoding, beam: 1, nbest: 1 });
+    const results = await search(model, sources, { ...config.decoding, beam: 1, nbest: 1 });
     const kind = config.data.tgtTokenizer ?? defaultTokenizer(config.data.tgtLang);
     const hypotheses = results.map((nbest) => detokenize(kind, tgtVocab.decode(nbest[0]?.ids ?? [])));
     bleu = corpusBleu(hypotheses, [set.references.slice(0, n)], {

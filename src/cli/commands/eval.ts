@@ -1,0 +1,329 @@
+/**
+ * `s2s eval`: score hypotheses against references like the sacreBLEU command
+ * line (`--hypotheses FILE --references FILE…`), or compare tokenizers with
+ * `--explain`. Scores are sacreBLEU 2.6.0's, number for number (see
+ * src/eval/signature.ts for what the version in the signature means).
+ *
+ * Model mode (`--checkpoint DIR --data TEST.tsv`: decode, then score) calls
+ * `printScores` after decoding.
+ */
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { Command, Option } from 'commander';
+import {
+  bleuTokens,
+  corpusBleu,
+  defaultBleuTokenizer,
+  formatBleu,
+  sentenceBleu,
+  tokenizationWarning,
+  type BleuOptions,
+  type SmoothMethod,
+} from '../../eval/bleu.ts';
+import { corpusChrf, formatChrf, sentenceChrf, type ChrfOptions } from '../../eval/chrf.ts';
+import { pyRstrip } from '../../eval/python-compat.ts';
+import { BLEU_TOKENIZERS, isBleuTokenizer, type BleuTokenizer } from '../../eval/tokenizers.ts';
+import { UserError, usageError } from '../errors.ts';
+import {
+  bleuJson,
+  chrfJson,
+  formatBleuReport,
+  formatChrfReport,
+  formatExplain,
+  type ExplainRow,
+} from '../eval-report.ts';
+import { globalOptions } from '../global-options.ts';
+
+export type EvalMetric = 'bleu' | 'chrf';
+const METRICS: readonly EvalMetric[] = ['bleu', 'chrf'];
+const SMOOTH_METHODS: readonly SmoothMethod[] = ['exp', 'floor', 'add-k', 'none'];
+/** The tokenizers `--explain` puts side by side. */
+export const EXPLAIN_TOKENIZERS: readonly BleuTokenizer[] = ['zh', 'char', '13a', 'none'];
+
+/** Everything scoring needs, parsed and validated. */
+export interface EvalScoreOptions {
+  tokenize: BleuTokenizer;
+  smoothMethod: SmoothMethod;
+  smoothValue: number | null;
+  lowercase: boolean;
+  /** Silences the "looks already tokenized" warning only. */
+  force: boolean;
+  metrics: readonly EvalMetric[];
+  json: boolean;
+  /** One score per line (effective order on, as sacreBLEU does). */
+  sentenceLevel: boolean;
+  /** Decimals of the score. */
+  width: number;
+}
+
+/** Text for stdout plus warnings for stderr. */
+export interface EvalOutput {
+  stdout: string;
+  warnings: string[];
+}
+
+function bleuOptions(options: EvalScoreOptions, effectiveOrder: boolean, tokenize = options.tokenize): BleuOptions {
+  return {
+    tokenize,
+    smoothMethod: options.smoothMethod,
+    smoothValue: options.smoothValue,
+    lowercase: options.lowercase,
+    effectiveOrder,
+    force: options.force,
+  };
+}
+
+function chrfOptions(options: EvalScoreOptions): Partial<ChrfOptions> {
+  return { lowercase: options.lowercase };
+}
+
+/** Warnings about text that looks tokenized already (none with --force). */
+export function tokenizationWarnings(
+  hypotheses: readonly string[],
+  references: readonly (readonly string[])[],
+  force: boolean,
+): string[] {
+  if (force) return [];
+  const warnings: string[] = [];
+  const hypWarning = tokenizationWarning(hypotheses);
+  if (hypWarning) warnings.push(`hypotheses: ${hypWarning}`);
+  references.forEach((stream, k) => {
+    const refWarning = tokenizationWarning(stream);
+    const label = references.length > 1 ? `references ${k + 1}` : 'references';
+    if (refWarning) warnings.push(`${label}: ${refWarning}`);
+  });
+  return warnings;
+}
+
+function sentenceLevelOutput(
+  hypotheses: readonly string[],
+  references: readonly (readonly string[])[],
+  options: EvalScoreOptions,
+): string {
+  const metric = options.metrics[0]!;
+  const lines = hypotheses.map((hypothesis, i) => {
+    const refs = references.map((stream) => stream[i]!);
+    if (metric === 'bleu') {
+      const result = sentenceBleu(hypothesis, refs, bleuOptions(options, true));
+      return options.json ? JSON.stringify(bleuJson(result)) : formatBleu(result, options.width);
+    }
+    const result = sentenceChrf(hypothesis, refs, chrfOptions(options));
+    return options.json ? JSON.stringify(chrfJson(result)) : formatChrf(result, options.width);
+  });
+  return lines.map((line) => `${line}\n`).join('');
+}
+
+function corpusOutput(
+  hypotheses: readonly string[],
+  references: readonly (readonly string[])[],
+  options: EvalScoreOptions,
+): string {
+  const texts: string[] = [];
+  const objects: Record<string, unknown>[] = [];
+  for (const metric of options.metrics) {
+    if (metric === 'bleu') {
+      const result = corpusBleu(hypotheses, references, bleuOptions(options, false));
+      texts.push(formatBleuReport(result, options.width));
+      objects.push(bleuJson(result));
+    } else {
+      const result = corpusChrf(hypotheses, references, chrfOptions(options));
+      texts.push(formatChrfReport(result, options.width));
+      objects.push(chrfJson(result));
+    }
+  }
+  if (!options.json) return texts.join('');
+  return `${JSON.stringify(objects.length === 1 ? objects[0] : objects, null, 1)}\n`;
+}
+
+/**
+ * Scores `hypotheses` against reference streams (`references[k][i]` is the
+ * k-th reference of line i, every stream as long as `hypotheses`).
+ */
+export function renderScores(
+  hypotheses: readonly string[],
+  references: readonly (readonly string[])[],
+  options: EvalScoreOptions,
+): EvalOutput {
+  const stdout = options.sentenceLevel
+    ? sentenceLevelOutput(hypotheses, references, options)
+    : corpusOutput(hypotheses, references, options);
+  return { stdout, warnings: tokenizationWarnings(hypotheses, references, options.force) };
+}
+
+/** `--explain`: BLEU under zh, char, 13a and none side by side, with tokenization warnings. */
+export function renderExplain(
+  hypotheses: readonly string[],
+  references: readonly (readonly string[])[],
+  options: EvalScoreOptions,
+): EvalOutput {
+  const rows: ExplainRow[] = EXPLAIN_TOKENIZERS.map((tokenize) => {
+    const bleu = bleuOptions(options, false, tokenize);
+    return {
+      tokenize,
+      result: corpusBleu(hypotheses, references, bleu),
+      example: hypotheses.length > 0 ? bleuTokens(hypotheses[0]!, bleu) : [],
+    };
+  });
+  if (options.json) {
+    const objects = rows.map(({ tokenize, result }) => ({ tokenize, ...bleuJson(result) }));
+    return { stdout: `${JSON.stringify(objects, null, 1)}\n`, warnings: [] };
+  }
+  return { stdout: formatExplain(rows, tokenizationWarnings(hypotheses, references, false), options.width), warnings: [] };
+}
+
+/** Scores and writes the report to stdout, warnings to stderr (unless `quiet`). */
+export function printScores(
+  hypotheses: readonly string[],
+  references: readonly (readonly string[])[],
+  options: EvalScoreOptions,
+  quiet = false,
+): void {
+  const { stdout, warnings } = renderScores(hypotheses, references, options);
+  if (!quiet) for (const warning of warnings) process.stderr.write(`s2s: warning: ${warning}\n`);
+  process.stdout.write(stdout);
+}
+
+/**
+ * The lines of a text file as sacreBLEU reads them: split on '\n' only, a
+ * final newline ends the last line, trailing whitespace (incl. '\r') removed.
+ */
+export function readTextLines(path: string, flag: string): string[] {
+  if (!existsSync(path)) throw new UserError(`file not found: ${path}`, { where: flag });
+  if (statSync(path).isDirectory()) throw new UserError(`expected a file, got a directory: ${path}`, { where: flag });
+  const text = readFileSync(path, 'utf8');
+  if (text === '') return [];
+  const lines = text.split('\n');
+  if (lines.at(-1) === '') lines.pop();
+  return lines.map(pyRstrip);
+}
+
+/** Reads the hypotheses and reference files and checks they have the same number of lines. */
+export function readScoringFiles(
+  hypothesesPath: string,
+  referencePaths: readonly string[],
+): { hypotheses: string[]; references: string[][] } {
+  const hypotheses = readTextLines(hypothesesPath, '--hypotheses');
+  const references = referencePaths.map((path) => readTextLines(path, '--references'));
+  if (hypotheses.length === 0) throw new UserError(`no lines to score in ${hypothesesPath}`, { where: '--hypotheses' });
+  references.forEach((stream, k) => {
+    if (stream.length !== hypotheses.length) {
+      throw new UserError(
+        `${hypothesesPath} has ${hypotheses.length} lines but ${referencePaths[k]} has ${stream.length}`,
+        { where: '--references', hint: 'hypotheses and references must be line-aligned, one line per segment' },
+      );
+    }
+  });
+  return { hypotheses, references };
+}
+
+interface EvalFlags {
+  hypotheses?: string;
+  references?: string[];
+  tgtLang: string;
+  tokenize?: string;
+  smooth: SmoothMethod;
+  smoothValue?: number;
+  lowercase?: boolean;
+  force?: boolean;
+  metrics: string;
+  json?: boolean;
+  sentenceLevel?: boolean;
+  explain?: boolean;
+  width: number;
+  checkpoint?: string;
+  data?: string;
+  output?: string;
+  beam?: number;
+}
+
+function parseMetrics(value: string): EvalMetric[] {
+  const names = value.split(',').map((name) => name.trim().toLowerCase()).filter((name) => name !== '');
+  const unknown = names.filter((name) => !(METRICS as readonly string[]).includes(name));
+  if (unknown.length > 0 || names.length === 0) {
+    throw usageError(`unknown metric '${unknown[0] ?? value}'`, '--metrics', `choose from ${METRICS.join(', ')}`);
+  }
+  return METRICS.filter((metric) => names.includes(metric)); // sacreBLEU's order: BLEU, then chrF
+}
+
+function parseNumber(flag: string, integer: boolean): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isFinite(n) || (integer && !Number.isInteger(n)) || n < 0) {
+      throw usageError(`${flag} must be a non-negative ${integer ? 'integer' : 'number'}, got '${value}'`, flag);
+    }
+    return n;
+  };
+}
+
+/** Validates the flags of scoring mode into EvalScoreOptions. */
+export function scoreOptionsFromFlags(flags: EvalFlags): EvalScoreOptions {
+  const tokenize = flags.tokenize ?? defaultBleuTokenizer(flags.tgtLang);
+  if (!isBleuTokenizer(tokenize)) {
+    throw usageError(`unknown tokenizer '${tokenize}'`, '--tokenize', `choose from ${BLEU_TOKENIZERS.join(', ')}`);
+  }
+  const metrics = parseMetrics(flags.metrics);
+  if (flags.sentenceLevel && metrics.length > 1) {
+    throw usageError('only one metric can be used with --sentence-level', '--metrics');
+  }
+  return {
+    tokenize,
+    smoothMethod: flags.smooth,
+    smoothValue: flags.smoothValue ?? null,
+    lowercase: flags.lowercase === true,
+    force: flags.force === true,
+    metrics,
+    json: flags.json === true,
+    sentenceLevel: flags.sentenceLevel === true,
+    width: flags.width,
+  };
+}
+
+async function runEval(flags: EvalFlags, cmd: Command): Promise<void> {
+  if (flags.checkpoint !== undefined) {
+    throw usageError('model mode (--checkpoint) is not built yet; decode first and pass --hypotheses', '--checkpoint');
+  }
+  if (flags.hypotheses === undefined) {
+    throw usageError('missing --hypotheses <file>', '--hypotheses', 's2s eval --hypotheses out.txt --references ref.txt');
+  }
+  if (flags.references === undefined || flags.references.length === 0) {
+    throw usageError('missing --references <file…>', '--references', 's2s eval --hypotheses out.txt --references ref.txt');
+  }
+  const options = scoreOptionsFromFlags(flags);
+  const { quiet } = globalOptions(cmd);
+  const { hypotheses, references } = readScoringFiles(flags.hypotheses, flags.references);
+  if (flags.explain) {
+    process.stdout.write(renderExplain(hypotheses, references, options).stdout);
+    return;
+  }
+  if (!quiet && cmd.getOptionValueSource('tgtLang') === 'cli' && flags.tgtLang === 'zh' && options.tokenize !== 'zh') {
+    process.stderr.write("s2s: warning: consider --tokenize zh for Chinese (sacreBLEU's standard)\n");
+  }
+  printScores(hypotheses, references, options, quiet);
+}
+
+export function register(program: Command): void {
+  program
+    .command('eval')
+    .description('score hypotheses against references with BLEU/chrF, matching sacreBLEU 2.6.0')
+    .option('-i, --hypotheses <file>', 'system output, one segment per line')
+    .option('-r, --references <files...>', 'reference file(s), line-aligned with the hypotheses')
+    .option('--tgt-lang <lang>', 'target language; picks the default tokenizer', 'zh')
+    .addOption(
+      new Option('--tokenize <name>', 'BLEU tokenizer (default: zh for Chinese targets, else 13a)').choices(
+        BLEU_TOKENIZERS,
+      ),
+    )
+    .addOption(new Option('--smooth <method>', 'BLEU smoothing').choices(SMOOTH_METHODS).default('exp'))
+    .option('--smooth-value <x>', 'value for floor (default 0.1) or add-k (default 1)', parseNumber('--smooth-value', false))
+    .option('--lowercase', 'lowercase hypotheses and references first (BLEU and chrF)')
+    .option('--force', 'do not warn when the text looks already tokenized')
+    .option('--metrics <list>', 'comma-separated: bleu, chrf (chrF2: char order 6, word order 0)', 'bleu')
+    .option('--sentence-level', 'one score per line (BLEU with effective order)')
+    .option('--explain', 'compare the zh, char, 13a and none tokenizers side by side')
+    .option('--json', 'print JSON instead of text')
+    .option('-w, --width <n>', 'decimals of the score', parseNumber('--width', true), 2)
+    .option('--checkpoint <dir>', 'model mode: decode --data with this checkpoint, then score')
+    .option('--data <file>', 'model mode: test corpus (TSV)')
+    .option('--output <file>', 'model mode: write the decoded hypotheses here')
+    .option('--beam <n>', 'model mode: beam size', parseNumber('--beam', true))
+    .action(async (flags: EvalFlags, cmd: Command) => runEval(flags, cmd));
+}
