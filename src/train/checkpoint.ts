@@ -21,7 +21,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { UserError } from '../cli/errors.ts';
 import { configFromPlain, configToPlain, type S2SConfig } from '../config.ts';
 import { Vocab } from '../data/vocab.ts';
-import type { SplitRecord } from '../data/split.ts';
+import { parseSplitRecord, type SplitRecord } from '../data/split.ts';
 import { modelDims, paramsFromTensors } from '../model/params.ts';
 import type { Seq2Seq } from '../model/seq2seq.ts';
 import { s2sVersion } from '../project.ts';
@@ -250,7 +250,7 @@ export async function loadCheckpoint(path: string): Promise<LoadedCheckpoint> {
   const config = configFromPlain(await readJson(dir, manifest, 'config.json'), join(dir, 'config.json'));
   const srcVocab = Vocab.fromJSON(await readJson(dir, manifest, 'src.vocab.json'), join(dir, 'src.vocab.json'));
   const tgtVocab = Vocab.fromJSON(await readJson(dir, manifest, 'tgt.vocab.json'), join(dir, 'tgt.vocab.json'));
-  const split = (await readJson(dir, manifest, 'split.json')) as SplitRecord;
+  const split = parseSplitRecord(await readJson(dir, manifest, 'split.json'), join(dir, 'split.json'));
   const metrics = (await readJson(dir, manifest, 'metrics.json')) as ValidationRecord[];
   const dims = modelDims(config.model, srcVocab.size, tgtVocab.size);
   const tensors = await readTensors(dir, manifest, 'model.json');

@@ -1,0 +1,342 @@
+/**
+ * Reading parallel corpora, streamed: TSV/CSV files (through csv-parse) and
+ * plain line-aligned `--src`/`--tgt` files, optionally gzipped.
+ *
+ * Files are read as bytes and split into physical lines first, so that every
+ * line can be checked for valid UTF-8 (and named when it is not), a UTF-8 BOM
+ * and Windows line endings can be dropped, and every message can give the
+ * 1-based physical line number. Malformed rows are reported to a SkipLog,
+ * which counts them or, in strict mode, throws the first as a UserError.
+ */
+import { open } from 'node:fs/promises';
+import { extname } from 'node:path';
+import { Readable, pipeline } from 'node:stream';
+import { createGunzip } from 'node:zlib';
+import { parse } from 'csv-parse';
+import { UserError, usageError } from '../cli/errors.ts';
+import type { DataConfig } from '../config.ts';
+
+/** One sentence pair as read; `origin` is `file:line` (the source file's line for plain files). */
+export interface CorpusPair {
+  src: string;
+  tgt: string;
+  origin: string;
+}
+
+/** A malformed row: `where` is `file:line`, `reason` e.g. `missing target column`. */
+export interface Skip {
+  where: string;
+  reason: string;
+}
+
+/** Collects malformed rows: counts them and keeps the first, or throws it when strict. */
+export class SkipLog {
+  count = 0;
+  first: Skip | null = null;
+
+  constructor(readonly strict: boolean) {}
+
+  add(skip: Skip): void {
+    if (this.strict) {
+      throw new UserError(skip.reason, {
+        where: skip.where,
+        hint: 'fix or remove the row, or run without --strict to skip malformed rows',
+      });
+    }
+    this.count += 1;
+    this.first ??= skip;
+  }
+}
+
+/** `skipped 3 malformed rows (first: data/x.tsv:17: missing target column)`, or null when nothing was skipped. */
+export function formatSkipped(count: number, first: string | null): string | null {
+  if (count === 0) return null;
+  if (count === 1) return `skipped 1 malformed row (${first})`;
+  return `skipped ${count} malformed rows (first: ${first})`;
+}
+
+export function formatSkip(skip: Skip): string {
+  return `${skip.where}: ${skip.reason}`;
+}
+
+// ---------------------------------------------------------------- choosing columns and delimiters
+
+export interface ColumnSpec {
+  src: number;
+  tgt: number;
+}
+
+function isEnglish(lang: string): boolean {
+  return /^(en|eng)([-_].*)?$/i.test(lang);
+}
+
+/**
+ * The TSV/CSV columns of each side. Unless configured, English is column 0 and
+ * the other language column 1 (a Tatoeba export), so zh → en reads the same
+ * files with the columns swapped; with no English side, source 0 and target 1.
+ */
+export function corpusColumns(data: Pick<DataConfig, 'srcCol' | 'tgtCol' | 'srcLang' | 'tgtLang'>): ColumnSpec {
+  const englishTarget = isEnglish(data.tgtLang) && !isEnglish(data.srcLang);
+  const src = data.srcCol ?? (englishTarget ? 1 : 0);
+  const tgt = data.tgtCol ?? (englishTarget ? 0 : 1);
+  if (src === tgt) {
+    throw usageError(`source and target are both column ${src}`, '--tgt-col', 'set both --src-col and --tgt-col');
+  }
+  return { src, tgt };
+}
+
+/** `a.tsv.gz` → `.tsv`: the extension that says what the (decompressed) file holds. */
+export function innerExtension(file: string): string {
+  const name = isGzipped(file) ? file.slice(0, -'.gz'.length) : file;
+  return extname(name).toLowerCase();
+}
+
+export function isGzipped(file: string): boolean {
+  return file.toLowerCase().endsWith('.gz');
+}
+
+/** Comma for `.csv`, tab for everything else (`.tsv`, and `.txt` as in manythings.org's exports). */
+export function delimiterFor(file: string, configured: string | null): string {
+  if (configured !== null) return configured;
+  return innerExtension(file) === '.csv' ? ',' : '\t';
+}
+
+// ---------------------------------------------------------------- bytes and lines
+
+function fileError(err: unknown, file: string): unknown {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT') {
+    const hint = /cmn-eng/.test(file) ? 'run `s2s data get cmn-eng` to download the default corpus' : undefined;
+    return new UserError('file not found', { where: file, hint });
+  }
+  if (code === 'EISDIR') return new UserError('is a directory, expected a file', { where: file });
+  if (code === 'EACCES' || code === 'EPERM') return new UserError('permission denied', { where: file });
+  if (code === 'Z_BUF_ERROR') return new UserError('truncated gzip file (unexpected end of data)', { where: file });
+  if (code?.startsWith('Z_')) return new UserError(`corrupt gzip file (${(err as Error).message})`, { where: file });
+  if (code !== undefined) return new UserError(`cannot read file (${code})`, { where: file });
+  return err;
+}
+
+/** The file's bytes, gunzipped if its name ends in `.gz`. Missing files and directories are UserErrors. */
+export async function openBytes(file: string): Promise<Readable> {
+  let handle;
+  try {
+    handle = await open(file, 'r');
+    if ((await handle.stat()).isDirectory()) {
+      await handle.close();
+      throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
+    }
+  } catch (err) {
+    throw fileError(err, file);
+  }
+  const raw = handle.createReadStream();
+  if (!isGzipped(file)) return raw;
+  // pipeline destroys the gunzip stream with any error, so readers see it.
+  return pipeline(raw, createGunzip(), () => {});
+}
+
+/** A physical line: its 1-based number and text, or null when it is not valid UTF-8. */
+export interface PhysicalLine {
+  line: number;
+  text: string | null;
+}
+
+const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
+
+/**
+ * Splits bytes into lines on `\n`, dropping a trailing `\r` and a BOM at the
+ * start of the file, and decodes each line on its own so that invalid UTF-8
+ * is caught and named by line. Read errors become UserErrors naming `file`.
+ */
+export async function* physicalLines(bytes: AsyncIterable<Buffer>, file: string): AsyncGenerator<PhysicalLine> {
+  const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+  let line = 0;
+  const decode = (raw: Buffer): PhysicalLine => {
+    line += 1;
+    let body = raw.at(-1) === 0x0d ? raw.subarray(0, -1) : raw;
+    if (line === 1 && body.subarray(0, 3).equals(BOM)) body = body.subarray(3);
+    try {
+      return { line, text: decoder.decode(body) };
+    } catch {
+      return { line, text: null };
+    }
+  };
+  let carry: Buffer = Buffer.alloc(0);
+  try {
+    for await (const chunk of bytes) {
+      const data = carry.length > 0 ? Buffer.concat([carry, chunk]) : chunk;
+      let start = 0;
+      for (let nl = data.indexOf(0x0a); nl !== -1; nl = data.indexOf(0x0a, start)) {
+        yield decode(data.subarray(start, nl));
+        start = nl + 1;
+      }
+      carry = data.subarray(start);
+    }
+  } catch (err) {
+    throw fileError(err, file);
+  }
+  if (carry.length > 0) yield decode(carry);
+}
+
+// ---------------------------------------------------------------- TSV / CSV
+
+export interface DelimitedOptions {
+  columns: ColumnSpec;
+  /** null = by extension. */
+  delimiter: string | null;
+}
+
+interface PendingSkip {
+  line: number;
+  reason: string;
+}
+
+/** A record's sides, or why it is malformed; null for a blank line. */
+export function pairFromRecord(record: readonly string[], columns: ColumnSpec): { src: string; tgt: string } | { reason: string } | null {
+  if (record.every((field) => field.trim() === '')) return null;
+  if (record.length <= columns.src) return { reason: 'missing source column' };
+  if (record.length <= columns.tgt) return { reason: 'missing target column' };
+  const src = record[columns.src]!.trim();
+  const tgt = record[columns.tgt]!.trim();
+  if (src === '') return { reason: 'empty source' };
+  if (tgt === '') return { reason: 'empty target' };
+  return { src, tgt };
+}
+
+/** The text csv-parse reads: valid lines joined by `\n`; invalid lines become empty (so numbering holds) and are reported. */
+async function* cleanText(lines: AsyncIterable<PhysicalLine>, onInvalid: (line: number) => void): AsyncGenerator<string> {
+  let batch = '';
+  for await (const { line, text } of lines) {
+    if (text === null) onInvalid(line);
+    batch += (text ?? '') + '\n';
+    if (batch.length >= 1 << 16) {
+      yield batch;
+      batch = '';
+    }
+  }
+  if (batch.length > 0) yield batch;
+}
+
+function csvSkipReason(err: { code?: string }): string {
+  if (err.code === 'CSV_QUOTE_NOT_CLOSED') return 'unclosed quote';
+  return `malformed quotes (${err.code ?? 'parse error'})`;
+}
+
+function countNewlines(record: readonly string[]): number {
+  let n = 0;
+  for (const field of record) for (let i = field.indexOf('\n'); i !== -1; i = field.indexOf('\n', i + 1)) n += 1;
+  return n;
+}
+
+/**
+ * Streams the pairs of one TSV/CSV file. A tab-separated file never treats
+ * `"` specially (Tatoeba text contains unbalanced quotes); any other
+ * delimiter uses CSV quoting. Extra columns are ignored; blank lines are
+ * skipped silently; malformed rows go to `log` in line order.
+ */
+export async function* readDelimited(file: string, opts: DelimitedOptions, log: SkipLog): AsyncGenerator<CorpusPair> {
+  const delimiter = delimiterFor(file, opts.delimiter);
+  const quoted = delimiter !== '\t';
+  const pending: PendingSkip[] = [];
+  const flush = (before: number): void => {
+    pending.sort((a, b) => a.line - b.line);
+    while (pending.length > 0 && pending[0]!.line < before) {
+      const { line, reason } = pending.shift()!;
+      log.add({ where: `${file}:${line}`, reason });
+    }
+  };
+  const lines = physicalLines(await openBytes(file), file);
+  const text = Readable.from(cleanText(lines, (line) => pending.push({ line, reason: 'invalid UTF-8' })));
+  const parser = parse({
+    delimiter,
+    quote: quoted ? '"' : false,
+    relax_quotes: true,
+    relax_column_count: true,
+    skip_empty_lines: true,
+    skip_records_with_error: true,
+    record_delimiter: '\n',
+    info: true,
+  });
+  parser.on('skip', (err: { code?: string; lines?: number }) => {
+    pending.push({ line: err.lines ?? 0, reason: csvSkipReason(err) });
+  });
+  const records = pipeline(text, parser, () => {});
+  try {
+    for await (const { record, info } of records as AsyncIterable<{ record: string[]; info: { lines: number } }>) {
+      const line = info.lines - countNewlines(record);
+      flush(line);
+      const result = pairFromRecord(record, opts.columns);
+      if (result === null) continue;
+      if ('reason' in result) log.add({ where: `${file}:${line}`, reason: result.reason });
+      else yield { src: result.src, tgt: result.tgt, origin: `${file}:${line}` };
+    }
+  } finally {
+    records.destroy();
+  }
+  flush(Infinity);
+}
+
+// ---------------------------------------------------------------- plain parallel files
+
+/**
+ * Streams pairs from two line-aligned files. A line that is invalid UTF-8 or
+ * empty on one side is malformed; a line empty on both sides is skipped
+ * silently. Different line counts are an error naming both files and counts.
+ */
+export async function* readParallel(srcFile: string, tgtFile: string, log: SkipLog): AsyncGenerator<CorpusPair> {
+  const srcBytes = await openBytes(srcFile);
+  let tgtBytes: Readable;
+  try {
+    tgtBytes = await openBytes(tgtFile);
+  } catch (err) {
+    srcBytes.destroy();
+    throw err;
+  }
+  const src = physicalLines(srcBytes, srcFile);
+  const tgt = physicalLines(tgtBytes, tgtFile);
+  try {
+    for (;;) {
+      const [a, b] = await Promise.all([src.next(), tgt.next()]);
+      if (a.done && b.done) return;
+      if (a.done || b.done) {
+        const linesSoFar = a.done ? b.value!.line - 1 : a.value.line - 1;
+        let longer = linesSoFar + 1;
+        for await (const { line } of a.done ? tgt : src) longer = line;
+        const [srcCount, tgtCount] = a.done ? [linesSoFar, longer] : [longer, linesSoFar];
+        throw new UserError(`line counts differ: ${srcFile} has ${srcCount} lines, ${tgtFile} has ${tgtCount}`, {
+          hint: '--src and --tgt must be line-aligned: one sentence per line, line n of one translating line n of the other',
+        });
+      }
+      const line = a.value.line;
+      const s = a.value.text;
+      const t = b.value.text;
+      if (s === null) log.add({ where: `${srcFile}:${line}`, reason: 'invalid UTF-8' });
+      else if (t === null) log.add({ where: `${tgtFile}:${line}`, reason: 'invalid UTF-8' });
+      else if (s.trim() === '' && t.trim() === '') continue;
+      else if (s.trim() === '') log.add({ where: `${srcFile}:${line}`, reason: 'empty source' });
+      else if (t.trim() === '') log.add({ where: `${tgtFile}:${line}`, reason: 'empty target' });
+      else yield { src: s.trim(), tgt: t.trim(), origin: `${srcFile}:${line}` };
+    }
+  } finally {
+    await src.return(undefined);
+    await tgt.return(undefined);
+  }
+}
+
+// ---------------------------------------------------------------- the configured corpus
+
+/**
+ * Streams the configured training corpus: the `--src`/`--tgt` pair when
+ * given (it replaces `--data`), else every `--data` file in order.
+ */
+export async function* readCorpus(data: Readonly<DataConfig>, log: SkipLog): AsyncGenerator<CorpusPair> {
+  if (data.src !== null && data.tgt !== null) {
+    yield* readParallel(data.src, data.tgt, log);
+    return;
+  }
+  if (data.data.length === 0) {
+    throw usageError('no training data', '--data', 'give --data FILE (TSV/CSV) or --src FILE --tgt FILE');
+  }
+  const columns = corpusColumns(data);
+  for (const file of data.data) yield* readDelimited(file, { columns, delimiter: data.delimiter }, log);
+}

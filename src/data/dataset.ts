@@ -1,0 +1,130 @@
+/**
+ * The data stage as the trainer and the `vocab` command see it: read the
+ * configured corpus, tokenize both sides, drop pairs longer than `maxLen`,
+ * split into train/valid, and build the vocabularies from the training side.
+ */
+import type { DataConfig } from '../config.ts';
+import { type CorpusPair, SkipLog, corpusColumns, formatSkip, formatSkipped, readCorpus, readDelimited } from './corpus.ts';
+import { type SplitRecord, applySplit, holdoutSplit } from './split.ts';
+import { type TokenizerKind, defaultTokenizer, tokenize } from './tokenize.ts';
+import { Vocab } from './vocab.ts';
+
+export interface TokenizedPair {
+  src: string[];
+  tgt: string[];
+  /** `file:line` the pair was read from. */
+  origin: string;
+}
+
+/** Counts for the CLI to print. Always `read = tooLong + train + valid`. */
+export interface DatasetReport {
+  /** Well-formed pairs read (training corpus and validation file). */
+  read: number;
+  /** Malformed rows skipped. */
+  skipped: number;
+  /** The first skipped row, `file:line: reason`. */
+  firstSkip: string | null;
+  /** Pairs dropped for having more than `maxLen` tokens on either side. */
+  tooLong: number;
+  train: number;
+  valid: number;
+}
+
+export interface Dataset {
+  train: TokenizedPair[];
+  valid: TokenizedPair[];
+  split: SplitRecord;
+  report: DatasetReport;
+}
+
+export interface Tokenizers {
+  src: TokenizerKind;
+  tgt: TokenizerKind;
+}
+
+/** The configured tokenizers, or each language's default. */
+export function tokenizersOf(data: Pick<DataConfig, 'srcTokenizer' | 'tgtTokenizer' | 'srcLang' | 'tgtLang'>): Tokenizers {
+  return {
+    src: data.srcTokenizer ?? defaultTokenizer(data.srcLang),
+    tgt: data.tgtTokenizer ?? defaultTokenizer(data.tgtLang),
+  };
+}
+
+/** A tokenized pair with its raw source, which decides the split. */
+interface Loaded {
+  pair: TokenizedPair;
+  source: string;
+}
+
+/** Tokenizes a stream of pairs; `lowercase` applies to word tokenizers only. Counts reads and over-long pairs. */
+async function tokenizeAll(
+  pairs: AsyncIterable<CorpusPair>,
+  data: Readonly<DataConfig>,
+  counts: { read: number; tooLong: number },
+): Promise<Loaded[]> {
+  const kinds = tokenizersOf(data);
+  const opts = (kind: TokenizerKind) => ({ lowercase: data.lowercase && kind === 'word' });
+  const out: Loaded[] = [];
+  for await (const { src, tgt, origin } of pairs) {
+    counts.read += 1;
+    const pair = { src: tokenize(kinds.src, src, opts(kinds.src)), tgt: tokenize(kinds.tgt, tgt, opts(kinds.tgt)), origin };
+    if (pair.src.length > data.maxLen || pair.tgt.length > data.maxLen) counts.tooLong += 1;
+    else out.push({ pair, source: src });
+  }
+  return out;
+}
+
+const sourceOf = (loaded: Loaded): string => loaded.source;
+const pairsOf = (loaded: readonly Loaded[]): TokenizedPair[] => loaded.map((l) => l.pair);
+
+/**
+ * Reads, tokenizes, filters and splits the configured corpus. `opts.split`
+ * re-applies a saved split (a resumed run); otherwise the split is the
+ * `valid` file if configured, else a holdout of `validSize` pairs by `seed`.
+ */
+export async function loadDataset(data: Readonly<DataConfig>, opts: { seed: number; split?: SplitRecord }): Promise<Dataset> {
+  const skips = new SkipLog(data.strict);
+  const counts = { read: 0, tooLong: 0 };
+  const corpus = await tokenizeAll(readCorpus(data, skips), data, counts);
+
+  let split: SplitRecord;
+  let train: Loaded[];
+  let valid: Loaded[];
+  const record = opts.split ?? (data.valid !== null ? { kind: 'file' as const, valid: data.valid } : null);
+  if (record === null) {
+    const held = holdoutSplit(corpus, sourceOf, opts.seed, data.validSize);
+    ({ train, valid } = held.split);
+    split = held.record;
+  } else if (record.kind === 'file') {
+    const columns = corpusColumns(data);
+    train = corpus;
+    valid = await tokenizeAll(readDelimited(record.valid, { columns, delimiter: data.delimiter }, skips), data, counts);
+    split = record;
+  } else {
+    ({ train, valid } = applySplit(corpus, record, sourceOf));
+    split = record;
+  }
+
+  const report: DatasetReport = {
+    read: counts.read,
+    skipped: skips.count,
+    firstSkip: skips.first && formatSkip(skips.first),
+    tooLong: counts.tooLong,
+    train: train.length,
+    valid: valid.length,
+  };
+  return { train: pairsOf(train), valid: pairsOf(valid), split, report };
+}
+
+/** Source and target vocabularies from the training pairs, with the configured min-freq and size limits. */
+export function buildVocabs(train: readonly TokenizedPair[], data: Readonly<DataConfig>): { src: Vocab; tgt: Vocab } {
+  return {
+    src: Vocab.build(train.map((p) => p.src), { minFreq: data.srcMinFreq, maxSize: data.srcMaxVocab }),
+    tgt: Vocab.build(train.map((p) => p.tgt), { minFreq: data.tgtMinFreq, maxSize: data.tgtMaxVocab }),
+  };
+}
+
+/** `skipped 3 malformed rows (first: data/x.tsv:17: missing target column)`, or null. */
+export function skippedSummary(report: Pick<DatasetReport, 'skipped' | 'firstSkip'>): string | null {
+  return formatSkipped(report.skipped, report.firstSkip);
+}

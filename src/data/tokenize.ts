@@ -1,0 +1,138 @@
+/**
+ * Tokenizers: pure functions from a sentence to tokens, each with a
+ * detokenizer that turns tokens back into text that reads naturally.
+ *
+ * - `word` (English and other space-separated languages): NFKC, optional
+ *   lowercasing, punctuation split off; contractions (`don't`, `i'm`,
+ *   `tom's`), hyphenated words (`well-known`) and numbers (`3.14`, `1,000`,
+ *   `10:30`) stay whole.
+ * - `char` (Chinese, Japanese): one token per CJK character or punctuation
+ *   mark; runs of other letters and digits (`iPhone`, `3.5`) stay whole.
+ *   Full-width ASCII letters and digits become half-width, but Chinese
+ *   punctuation (`，。？！：；`) is kept as written, because that is how
+ *   references are written. Lowercasing applies only when asked for
+ *   (`loadDataset` asks only for word tokenizers).
+ */
+
+export type TokenizerKind = 'word' | 'char';
+
+export interface TokenizeOptions {
+  lowercase: boolean;
+}
+
+/** Languages written without spaces between words. */
+const CHAR_LANGUAGES = new Set(['zh', 'zho', 'chi', 'cmn', 'yue', 'wuu', 'lzh', 'ja', 'jpn']);
+
+/** The tokenizer a language uses unless configured: `char` for zh/ja (and `zh-TW` etc.), `word` otherwise. */
+export function defaultTokenizer(lang: string): TokenizerKind {
+  const base = lang.toLowerCase().split(/[-_]/)[0] ?? '';
+  return CHAR_LANGUAGES.has(base) ? 'char' : 'word';
+}
+
+export function tokenize(kind: TokenizerKind, text: string, opts: TokenizeOptions): string[] {
+  return kind === 'word' ? tokenizeWords(text, opts) : tokenizeChars(text, opts);
+}
+
+export function detokenize(kind: TokenizerKind, tokens: readonly string[]): string {
+  return kind === 'word' ? detokenizeWords(tokens) : detokenizeChars(tokens);
+}
+
+// ---------------------------------------------------------------- word
+
+/**
+ * In order: a number with inner separators (`1,000`, `3.14`, `8:30`); a dotted
+ * abbreviation (`a.m.`, `u.s.`); a word with inner apostrophes or hyphens
+ * (`don't`, `well-known`) and a plural possessive's apostrophe (`girls'`);
+ * a run of dots or dashes; any other character.
+ */
+const WORD_TOKEN = new RegExp(
+  [
+    String.raw`\p{N}+(?:[.,:]\p{N}+)+`,
+    String.raw`(?:\p{L}\.){2,}`,
+    String.raw`[\p{L}\p{M}\p{N}]+(?:['-][\p{L}\p{M}\p{N}]+)*(?:(?<=[sS])'(?![\p{L}\p{N}]))?`,
+    String.raw`\.{2,}`,
+    String.raw`-{2,}`,
+    String.raw`\S`,
+  ].join('|'),
+  'gu',
+);
+
+/** Typographic apostrophes inside a word (`don’t`) become ASCII. */
+const CURLY_APOSTROPHE = /(?<=[\p{L}\p{N}])[\u2018\u2019\u02BC](?=\p{L})/gu;
+
+export function normaliseWordText(text: string, opts: TokenizeOptions): string {
+  const nfkc = text.normalize('NFKC').replace(CURLY_APOSTROPHE, "'");
+  return opts.lowercase ? nfkc.toLowerCase() : nfkc;
+}
+
+function tokenizeWords(text: string, opts: TokenizeOptions): string[] {
+  return normaliseWordText(text, opts).match(WORD_TOKEN) ?? [];
+}
+
+/** Tokens written against the previous token: `tom .` → `tom.` */
+const CLOSERS = new Set([',', '.', '!', '?', ';', ':', '%', ')', ']', '}', '...', '”', '’', '»', '/']);
+/** Tokens the next token is written against: `( a` → `(a`, `$ 3` → `$3`. */
+const OPENERS = new Set(['(', '[', '{', '$', '£', '€', '¥', '#', '“', '‘', '«', '¿', '¡', '/']);
+/** Quotes that open the first time they appear and close the next. */
+const TOGGLING_QUOTES = new Set(['"', "'"]);
+
+function detokenizeWords(tokens: readonly string[]): string {
+  let out = '';
+  let glueNext = true;
+  const open = new Set<string>();
+  for (const token of tokens) {
+    let glueLeft = glueNext || CLOSERS.has(token);
+    glueNext = OPENERS.has(token);
+    if (TOGGLING_QUOTES.has(token)) {
+      if (open.has(token)) {
+        open.delete(token);
+        glueLeft = true;
+      } else {
+        open.add(token);
+        glueNext = true;
+      }
+    }
+    out += (glueLeft ? '' : ' ') + token;
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- char
+
+/** Scripts written one token per character. `scx` so that e.g. the prolonged sound mark ー counts as Japanese. */
+const CJK = String.raw`\p{scx=Han}\p{scx=Hiragana}\p{scx=Katakana}\p{scx=Hangul}\p{scx=Bopomofo}`;
+const LATINISH = String.raw`(?:(?![${CJK}])[\p{L}\p{M}\p{N}])`;
+/** A run of non-CJK letters/digits (with inner `.`, `,`, `:`, `'`, `-`), or any other single character. */
+const CHAR_TOKEN = new RegExp(String.raw`${LATINISH}+(?:[.,:'-]${LATINISH}+)*|\S`, 'gu');
+const STARTS_LATINISH = new RegExp(`^${LATINISH}`, 'u');
+const ENDS_LATINISH = new RegExp(`${LATINISH}$`, 'u');
+
+/** Full-width ASCII block U+FF01–U+FF5E: kept as is (punctuation) unless a letter or digit. */
+const FULLWIDTH_BLOCK = /[\uFF01-\uFF5E]/;
+const OUTSIDE_FULLWIDTH_BLOCK = /[^\uFF01-\uFF5E]+/g;
+const FULLWIDTH_ALNUM = /[\uFF10-\uFF19\uFF21-\uFF3A\uFF41-\uFF5A]/g;
+
+/** NFKC everywhere except on full-width punctuation; full-width letters and digits go half-width. */
+export function normaliseCharText(text: string, opts: TokenizeOptions): string {
+  const nfkc = FULLWIDTH_BLOCK.test(text)
+    ? text.replace(OUTSIDE_FULLWIDTH_BLOCK, (run) => run.normalize('NFKC'))
+    : text.normalize('NFKC');
+  const halfWidth = nfkc.replace(FULLWIDTH_ALNUM, (c) => String.fromCharCode(c.charCodeAt(0) - 0xfee0));
+  return opts.lowercase ? halfWidth.toLowerCase() : halfWidth;
+}
+
+function tokenizeChars(text: string, opts: TokenizeOptions): string[] {
+  return normaliseCharText(text, opts).match(CHAR_TOKEN) ?? [];
+}
+
+/** Joins without spaces, except between two tokens that are both Latin words or numbers (`iPhone 5`). */
+function detokenizeChars(tokens: readonly string[]): string {
+  let out = '';
+  let previous = '';
+  for (const token of tokens) {
+    const spaced = ENDS_LATINISH.test(previous) && STARTS_LATINISH.test(token);
+    out += (spaced ? ' ' : '') + token;
+    previous = token;
+  }
+  return out;
+}

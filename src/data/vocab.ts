@@ -1,0 +1,172 @@
+/**
+ * Vocabularies: token ↔ id, built from the training split only, in a
+ * deterministic order (count descending, then by code points), saved as JSON
+ * with the counts so that a saved vocabulary round-trips exactly.
+ */
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { UserError } from '../cli/errors.ts';
+
+export const PAD = 0;
+export const UNK = 1;
+export const SOS = 2;
+export const EOS = 3;
+/** The special tokens, at their ids. */
+export const SPECIALS: readonly string[] = Object.freeze(['<pad>', '<unk>', '<sos>', '<eos>']);
+
+export const VOCAB_FORMAT = 's2s-vocab';
+export const VOCAB_VERSION = 1;
+
+/** The saved form: `tokens[i]` has id i and was seen `counts[i]` times in training (specials: 0). */
+export interface VocabJSON {
+  format: typeof VOCAB_FORMAT;
+  version: typeof VOCAB_VERSION;
+  tokens: string[];
+  counts: number[];
+}
+
+export interface BuildOptions {
+  /** Tokens seen fewer times are left out (they become `<unk>`). */
+  minFreq: number;
+  /** At most this many entries, the 4 specials included; 0 = no limit. */
+  maxSize: number;
+}
+
+/** Orders strings by Unicode code points (JS `<` compares UTF-16 units, which differs above U+FFFF). */
+export function compareCodePoints(a: string, b: string): number {
+  let i = 0;
+  let j = 0;
+  while (i < a.length && j < b.length) {
+    const ca = a.codePointAt(i)!;
+    const cb = b.codePointAt(j)!;
+    if (ca !== cb) return ca - cb;
+    i += ca > 0xffff ? 2 : 1;
+    j += cb > 0xffff ? 2 : 1;
+  }
+  return (a.length - i) - (b.length - j);
+}
+
+export class Vocab {
+  readonly tokens: readonly string[];
+  readonly counts: readonly number[];
+  private readonly ids: ReadonlyMap<string, number>;
+
+  private constructor(tokens: string[], counts: number[]) {
+    this.tokens = Object.freeze(tokens);
+    this.counts = Object.freeze(counts);
+    this.ids = new Map(tokens.map((t, i) => [t, i]));
+  }
+
+  get size(): number {
+    return this.tokens.length;
+  }
+
+  /** The token's id, or UNK. */
+  id(token: string): number {
+    return this.ids.get(token) ?? UNK;
+  }
+
+  encode(tokens: readonly string[]): number[] {
+    return tokens.map((t) => this.id(t));
+  }
+
+  /** Ids to tokens, specials included; an id outside the vocabulary is a programming error. */
+  decode(ids: readonly number[]): string[] {
+    return ids.map((id) => {
+      const token = this.tokens[id];
+      if (token === undefined) throw new RangeError(`token id ${id} outside the vocabulary (size ${this.size})`);
+      return token;
+    });
+  }
+
+  toJSON(): VocabJSON {
+    return { format: VOCAB_FORMAT, version: VOCAB_VERSION, tokens: [...this.tokens], counts: [...this.counts] };
+  }
+
+  /** Validates a saved vocabulary; `where` (a file) names it in errors. */
+  static fromJSON(json: unknown, where: string): Vocab {
+    const bad = (what: string): never => {
+      throw new UserError(`not a valid vocabulary: ${what}`, { where });
+    };
+    if (typeof json !== 'object' || json === null || Array.isArray(json)) return bad('expected a JSON object');
+    const { format, version, tokens, counts } = json as Record<string, unknown>;
+    if (format !== VOCAB_FORMAT) bad(`"format" must be "${VOCAB_FORMAT}"`);
+    if (version !== VOCAB_VERSION) bad(`unsupported version ${JSON.stringify(version)} (expected ${VOCAB_VERSION})`);
+    if (!Array.isArray(tokens) || !tokens.every((t) => typeof t === 'string' && t !== '')) {
+      return bad('"tokens" must be a list of non-empty strings');
+    }
+    if (!Array.isArray(counts) || !counts.every((c) => Number.isSafeInteger(c) && c >= 0)) {
+      return bad('"counts" must be a list of non-negative integers');
+    }
+    if (counts.length !== tokens.length) bad(`${tokens.length} tokens but ${counts.length} counts`);
+    if (!SPECIALS.every((s, i) => tokens[i] === s)) bad(`the first tokens must be ${SPECIALS.join(' ')}`);
+    if (new Set(tokens).size !== tokens.length) {
+      bad(`duplicate token ${JSON.stringify(tokens.find((t, i) => tokens.indexOf(t) !== i))}`);
+    }
+    return new Vocab([...(tokens as string[])], [...(counts as number[])]);
+  }
+
+  /** Counts tokens and keeps those seen at least `minFreq` times, most frequent first. */
+  static build(sentences: Iterable<readonly string[]>, opts: BuildOptions): Vocab {
+    const counts = new Map<string, number>();
+    for (const sentence of sentences) {
+      for (const token of sentence) counts.set(token, (counts.get(token) ?? 0) + 1);
+    }
+    for (const special of SPECIALS) counts.delete(special);
+    const kept = [...counts]
+      .filter(([, count]) => count >= opts.minFreq)
+      .sort(([ta, ca], [tb, cb]) => cb - ca || compareCodePoints(ta, tb));
+    const room = opts.maxSize > 0 ? Math.max(0, opts.maxSize - SPECIALS.length) : kept.length;
+    const chosen = kept.slice(0, room);
+    return new Vocab(
+      [...SPECIALS, ...chosen.map(([t]) => t)],
+      [...SPECIALS.map(() => 0), ...chosen.map(([, c]) => c)],
+    );
+  }
+}
+
+export interface Coverage {
+  /** Tokens in the sentences. */
+  tokens: number;
+  /** Of those, tokens not in the vocabulary. */
+  unknown: number;
+  /** The out-of-vocabulary rate, unknown / tokens (0 when there are no tokens). */
+  rate: number;
+}
+
+export function coverage(vocab: Vocab, sentences: Iterable<readonly string[]>): Coverage {
+  let tokens = 0;
+  let unknown = 0;
+  for (const sentence of sentences) {
+    for (const token of sentence) {
+      tokens += 1;
+      if (vocab.id(token) === UNK) unknown += 1;
+    }
+  }
+  return { tokens, unknown, rate: tokens === 0 ? 0 : unknown / tokens };
+}
+
+/** Writes the vocabulary as JSON, to a temporary file first then renamed, so a crash never leaves half a file. */
+export function saveVocab(path: string, vocab: Vocab): void {
+  mkdirSync(dirname(path), { recursive: true });
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeFileSync(tmp, JSON.stringify(vocab.toJSON()) + '\n');
+  renameSync(tmp, path);
+}
+
+export function loadVocab(path: string): Vocab {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new UserError(code === 'ENOENT' ? 'vocabulary file not found' : `cannot read vocabulary (${code})`, { where: path });
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new UserError(`not a valid vocabulary: invalid JSON (${(err as Error).message})`, { where: path });
+  }
+  return Vocab.fromJSON(json, path);
+}

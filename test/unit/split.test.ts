@@ -1,0 +1,132 @@
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { UserError } from '../../src/cli/errors.ts';
+import { type CorpusPair, SkipLog, readDelimited } from '../../src/data/corpus.ts';
+import { type Split, applySplit, holdoutSplit, normaliseSource, parseSplitRecord, sourceHash } from '../../src/data/split.ts';
+
+const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
+const cmnEng = resolve(repoRoot, '..', 'shared', 'data', 'cmn-eng', 'cmn-eng.tsv');
+
+interface Pair {
+  src: string;
+  tgt: string;
+}
+const sourceOf = (p: Pair): string => p.src;
+
+/** 200 pairs over 120 source sentences: some sources have up to 4 translations, one differs only in case/spacing. */
+function corpus(): Pair[] {
+  const pairs: Pair[] = [];
+  for (let i = 0; i < 120; i++) {
+    const translations = i % 3 === 0 ? 1 + (i % 4) : 1;
+    for (let t = 0; t < translations; t++) pairs.push({ src: `Sentence number ${i}.`, tgt: `译文 ${i}-${t}` });
+  }
+  pairs.push({ src: '  SENTENCE   number 7. ', tgt: 'variant' });
+  while (pairs.length < 200) pairs.push({ src: `Filler ${pairs.length}.`, tgt: 'x' });
+  return pairs;
+}
+
+function assertNoLeak<T>(split: Split<T>, sourceOfItem: (t: T) => string): void {
+  const trainSources = new Set(split.train.map((p) => normaliseSource(sourceOfItem(p))));
+  const leaked = split.valid.filter((p) => trainSources.has(normaliseSource(sourceOfItem(p))));
+  assert.deepEqual(leaked, [], 'a validation source also appears in training');
+}
+
+function shuffled<T>(items: readonly T[]): T[] {
+  // A fixed permutation (no Math.random in tests either).
+  return items.map((item, i) => ({ item, k: (i * 7919) % 10007 })).sort((a, b) => a.k - b.k).map((x) => x.item);
+}
+
+describe('holdoutSplit', () => {
+  test('holds out exactly validSize pairs when groups allow, and never leaks a source', () => {
+    const pairs = corpus();
+    const { split, record } = holdoutSplit(pairs, sourceOf, 1, 30);
+    assert.equal(split.valid.length, 30);
+    assert.equal(split.train.length + split.valid.length, pairs.length);
+    assertNoLeak(split, sourceOf);
+    assert.equal(record.kind, 'holdout');
+    assert.equal(record.validKeys.length, new Set(split.valid.map((p) => normaliseSource(p.src))).size);
+  });
+
+  test('the same seed gives the same split; another seed a different one', () => {
+    const a = holdoutSplit(corpus(), sourceOf, 7, 40);
+    const b = holdoutSplit(shuffled(corpus()), sourceOf, 7, 40);
+    const c = holdoutSplit(corpus(), sourceOf, 8, 40);
+    assert.deepEqual(b.record, a.record);
+    assert.notDeepEqual(c.record.validKeys, a.record.validKeys);
+  });
+
+  test('sources that differ only in case and spacing are one group', () => {
+    assert.equal(sourceHash('  SENTENCE   number 7. '), sourceHash('Sentence number 7.'));
+    assert.notEqual(sourceHash('Sentence number 7.'), sourceHash('Sentence number 7!'));
+    for (let seed = 0; seed < 20; seed++) assertNoLeak(holdoutSplit(corpus(), sourceOf, seed, 50).split, sourceOf);
+  });
+
+  test('validSize 0 holds out nothing; a validSize that leaves no training data is a usage error', () => {
+    assert.equal(holdoutSplit(corpus(), sourceOf, 1, 0).split.valid.length, 0);
+    assert.throws(
+      () => holdoutSplit(corpus(), sourceOf, 1, 200),
+      (err: unknown) => err instanceof UserError && err.where === '--valid-size' && /200 usable pairs/.test(err.message),
+    );
+  });
+});
+
+describe('applySplit', () => {
+  test('a saved record gives the same split of a re-read (reordered) corpus', () => {
+    const { split, record } = holdoutSplit(corpus(), sourceOf, 3, 25);
+    const saved = parseSplitRecord(JSON.parse(JSON.stringify(record)), 'checkpoint/split.json');
+    const again = applySplit(shuffled(corpus()), saved, sourceOf);
+    const key = (p: Pair): string => `${p.src}\t${p.tgt}`;
+    assert.deepEqual(again.valid.map(key).sort(), split.valid.map(key).sort());
+    assert.deepEqual(again.train.map(key).sort(), split.train.map(key).sort());
+  });
+
+  test('a file split trains on every pair', () => {
+    const pairs = corpus();
+    const { train, valid } = applySplit(pairs, { kind: 'file', valid: 'valid.tsv' }, sourceOf);
+    assert.equal(train.length, pairs.length);
+    assert.equal(valid.length, 0);
+  });
+});
+
+describe('parseSplitRecord', () => {
+  test('accepts both kinds', () => {
+    assert.deepEqual(parseSplitRecord({ kind: 'file', valid: 'v.tsv' }, 'x'), { kind: 'file', valid: 'v.tsv' });
+    const holdout = { kind: 'holdout', seed: 1, validSize: 2, validKeys: ['0123456789abcdef'] };
+    assert.deepEqual(parseSplitRecord(holdout, 'x'), holdout);
+  });
+
+  test('rejects bad records with a UserError naming where', () => {
+    const bad = [
+      null,
+      { kind: 'random' },
+      { kind: 'file' },
+      { kind: 'holdout', seed: 1.5, validSize: 1, validKeys: [] },
+      { kind: 'holdout', seed: 1, validSize: -1, validKeys: [] },
+      { kind: 'holdout', seed: 1, validSize: 1, validKeys: ['not-a-hash'] },
+    ];
+    for (const record of bad) {
+      assert.throws(() => parseSplitRecord(record, 'ckpt/meta.json'), (err: unknown) => err instanceof UserError && err.where === 'ckpt/meta.json');
+    }
+  });
+});
+
+describe('the real Tatoeba corpus', () => {
+  const skip = existsSync(cmnEng) ? false : `corpus not found at ${cmnEng}`;
+  test('500 held-out pairs, no validation source in training, re-applicable', { skip }, async () => {
+    const pairs: CorpusPair[] = [];
+    for await (const pair of readDelimited(cmnEng, { columns: { src: 0, tgt: 1 }, delimiter: null }, new SkipLog(true))) pairs.push(pair);
+    assert.ok(pairs.length > 20000);
+    const sourceOfPair = (p: CorpusPair): string => p.src;
+    const { split, record } = holdoutSplit(pairs, sourceOfPair, 1, 500);
+    assert.equal(split.valid.length, 500);
+    assertNoLeak(split, sourceOfPair);
+    // The corpus has many sources with several translations; all of them stay on one side.
+    const validSources = new Set(split.valid.map((p) => normaliseSource(p.src)));
+    assert.ok(split.train.every((p) => !validSources.has(normaliseSource(p.src))));
+    const again = applySplit(pairs, record, sourceOfPair);
+    assert.deepEqual(again.valid.map((p) => p.origin), split.valid.map((p) => p.origin));
+  });
+});
