@@ -39,11 +39,10 @@ export interface BatchTensors {
 }
 
 /**
- * Teacher-forced loss: the sum over real target tokens of the (label-smoothed)
- * cross-entropy. Divide by the token count for the mean.
- * @returns scalar
+ * Teacher-forced output logits for every target position.
+ * @returns [batch·tgtLen, tgtVocab] (row b·tgtLen + t is position t of sentence b)
  */
-export function lossSum(model: Seq2Seq, b: BatchTensors, drop: Dropout = noDropout, labelSmoothing = 0): tf.Scalar {
+export function forwardLogits(model: Seq2Seq, b: BatchTensors, drop: Dropout = noDropout): tf.Tensor2D {
   const { dims: d, params } = model;
   const [batch, tgtLen] = b.tgtIn.shape;
   const enc = encode(params, d, b.srcIds, b.srcMask, drop);
@@ -60,9 +59,17 @@ export function lossSum(model: Seq2Seq, b: BatchTensors, drop: Dropout = noDropo
     state = out.state;
   }
   const all = tf.reshape(tf.stack(attentional, 1), [batch * tgtLen, d.hidden]) as tf.Tensor2D;
-  const logits = outputLogits(params, d, all);
+  return outputLogits(params, d, all);
+}
+
+/**
+ * Teacher-forced loss: the sum over real target tokens of the (label-smoothed)
+ * cross-entropy. Divide by the token count for the mean.
+ * @returns scalar
+ */
+export function lossSum(model: Seq2Seq, b: BatchTensors, drop: Dropout = noDropout, labelSmoothing = 0): tf.Scalar {
   return maskedCrossEntropySum(
-    logits,
+    forwardLogits(model, b, drop),
     tf.reshape(b.tgtOut, [-1]) as tf.Tensor1D,
     tf.reshape(b.tgtMask, [-1]) as tf.Tensor1D,
     labelSmoothing,
