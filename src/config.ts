@@ -283,14 +283,19 @@ export type Overrides = { [G in Group]?: Record<string, unknown> };
  * Checks one value against its schema entry; returns it normalised
  * (e.g. YAML `~` → null) or throws a UserError naming `where`.
  */
-export function checkValue(group: Group, key: string, value: unknown, where: string): unknown {
+export function checkValue(
+  group: Group,
+  key: string,
+  value: unknown,
+  where: string,
+  /** How the message names the key, e.g. `--batch-size`; default `'training.batch-size'`. */
+  label = `'${group}.${key}'`,
+  exitCode = 1,
+): unknown {
   const spec = SCHEMA[group][key];
-  if (!spec) throw new UserError(`unknown key '${group}.${key}'`, { where });
+  if (!spec) throw new UserError(`unknown key '${group}.${key}'`, { where, exitCode });
   const bad = (expected: string): never => {
-    throw new UserError(
-      `'${group}.${key}' must be ${expected}, got ${JSON.stringify(value)}`,
-      { where },
-    );
+    throw new UserError(`${label} must be ${expected}, got ${JSON.stringify(value)}`, { where, exitCode });
   };
   switch (spec.kind) {
     case 'int':

@@ -1,0 +1,57 @@
+/**
+ * `s2s info`: versions, and every backend with whether it can run here and why.
+ */
+import type { Command } from 'commander';
+import type { BackendInfo } from '../../backend.ts';
+
+export interface InfoFacts {
+  s2sVersion: string;
+  nodeVersion: string;
+  platform: string;
+  tfjsCoreVersion: string | null;
+  backends: BackendInfo[];
+}
+
+/** The report `s2s info` prints. */
+export function formatInfo(facts: InfoFacts): string {
+  const lines = [
+    `s2s ${facts.s2sVersion}`,
+    `node ${facts.nodeVersion} (${facts.platform})`,
+    `tfjs-core ${facts.tfjsCoreVersion ?? 'not installed'}`,
+    'backends:',
+  ];
+  const width = Math.max(...facts.backends.map((b) => label(b).length));
+  for (const b of facts.backends) {
+    const state = b.available ? 'available  ' : 'unavailable';
+    lines.push(`  ${label(b).padEnd(width)}  ${state}  ${b.reason}`);
+    if (b.tensorflowVersion) lines.push(`  ${''.padEnd(width)}  TensorFlow ${b.tensorflowVersion}`);
+    if (b.devices) lines.push(`  ${''.padEnd(width)}  devices: ${b.devices.join(', ')}`);
+  }
+  const best = facts.backends.find((b) => b.available);
+  lines.push(`--backend auto uses: ${best ? label(best) : 'nothing (no backend loads)'}`);
+  return `${lines.join('\n')}\n`;
+}
+
+function label(b: BackendInfo): string {
+  const provider = b.name === 'tensorflow' ? ` (${b.provider}${b.version ? ` ${b.version}` : ''})` : b.version ? ` ${b.version}` : '';
+  return `${b.name}${provider}`;
+}
+
+export function register(program: Command): void {
+  program
+    .command('info')
+    .description('show versions and which backends can run here, and why not')
+    .action(async () => {
+      const { packageVersion, probeBackends } = await import('../../backend.ts');
+      const backends = await probeBackends();
+      process.stdout.write(
+        formatInfo({
+          s2sVersion: program.version() ?? 'unknown',
+          nodeVersion: process.version,
+          platform: `${process.platform} ${process.arch}`,
+          tfjsCoreVersion: packageVersion('@tensorflow/tfjs-core'),
+          backends,
+        }),
+      );
+    });
+}

@@ -1,0 +1,92 @@
+/**
+ * `s2s vocab`: read and split the corpus as training would, build both
+ * vocabularies from the training side, save them with the split, and report
+ * their sizes, training-token coverage and the validation OOV rate.
+ */
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import type { DatasetReport } from '../../data/dataset.ts';
+import { addConfigOptions, configFromOptions } from '../config-options.ts';
+import { usageError, UserError } from '../errors.ts';
+import { globalOptions } from '../global-options.ts';
+
+export interface SideReport {
+  side: 'src' | 'tgt';
+  lang: string;
+  size: number;
+  minFreq: number;
+  /** OOV rates: of training tokens, of validation tokens (null without validation pairs). */
+  trainOov: number;
+  validOov: number | null;
+}
+
+function percent(rate: number): string {
+  return `${(100 * rate).toFixed(1)}%`;
+}
+
+/** The lines `s2s vocab` prints on stdout. */
+export function formatVocabReport(report: DatasetReport, sides: SideReport[], files: string[]): string {
+  const lines = [`pairs: ${report.read} read, ${report.train} train, ${report.valid} valid, ${report.tooLong} too long`];
+  for (const s of sides) {
+    const valid = s.validOov === null ? 'no valid pairs' : `valid OOV ${percent(s.validOov)}`;
+    lines.push(
+      `${s.side} (${s.lang}): ${s.size} entries (min-freq ${s.minFreq}), covers ${percent(1 - s.trainOov)} of train tokens, ${valid}`,
+    );
+  }
+  lines.push(`wrote ${files.join(', ')}`);
+  return `${lines.join('\n')}\n`;
+}
+
+/** The stderr notes: malformed rows skipped and pairs dropped for length. */
+export function dataWarnings(report: DatasetReport, maxLen: number, skipped: string | null): string[] {
+  const out: string[] = [];
+  if (skipped) out.push(`s2s: ${skipped}`);
+  if (report.tooLong > 0) out.push(`s2s: dropped ${report.tooLong} pairs longer than ${maxLen} tokens (--max-len)`);
+  return out;
+}
+
+export function register(program: Command): void {
+  const cmd = program
+    .command('vocab')
+    .description('build the source and target vocabularies of a corpus and report their coverage')
+    .option('--out <dir>', 'directory for src.vocab.json, tgt.vocab.json and split.json (required)');
+  addConfigOptions(cmd, ['data']);
+  cmd.action(async (opts: Record<string, unknown>, command: Command) => {
+    if (typeof opts.out !== 'string') throw usageError('--out <dir> is required', '--out');
+    const config = configFromOptions(opts, ['data']);
+    const { quiet } = globalOptions(command);
+    const { buildVocabs, loadDataset, skippedSummary } = await import('../../data/dataset.ts');
+    const { coverage, saveVocab } = await import('../../data/vocab.ts');
+    const { writeFileAtomic } = await import('../../data/download.ts');
+
+    const data = config.data;
+    const dataset = await loadDataset(data, { seed: config.training.seed });
+    if (!quiet) {
+      for (const line of dataWarnings(dataset.report, data.maxLen, skippedSummary(dataset.report))) {
+        process.stderr.write(`${line}\n`);
+      }
+    }
+    if (dataset.train.length === 0) {
+      throw new UserError('no training pairs left after filtering and the validation split', {
+        where: data.src ?? data.data.join(', '),
+        hint: 'check --max-len and --valid-size',
+      });
+    }
+    const vocabs = buildVocabs(dataset.train, data);
+    const out = opts.out;
+    const files = [join(out, 'src.vocab.json'), join(out, 'tgt.vocab.json'), join(out, 'split.json')];
+    saveVocab(files[0]!, vocabs.src);
+    saveVocab(files[1]!, vocabs.tgt);
+    writeFileAtomic(files[2]!, `${JSON.stringify(dataset.split, null, 2)}\n`);
+
+    const side = (s: 'src' | 'tgt'): SideReport => ({
+      side: s,
+      lang: s === 'src' ? data.srcLang : data.tgtLang,
+      size: vocabs[s].size,
+      minFreq: s === 'src' ? data.srcMinFreq : data.tgtMinFreq,
+      trainOov: coverage(vocabs[s], dataset.train.map((p) => p[s])).rate,
+      validOov: dataset.valid.length === 0 ? null : coverage(vocabs[s], dataset.valid.map((p) => p[s])).rate,
+    });
+    process.stdout.write(formatVocabReport(dataset.report, [side('src'), side('tgt')], files));
+  });
+}

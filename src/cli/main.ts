@@ -1,0 +1,76 @@
+/**
+ * The one place that turns errors into exit codes: a user mistake is one line
+ * on stderr (exit 1, or 2 for usage), help and version exit 0, anything else is
+ * an internal error (exit 70) whose stack goes to a crash file.
+ */
+import { writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CommanderError } from 'commander';
+import { formatUserError, UserError } from './errors.ts';
+import { buildProgram } from './program.ts';
+
+export const EXIT_USAGE = 2;
+export const EXIT_INTERNAL = 70;
+
+export interface MainIO {
+  stderr: (text: string) => void;
+  env: NodeJS.ProcessEnv;
+  /** Where the stack of an internal error is written. */
+  crashFile: string;
+}
+
+function defaultIO(): MainIO {
+  return {
+    stderr: (text) => void process.stderr.write(text),
+    env: process.env,
+    crashFile: join(tmpdir(), `s2s-crash-${process.pid}.log`),
+  };
+}
+
+/** commander's message as one line without its own `error: ` prefix. */
+function commanderMessage(err: CommanderError): string {
+  return err.message
+    .replace(/^error: /, '')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '')
+    .join(' ');
+}
+
+/** Writes what is printed for an error and returns the exit code. */
+export function reportError(err: unknown, io: MainIO): number {
+  if (err instanceof UserError) {
+    io.stderr(`${formatUserError(err)}\n`);
+    return err.exitCode;
+  }
+  if (err instanceof CommanderError) {
+    if (err.exitCode === 0) return 0; // --help, --version, --print-config
+    if (err.code === 'commander.help') return EXIT_USAGE; // help already shown for a missing command
+    io.stderr(`s2s: error: ${commanderMessage(err)}\n`);
+    return EXIT_USAGE;
+  }
+  const e = err instanceof Error ? err : new Error(String(err));
+  const stack = e.stack ?? `${e.name}: ${e.message}`;
+  io.stderr(`s2s: internal error: ${e.message.split('\n')[0]}\n`);
+  try {
+    writeFileSync(io.crashFile, `${new Date().toISOString()} s2s ${process.argv.slice(2).join(' ')}\n${stack}\n`);
+    io.stderr(`s2s: the full trace was written to ${io.crashFile}\n`);
+  } catch {
+    io.stderr(`${stack}\n`);
+    return EXIT_INTERNAL;
+  }
+  if (io.env.S2S_DEBUG === '1') io.stderr(`${stack}\n`);
+  return EXIT_INTERNAL;
+}
+
+/** Runs s2s with `argv` (node, script, args…) and returns the exit code. */
+export async function main(argv: string[], io: Partial<MainIO> = {}): Promise<number> {
+  const fullIO = { ...defaultIO(), ...io };
+  try {
+    await buildProgram().parseAsync(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (err) {
+    return reportError(err, fullIO);
+  }
+}

@@ -1,0 +1,50 @@
+/**
+ * The s2s program: global options and one subcommand per file in commands/.
+ * Building it loads no TensorFlow: commands import heavy modules in their actions.
+ */
+import { Command, Option } from 'commander';
+import { BACKEND_REQUESTS } from '../backend.ts';
+import { register as registerData } from './commands/data.ts';
+import { register as registerDoctor } from './commands/doctor.ts';
+import { register as registerEval } from './commands/eval.ts';
+import { register as registerInfo } from './commands/info.ts';
+import { register as registerTrain } from './commands/train.ts';
+import { register as registerTranslate } from './commands/translate.ts';
+import { register as registerVocab } from './commands/vocab.ts';
+import { s2sVersion } from '../project.ts';
+
+/** Errors surface as CommanderErrors for main.ts to report; commander itself prints nothing on error. */
+function quietErrors(cmd: Command): void {
+  cmd.exitOverride();
+  cmd.configureOutput({ outputError: () => {} });
+  cmd.showSuggestionAfterError();
+  for (const sub of cmd.commands) quietErrors(sub);
+}
+
+export function buildProgram(): Command {
+  const program = new Command('s2s')
+    .description('Train and run LSTM encoder-decoder translation models with Luong attention on TensorFlow.js')
+    .version(s2sVersion(), '-V, --version', 'print the s2s version')
+    .addOption(
+      new Option('--backend <name>', 'TensorFlow.js backend')
+        .choices(BACKEND_REQUESTS)
+        .env('S2S_BACKEND')
+        .default('auto'),
+    )
+    .option('-q, --quiet', 'print only errors on stderr')
+    .helpOption('-h, --help', 'show help')
+    .showHelpAfterError(false);
+  for (const register of [
+    registerTrain,
+    registerTranslate,
+    registerEval,
+    registerVocab,
+    registerData,
+    registerInfo,
+    registerDoctor,
+  ]) {
+    register(program);
+  }
+  quietErrors(program);
+  return program;
+}

@@ -1,0 +1,236 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import * as tf from '@tensorflow/tfjs-core';
+import {
+  describeChoice,
+  initBackend,
+  probeBackends,
+  realBackendDeps,
+  type BackendDeps,
+  type BackendName,
+} from '../../src/backend.ts';
+import { UserError } from '../../src/cli/errors.ts';
+
+const GPU = '@tensorflow/tfjs-node-gpu';
+const NODE = '@tensorflow/tfjs-node';
+const WASM = '@tensorflow/tfjs-backend-wasm';
+const CPU = '@tensorflow/tfjs-backend-cpu';
+
+interface Machine {
+  /** Packages that resolve. */
+  installed?: string[];
+  /** CUDA libraries the linker cannot find. */
+  missingLibs?: string[];
+  /** Whether libtensorflow sees a GPU once tfjs-node-gpu loads. */
+  gpuDevice?: boolean;
+  /** Installed native packages whose compiled binding is missing. */
+  noBinding?: string[];
+  /** Packages whose import throws (e.g. libtensorflow missing). */
+  brokenLoad?: Record<string, string>;
+  /** Backends whose activation fails. */
+  brokenActivate?: Partial<Record<BackendName, string>>;
+}
+
+/** A stubbed machine: records what was loaded and activated, never touches tfjs. */
+function stubDeps(m: Machine) {
+  const loaded: string[] = [];
+  const activated: BackendName[] = [];
+  let lastNative: string | null = null;
+  const deps: Partial<BackendDeps> = {
+    isInstalled: (pkg) => (m.installed ?? []).includes(pkg),
+    hasBinding: (pkg) => !(m.noBinding ?? []).includes(pkg),
+    missingGpuLibraries: () => m.missingLibs ?? [],
+    load: async (name) => {
+      loaded.push(name);
+      const broken = m.brokenLoad?.[name];
+      if (broken) throw new Error(broken);
+      if (name === GPU || name === NODE) lastNative = name;
+      return name === WASM ? { setWasmPaths: () => {} } : {};
+    },
+    activate: async (name) => {
+      const broken = m.brokenActivate?.[name];
+      if (broken) throw new Error(broken);
+      activated.push(name);
+      if (name !== 'tensorflow') return {};
+      return { isUsingGpuDevice: lastNative === GPU && m.gpuDevice === true, binding: { TF_Version: '2.9.1' } };
+    },
+    wasmDir: () => '/stub/dist/',
+  };
+  return { deps, loaded, activated };
+}
+
+async function choose(requested: 'auto' | BackendName, m: Machine) {
+  const { deps, loaded, activated } = stubDeps(m);
+  const lines: string[] = [];
+  const choice = await initBackend(requested, (l) => lines.push(l), deps);
+  return { choice, lines, loaded, activated };
+}
+
+describe('initBackend decisions (stubbed machine)', () => {
+  test('nothing native installed: auto picks wasm and says why, in one line', async () => {
+    const r = await choose('auto', {});
+    assert.equal(r.choice.name, 'wasm');
+    assert.deepEqual(r.lines, ['backend: wasm (tfjs-node-gpu not installed; tfjs-node not installed)']);
+    assert.deepEqual(r.loaded, [WASM]);
+    assert.deepEqual(r.activated, ['wasm']);
+  });
+
+  test('GPU build with a usable GPU: tensorflow on the GPU, tfjs-node never loaded', async () => {
+    const r = await choose('auto', { installed: [GPU, NODE], gpuDevice: true });
+    assert.deepEqual([r.choice.name, r.choice.provider, r.choice.gpu], ['tensorflow', 'tfjs-node-gpu', true]);
+    assert.deepEqual(r.lines, ['backend: tensorflow (tfjs-node-gpu, GPU)']);
+    assert.deepEqual(r.loaded, [GPU]);
+  });
+
+  test('GPU build installed but libcudart.so.11.0 missing: not loaded, falls back to tfjs-node', async () => {
+    const r = await choose('auto', { installed: [GPU, NODE], missingLibs: ['libcudart.so.11.0', 'libcudnn.so.8'] });
+    assert.deepEqual([r.choice.name, r.choice.provider, r.choice.gpu], ['tensorflow', 'tfjs-node', false]);
+    assert.deepEqual(r.loaded, [NODE]);
+    assert.equal(r.lines.length, 1);
+    assert.equal(
+      r.lines[0],
+      'backend: tensorflow (tfjs-node, CPU; tfjs-node-gpu has no usable GPU (libcudart.so.11.0 and 1 more CUDA libraries not found))',
+    );
+  });
+
+  test('GPU build loads but finds no GPU device: it runs TensorFlow on the CPU, and says so', async () => {
+    const r = await choose('auto', { installed: [GPU, NODE], gpuDevice: false });
+    assert.deepEqual([r.choice.name, r.choice.provider, r.choice.gpu], ['tensorflow', 'tfjs-node-gpu', false]);
+    assert.deepEqual(r.loaded, [GPU], 'a second libtensorflow is never loaded');
+    assert.match(r.lines[0]!, /tfjs-node-gpu found no GPU device/);
+  });
+
+  test('only the GPU build, without CUDA: still native TensorFlow on the CPU rather than wasm', async () => {
+    const r = await choose('auto', { installed: [GPU], missingLibs: ['libcuda.so.1'] });
+    assert.deepEqual([r.choice.name, r.choice.provider, r.choice.gpu], ['tensorflow', 'tfjs-node-gpu', false]);
+    assert.match(r.lines[0]!, /tfjs-node-gpu has no usable GPU \(libcuda.so.1 not found\); tfjs-node not installed/);
+  });
+
+  test('tfjs-node installed without its compiled binding: not loaded, says how to fix, falls back to wasm', async () => {
+    const r = await choose('auto', { installed: [NODE], noBinding: [NODE] });
+    assert.equal(r.choice.name, 'wasm');
+    assert.deepEqual(r.loaded, [WASM]);
+    assert.deepEqual(r.lines, [
+      'backend: wasm (tfjs-node-gpu not installed; tfjs-node is installed without its native binding ' +
+        '(lib/napi-v*/tfjs_binding.node; npm run native:install))',
+    ]);
+  });
+
+  test('tfjs-node whose import throws: the first line of the reason, falls back to wasm', async () => {
+    const r = await choose('auto', {
+      installed: [NODE],
+      brokenLoad: { [NODE]: 'libtensorflow.so.2: cannot open shared object file\nRequire stack:\n- /x/dist/index.js' },
+    });
+    assert.equal(r.choice.name, 'wasm');
+    assert.deepEqual(r.lines, [
+      'backend: wasm (tfjs-node-gpu not installed; tfjs-node is installed but failed to load: libtensorflow.so.2: cannot open shared object file)',
+    ]);
+  });
+
+  test('after one native package fails to load, the other is not tried (its kernels are already registered)', async () => {
+    const r = await choose('auto', { installed: [GPU, NODE], brokenLoad: { [GPU]: 'libtensorflow.so.2: not found' } });
+    assert.equal(r.choice.name, 'wasm');
+    assert.deepEqual(r.loaded, [GPU, WASM]);
+    assert.match(r.lines[0]!, /tfjs-node not tried after tfjs-node-gpu failed/);
+  });
+
+  test('tfjs-node registering into another tfjs-core copy is caught', async () => {
+    const r = await choose('auto', { installed: [NODE], brokenActivate: { tensorflow: "no 'tensorflow' backend is registered" } });
+    assert.equal(r.choice.name, 'wasm');
+    assert.match(r.lines[0]!, /tfjs-node loaded but its backend is unusable: no 'tensorflow' backend is registered/);
+  });
+
+  test('wasm failing: auto falls back to cpu', async () => {
+    const r = await choose('auto', { brokenActivate: { wasm: 'WebAssembly.instantiate(): bad magic' } });
+    assert.equal(r.choice.name, 'cpu');
+    assert.deepEqual(r.loaded, [WASM, CPU]);
+    assert.match(r.lines[0]!, /^backend: cpu \(.*wasm failed: WebAssembly.instantiate\(\): bad magic\)$/);
+  });
+
+  test('explicit tensorflow that cannot load is a UserError saying how to install it', async () => {
+    await assert.rejects(choose('tensorflow', {}), (err: unknown) => {
+      assert.ok(err instanceof UserError);
+      assert.equal(err.where, '--backend');
+      assert.equal(err.exitCode, 1);
+      assert.match(err.message, /tensorflow backend is not available: tfjs-node-gpu not installed; tfjs-node not installed/);
+      assert.match(err.hint ?? '', /npm install @tensorflow\/tfjs-node@4\.22\.0/);
+      return true;
+    });
+  });
+
+  test('explicit tensorflow never falls back to wasm', async () => {
+    const { deps, loaded } = stubDeps({});
+    await assert.rejects(initBackend('tensorflow', () => {}, deps), UserError);
+    assert.equal(loaded.includes(WASM), false);
+  });
+
+  test('explicit wasm that cannot start is a UserError', async () => {
+    await assert.rejects(choose('wasm', { brokenLoad: { [WASM]: 'Cannot find module' } }), (err: unknown) => {
+      assert.ok(err instanceof UserError);
+      assert.match(err.message, /wasm backend is not available/);
+      return true;
+    });
+  });
+
+  test('explicit cpu loads nothing else', async () => {
+    const r = await choose('cpu', { installed: [GPU, NODE], gpuDevice: true });
+    assert.equal(r.choice.name, 'cpu');
+    assert.deepEqual(r.loaded, [CPU]);
+    assert.deepEqual(r.lines, ['backend: cpu (requested)']);
+  });
+
+  test('describeChoice marks an explicit request', () => {
+    const line = describeChoice({ name: 'tensorflow', reasons: [], provider: 'tfjs-node', gpu: false }, 'tensorflow');
+    assert.equal(line, 'backend: tensorflow (tfjs-node, CPU; requested)');
+  });
+
+  test('probeBackends reports every backend with a reason (stubbed)', async () => {
+    const { deps } = stubDeps({ installed: [GPU], missingLibs: ['libcudart.so.11.0'] });
+    const infos = await probeBackends(deps);
+    assert.deepEqual(
+      infos.map((i) => [i.name, i.provider, i.available]),
+      [
+        ['tensorflow', 'tfjs-node-gpu', true],
+        ['tensorflow', 'tfjs-node', false],
+        ['wasm', 'tfjs-backend-wasm', true],
+        ['cpu', 'tfjs-backend-cpu', true],
+      ],
+    );
+    assert.equal(infos[0]!.tensorflowVersion, '2.9.1');
+    assert.deepEqual(infos[0]!.devices, ['CPU']);
+    assert.match(infos[0]!.reason, /no usable GPU \(libcudart.so.11.0 not found\)/);
+    assert.match(infos[1]!.reason, /not installed \(npm run native:install, or npm install @tensorflow\/tfjs-node@4\.22\.0\)/);
+  });
+});
+
+describe('initBackend on the real tfjs-core', () => {
+  test('wasm loads its binaries from node_modules and computes', async () => {
+    const lines: string[] = [];
+    const choice = await initBackend('wasm', (l) => lines.push(l));
+    assert.equal(choice.name, 'wasm');
+    assert.equal(tf.getBackend(), 'wasm');
+    assert.deepEqual(lines, ['backend: wasm (requested)']);
+    const sum = tf.tidy(() => tf.add(tf.tensor1d([1, 2]), tf.tensor1d([3, 4])).arraySync());
+    assert.deepEqual(sum, [4, 6]);
+  });
+
+  test('tensorflow (tfjs-node) registers with the same tfjs-core instance, when installed', async (t) => {
+    if (!realBackendDeps.isInstalled(NODE) || !realBackendDeps.hasBinding(NODE)) {
+      t.skip('tfjs-node with its binding is not installed (npm run native:install)');
+      return;
+    }
+    const lines: string[] = [];
+    const choice = await initBackend('tensorflow', (l) => lines.push(l));
+    assert.equal(choice.name, 'tensorflow');
+    assert.equal(tf.getBackend(), 'tensorflow', "s2s's own tfjs-core runs on it");
+    assert.equal(lines.length, 1);
+    assert.deepEqual(tf.tidy(() => tf.matMul(tf.ones([2, 3]), tf.ones([3, 1])).arraySync()), [[3], [3]]);
+  });
+
+  test('cpu initialises and computes', async () => {
+    const choice = await initBackend('cpu', () => {});
+    assert.equal(choice.name, 'cpu');
+    assert.equal(tf.getBackend(), 'cpu');
+    assert.deepEqual(tf.tidy(() => tf.mul(tf.scalar(3), tf.scalar(4)).arraySync()), 12);
+  });
+});

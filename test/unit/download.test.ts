@@ -1,0 +1,232 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { crc32, deflateRawSync, gzipSync } from 'node:zlib';
+import { UserError } from '../../src/cli/errors.ts';
+import {
+  getCorpus,
+  readZipEntries,
+  unpackCorpus,
+  writeFileAtomic,
+} from '../../src/data/download.ts';
+
+/** Made-up sentence pairs in the cmn.txt layout: English, Chinese, attribution. */
+const PAIRS = [
+  'The kettle sings.\t水壶在唱歌。\tsynthetic #1',
+  'Seven blue kites.\t七只蓝风筝。\tsynthetic #2',
+  'My lamp is asleep.\t我的灯睡着了。\tsynthetic #3',
+].join('\n') + '\n';
+
+/** A minimal zip writer: one local header + data per file, a central directory, an end record. */
+function makeZip(files: { name: string; data: Buffer; method: 0 | 8 }[]): Buffer {
+  const locals: Buffer[] = [];
+  const centrals: Buffer[] = [];
+  let offset = 0;
+  for (const f of files) {
+    const name = Buffer.from(f.name);
+    const body = f.method === 8 ? deflateRawSync(f.data) : f.data;
+    const crc = crc32(f.data) >>> 0;
+    const local = Buffer.alloc(30);
+    local.writeUInt32LE(0x04034b50, 0);
+    local.writeUInt16LE(20, 4);
+    local.writeUInt16LE(f.method, 8);
+    local.writeUInt32LE(crc, 14);
+    local.writeUInt32LE(body.length, 18);
+    local.writeUInt32LE(f.data.length, 22);
+    local.writeUInt16LE(name.length, 26);
+    locals.push(local, name, body);
+    const central = Buffer.alloc(46);
+    central.writeUInt32LE(0x02014b50, 0);
+    central.writeUInt16LE(20, 4);
+    central.writeUInt16LE(20, 6);
+    central.writeUInt16LE(f.method, 10);
+    central.writeUInt32LE(crc, 16);
+    central.writeUInt32LE(body.length, 20);
+    central.writeUInt32LE(f.data.length, 24);
+    central.writeUInt16LE(name.length, 28);
+    central.writeUInt32LE(offset, 42);
+    centrals.push(central, name);
+    offset += 30 + name.length + body.length;
+  }
+  const cd = Buffer.concat(centrals);
+  const end = Buffer.alloc(22);
+  end.writeUInt32LE(0x06054b50, 0);
+  end.writeUInt16LE(files.length, 8);
+  end.writeUInt16LE(files.length, 10);
+  end.writeUInt32LE(cd.length, 12);
+  end.writeUInt32LE(offset, 16);
+  return Buffer.concat([...locals, cd, end]);
+}
+
+const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+
+const ZIP = makeZip([
+  { name: '_about.txt', data: Buffer.from('About this synthetic archive.\n'), method: 0 },
+  { name: 'cmn.txt', data: Buffer.from(PAIRS), method: 8 },
+]);
+
+const dir = mkdtempSync(join(tmpdir(), 's2s-download-test-'));
+let server: Server;
+let base = '';
+const requests: string[] = [];
+
+before(async () => {
+  server = createServer((req, res) => {
+    requests.push(req.url ?? '');
+    if (req.url === '/cmn-eng.zip') {
+      res.writeHead(200, { 'content-type': 'application/zip', 'content-length': ZIP.length });
+      res.end(ZIP);
+    } else {
+      res.writeHead(404, { 'content-type': 'text/plain' });
+      res.end('no such file');
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+
+after(() => {
+  server.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('getCorpus over HTTP', () => {
+  test('downloads the zip, extracts cmn.txt, writes the tsv and SOURCE.json', async () => {
+    const out = join(dir, 'ok');
+    const progress: [number, number | null][] = [];
+    const result = await getCorpus('cmn-eng', {
+      url: `${base}/cmn-eng.zip`,
+      outDir: out,
+      sha256: sha256(ZIP),
+      onProgress: (r, t) => progress.push([r, t]),
+      now: () => new Date('2025-01-02T03:04:05Z'),
+    });
+    assert.equal(result.path, join(out, 'cmn-eng.tsv'));
+    assert.equal(readFileSync(result.path, 'utf8'), PAIRS);
+    const source = JSON.parse(readFileSync(join(out, 'SOURCE.json'), 'utf8'));
+    assert.deepEqual(source, {
+      corpus: 'cmn-eng',
+      source: `${base}/cmn-eng.zip`,
+      member: 'cmn.txt',
+      bytes: ZIP.length,
+      sha256: sha256(ZIP),
+      lines: 3,
+      fetchedAt: '2025-01-02T03:04:05.000Z',
+    });
+    assert.deepEqual(progress.at(-1), [ZIP.length, ZIP.length]);
+    assert.deepEqual(readdirSync(out).sort(), ['SOURCE.json', 'cmn-eng.tsv'], 'no temporary files left');
+  });
+
+  test('a checksum mismatch is a UserError and writes nothing', async () => {
+    const out = join(dir, 'mismatch');
+    await assert.rejects(
+      getCorpus('cmn-eng', { url: `${base}/cmn-eng.zip`, outDir: out, sha256: 'a'.repeat(64) }),
+      (err: unknown) => {
+        assert.ok(err instanceof UserError);
+        assert.equal(err.message, `checksum mismatch: expected sha256 ${'a'.repeat(64)}, got ${sha256(ZIP)}`);
+        assert.equal(err.where, `${base}/cmn-eng.zip`);
+        return true;
+      },
+    );
+    assert.equal(existsSync(out), false);
+  });
+
+  test('a 404 is a UserError naming the URL', async () => {
+    await assert.rejects(getCorpus('cmn-eng', { url: `${base}/missing.zip`, outDir: join(dir, 'x') }), (err: unknown) => {
+      assert.ok(err instanceof UserError);
+      assert.equal(err.message, 'download failed: HTTP 404 Not Found');
+      assert.equal(err.where, `${base}/missing.zip`);
+      assert.match(err.hint ?? '', /--from FILE/);
+      return true;
+    });
+  });
+
+  test('a refused connection is a UserError, not a crash', async () => {
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    await assert.rejects(getCorpus('cmn-eng', { url: `http://127.0.0.1:${port}/a.zip`, outDir: join(dir, 'y') }), (err: unknown) => {
+      assert.ok(err instanceof UserError);
+      assert.match(err.message, /^cannot download: ECONNREFUSED/);
+      return true;
+    });
+  });
+});
+
+describe('getCorpus --from a local file', () => {
+  test('imports .zip, .gz and plain files alike', async () => {
+    const files = { 'a.zip': ZIP, 'a.tsv.gz': gzipSync(Buffer.from(PAIRS)), 'a.tsv': Buffer.from(PAIRS) };
+    for (const [name, bytes] of Object.entries(files)) {
+      const from = join(dir, name);
+      writeFileSync(from, bytes);
+      const result = await getCorpus('cmn-eng', { from, outDir: join(dir, `from-${name}`) });
+      assert.equal(readFileSync(result.path, 'utf8'), PAIRS, name);
+      assert.equal(result.record.sha256, sha256(bytes));
+      assert.equal(result.record.source, from);
+    }
+  });
+
+  test('a missing file names it', async () => {
+    await assert.rejects(getCorpus('cmn-eng', { from: join(dir, 'nope.zip') }), (err: unknown) => {
+      assert.ok(err instanceof UserError);
+      assert.equal(err.message, 'file not found');
+      assert.equal(err.where, join(dir, 'nope.zip'));
+      return true;
+    });
+  });
+
+  test('a file without tab-separated pairs is refused', async () => {
+    const from = join(dir, 'prose.txt');
+    writeFileSync(from, 'just a line of prose\nand another\n');
+    await assert.rejects(getCorpus('cmn-eng', { from, outDir: join(dir, 'prose') }), /no tab-separated sentence pairs/);
+  });
+
+  test('the toy corpus has nothing to download', async () => {
+    await assert.rejects(getCorpus('toy', {}), /ships with s2s/);
+  });
+
+  test('an unknown corpus is a usage error listing the known ones', async () => {
+    await assert.rejects(getCorpus('fr-eng', {}), (err: unknown) => {
+      assert.ok(err instanceof UserError);
+      assert.equal(err.exitCode, 2);
+      assert.match(err.hint ?? '', /cmn-eng, toy/);
+      return true;
+    });
+  });
+});
+
+describe('zip reading', () => {
+  test('lists entries from the central directory', () => {
+    const entries = readZipEntries(ZIP, 'x.zip');
+    assert.deepEqual(entries.map((e) => [e.name, e.method]), [['_about.txt', 0], ['cmn.txt', 8]]);
+  });
+
+  test('picks the only .txt when the expected member is absent', () => {
+    const zip = makeZip([{ name: 'pairs/other.txt', data: Buffer.from(PAIRS), method: 0 }]);
+    assert.deepEqual(unpackCorpus(zip, 'cmn.txt', 'x.zip'), { data: Buffer.from(PAIRS), member: 'pairs/other.txt' });
+  });
+
+  test('a corrupted member fails its CRC check', () => {
+    const zip = makeZip([{ name: 'cmn.txt', data: Buffer.from(PAIRS), method: 0 }]);
+    zip[30 + 'cmn.txt'.length] ^= 0xff; // first data byte
+    assert.throws(() => unpackCorpus(zip, 'cmn.txt', 'x.zip'), /CRC check/);
+  });
+
+  test('a truncated archive is a UserError', () => {
+    assert.throws(() => unpackCorpus(ZIP.subarray(0, ZIP.length - 30), 'cmn.txt', 'x.zip'), UserError);
+  });
+});
+
+test('writeFileAtomic leaves only the final file', () => {
+  const path = join(dir, 'atomic', 'f.txt');
+  writeFileAtomic(path, 'one');
+  writeFileAtomic(path, 'two');
+  assert.equal(readFileSync(path, 'utf8'), 'two');
+  assert.deepEqual(readdirSync(join(dir, 'atomic')), ['f.txt']);
+});
