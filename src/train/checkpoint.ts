@@ -113,10 +113,11 @@ async function writeFileSynced(path: string, data: string | Uint8Array): Promise
 export async function saveCheckpoint(dir: string, c: CheckpointContents): Promise<void> {
   const target = resolve(dir);
   const parent = dirname(target);
-  await mkdir(parent, { recursive: true });
   const tmp = join(parent, `.${basename(target)}.tmp-${process.pid}-${Date.now()}`);
-  await mkdir(tmp);
   try {
+    await mkdir(parent, { recursive: true });
+    await removeStaleTemps(target);
+    await mkdir(tmp);
     const files: Record<string, string | Uint8Array> = {
       'config.json': JSON.stringify(configToPlain(c.config), null, 2),
       'src.vocab.json': JSON.stringify(c.srcVocab.toJSON()),
@@ -151,20 +152,35 @@ export async function saveCheckpoint(dir: string, c: CheckpointContents): Promis
   } catch (err) {
     await rm(tmp, { recursive: true, force: true });
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOSPC' || code === 'EACCES' || code === 'EROFS' || code === 'EPERM' || code === 'EDQUOT') {
+    if (['ENOSPC', 'EACCES', 'EROFS', 'EPERM', 'EDQUOT', 'ENOTDIR', 'EEXIST'].includes(code ?? '')) {
       throw new UserError(`cannot write checkpoint (${code}); the previous checkpoint is intact`, { where: target });
     }
     throw err;
   }
 }
 
-/** Replaces `target` by `tmp` with renames only; an interrupted swap leaves `.<name>.old` for the loader. */
+/**
+ * Replaces `target` by `tmp` with renames only. The previous checkpoint is
+ * moved to `.<name>.old` and removed only after the new one is in place, so at
+ * every instant either `target` or `.<name>.old` is a complete checkpoint
+ * (resolveCheckpointDir falls back to the latter).
+ */
 async function swapInto(tmp: string, target: string): Promise<void> {
   const old = join(dirname(target), `.${basename(target)}.old`);
-  await rm(old, { recursive: true, force: true });
-  if (existsSync(target)) await rename(target, old);
+  if (existsSync(target)) {
+    await rm(old, { recursive: true, force: true });
+    await rename(target, old);
+  }
   await rename(tmp, target);
   await rm(old, { recursive: true, force: true });
+}
+
+/** Removes temporary directories left by earlier interrupted saves of `target`. */
+async function removeStaleTemps(target: string): Promise<void> {
+  const prefix = `.${basename(target)}.tmp-`;
+  for (const name of await readdir(dirname(target))) {
+    if (name.startsWith(prefix)) await rm(join(dirname(target), name), { recursive: true, force: true });
+  }
 }
 
 export function isCheckpointDir(dir: string): boolean {
