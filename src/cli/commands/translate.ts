@@ -1,12 +1,237 @@
-/** `s2s translate`: placeholder registered by the CLI framework until the real command lands. */
-import type { Command } from 'commander';
-import { UserError } from '../errors.ts';
+/**
+ * `s2s translate`: translate sentences given as arguments, or read one per
+ * line from `--input FILE` (`-` or a pipe: stdin), streamed in batches of
+ * `--batch-size` with one output per input line in input order. Decoding flags
+ * override the checkpoint's stored decoding config.
+ */
+import { createReadStream, existsSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { Command, Option } from 'commander';
+import { checkValue, DEFAULT_CONFIG_NAME, SCHEMA, type DecodingConfig } from '../../config.ts';
+import type { Translation } from '../../decode/translator.ts';
+// Pure string functions, no TensorFlow: cheap to load with the program.
+import { renderHeatmap, renderHeatmapSvg, type HeatmapData } from '../../decode/heatmap.ts';
+import { UserError, usageError } from '../errors.ts';
+import { overridesFromOptions, projectRoot } from '../config-options.ts';
+import { globalOptions, initBackendFor } from '../global-options.ts';
+
+/** Everything the action needs, parsed and validated. */
+export interface TranslateContext {
+  /** Sentences from the command line; null = read lines from `input`. */
+  texts: string[] | null;
+  /** A file, or `-` for stdin. */
+  input: string | null;
+  checkpoint: string;
+  /** Whether --checkpoint was left at its default. */
+  defaultCheckpoint: boolean;
+  json: boolean;
+  attention: boolean;
+  attentionSvg: string | null;
+  /** Decoding flags given on the command line. */
+  decoding: Partial<DecodingConfig>;
+  quiet: boolean;
+}
+
+/** The default model: the default config's training output (its `last` checkpoint). */
+export function defaultCheckpointPath(): string {
+  return join(projectRoot(), 'checkpoints', DEFAULT_CONFIG_NAME);
+}
+
+/** A decoding flag's value, checked against the schema; a bad one is a usage error naming the flag. */
+export function parseDecodingFlag(key: string, raw: string): unknown {
+  const kind = SCHEMA.decoding[key]!.kind;
+  let value: unknown = raw;
+  if (kind === 'int' && /^[+-]?\d+$/.test(raw)) value = Number(raw);
+  if (kind === 'number' && raw.trim() !== '' && Number.isFinite(Number(raw))) value = Number(raw);
+  return checkValue('decoding', key, value, `--${key}`, `--${key}`, 2);
+}
+
+/** One flag per decoding key (`--beam`, `--length-penalty`, … `--replace-unk`), validated by the schema. */
+function addDecodingOptions(cmd: Command): void {
+  for (const [key, spec] of Object.entries(SCHEMA.decoding)) {
+    if (spec.kind === 'bool') {
+      cmd.addOption(new Option(`--${key}`, spec.doc).helpGroup('Decoding options:'));
+      cmd.addOption(new Option(`--no-${key}`, `do not: ${spec.doc}`).helpGroup('Decoding options:'));
+    } else {
+      const placeholder = spec.kind === 'int' ? '<n>' : '<x>';
+      cmd.addOption(
+        new Option(`--${key} ${placeholder}`, spec.doc).helpGroup('Decoding options:').argParser((v: string) => parseDecodingFlag(key, v)),
+      );
+    }
+  }
+}
 
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command('translate')
-    .description('translate (not implemented yet)')
-    .action(() => {
-      throw new UserError('not implemented yet');
-    });
+    .description('translate sentences with a trained checkpoint')
+    .argument('[text...]', 'sentences to translate (default: lines of --input or of piped stdin)')
+    .option('--checkpoint <dir>', `checkpoint or training output directory (default: checkpoints/${DEFAULT_CONFIG_NAME}/last)`)
+    .option('-i, --input <file>', 'translate FILE line by line (- for stdin)')
+    .option('--json', 'one JSON object per input: source, translation, tokens, score, n-best list')
+    .option('--attention', 'show attention: a heatmap under each translation, or a matrix in --json')
+    .option('--attention-svg <file>', 'write the attention heatmaps as an SVG picture');
+  addDecodingOptions(cmd);
+  cmd.addHelpText(
+    'after',
+    '\nDecoding options override the decoding config stored in the checkpoint.\n' +
+      'With --nbest N > 1 and no --json, each input gives N lines `INDEX ||| translation ||| score` (Moses n-best format).',
+  );
+  cmd.action(async (texts: string[], opts: Record<string, unknown>, command: Command) => {
+    await runTranslate(translateContext(texts, opts, globalOptions(command).quiet), command);
+  });
 }
+
+/** Checks the flags that do not depend on the checkpoint. */
+export function translateContext(texts: string[], opts: Record<string, unknown>, quiet: boolean): TranslateContext {
+  const input = typeof opts.input === 'string' ? opts.input : null;
+  if (texts.length > 0 && input !== null) throw usageError('give sentences or --input, not both', '--input');
+  if (texts.length === 0 && input === null && process.stdin.isTTY) {
+    throw usageError('nothing to translate', 'translate', 's2s translate "some text" [--checkpoint DIR], or --input FILE (- for stdin)');
+  }
+  const decoding = overridesFromOptions(opts, ['decoding']).decoding ?? {};
+  return {
+    texts: texts.length > 0 ? texts : null,
+    input: texts.length > 0 ? null : (input ?? '-'),
+    checkpoint: typeof opts.checkpoint === 'string' ? opts.checkpoint : defaultCheckpointPath(),
+    defaultCheckpoint: typeof opts.checkpoint !== 'string',
+    json: opts.json === true,
+    attention: opts.attention === true,
+    attentionSvg: typeof opts.attentionSvg === 'string' ? opts.attentionSvg : null,
+    decoding: decoding as Partial<DecodingConfig>,
+    quiet,
+  };
+}
+
+/** How to get a model, for errors about a missing one. */
+function trainHint(): string {
+  const tiny = join(projectRoot(), 'checkpoints', 'tiny');
+  return `train one with \`s2s train\` (or in seconds, for trying things out: \`s2s train --config tiny\`, then --checkpoint ${tiny})`;
+}
+
+/** The checkpoint directory to load; a missing one is an error that says how to train one. */
+function locateCheckpoint(ctx: TranslateContext, resolveCheckpointDir: (path: string) => string): string {
+  try {
+    return resolveCheckpointDir(ctx.checkpoint);
+  } catch (err) {
+    if (!(err instanceof UserError) || (existsSync(ctx.checkpoint) && !ctx.defaultCheckpoint)) throw err;
+    throw new UserError(ctx.defaultCheckpoint ? 'no trained model at the default checkpoint' : 'checkpoint not found', {
+      where: ctx.checkpoint,
+      hint: trainHint(),
+    });
+  }
+}
+
+function checkInputReadable(input: string | null): void {
+  if (input === null || input === '-') return;
+  if (!existsSync(input)) throw new UserError('input file not found', { where: input });
+  if (statSync(input).isDirectory()) throw new UserError('input is a directory, not a file', { where: input });
+}
+
+async function runTranslate(ctx: TranslateContext, command: Command): Promise<void> {
+  checkInputReadable(ctx.input);
+  const { loadCheckpoint, resolveCheckpointDir } = await import('../../train/checkpoint.ts');
+  const dir = locateCheckpoint(ctx, resolveCheckpointDir);
+  await initBackendFor(command);
+  const { disposeModel } = await import('../../model/seq2seq.ts');
+  const { translate } = await import('../../decode/translator.ts');
+  const { buildConfig } = await import('../../config.ts');
+
+  const ckpt = await loadCheckpoint(dir);
+  try {
+    if (ckpt.optimizerTensors) {
+      const tf = await import('@tensorflow/tfjs-core');
+      tf.dispose(Object.values(ckpt.optimizerTensors));
+    }
+    const saved = ckpt.config;
+    // Flags over the checkpoint's decoding config; buildConfig checks e.g. --nbest <= --beam.
+    const config = buildConfig(saved.name, { ...saved, decoding: { ...saved.decoding } }, { decoding: ctx.decoding });
+    const withAttention = ctx.attention || ctx.attentionSvg !== null;
+    const heatmaps: HeatmapData[] = [];
+    const out = (text: string): void => void process.stdout.write(text);
+    let index = 0;
+    for await (const batch of inBatches(inputLines(ctx), config.decoding.batchSize)) {
+      const results = await translate(ckpt, batch, { decoding: config.decoding, attention: withAttention });
+      for (const t of results) {
+        if (t.truncated > 0 && !ctx.quiet) {
+          process.stderr.write(`s2s: warning: input ${index + 1} has ${t.sourceTokens.length + t.truncated} tokens; ` +
+            `translating its first ${t.sourceTokens.length} (the model's data.max-len)\n`);
+        }
+        out(formatTranslation(t, index, ctx, config.decoding.nbest));
+        if (ctx.attentionSvg !== null) heatmaps.push(heatmapOf(t));
+        index++;
+      }
+    }
+    if (ctx.attentionSvg !== null) {
+      writeSvg(ctx.attentionSvg, renderHeatmapSvg(heatmaps));
+    }
+  } finally {
+    disposeModel(ckpt.model);
+  }
+}
+
+function writeSvg(path: string, svg: string): void {
+  try {
+    writeFileSync(path, svg);
+  } catch (err) {
+    throw new UserError(`cannot write the SVG (${(err as NodeJS.ErrnoException).code})`, { where: path });
+  }
+}
+
+/** The sentences: command-line arguments, or the lines of a file or stdin as they arrive. */
+async function* inputLines(ctx: TranslateContext): AsyncGenerator<string> {
+  if (ctx.texts) {
+    yield* ctx.texts;
+    return;
+  }
+  const stream = ctx.input === '-' ? process.stdin : createReadStream(ctx.input!, { encoding: 'utf8' });
+  const lines = createInterface({ input: stream, crlfDelay: Infinity });
+  try {
+    for await (const line of lines) yield line;
+  } finally {
+    lines.close();
+  }
+}
+
+/** Groups a stream into arrays of `size` (the last may be shorter). */
+export async function* inBatches<T>(items: AsyncIterable<T>, size: number): AsyncGenerator<T[]> {
+  let batch: T[] = [];
+  for await (const item of items) {
+    batch.push(item);
+    if (batch.length >= size) {
+      yield batch;
+      batch = [];
+    }
+  }
+  if (batch.length > 0) yield batch;
+}
+
+export function heatmapOf(t: Translation): HeatmapData {
+  return { source: t.sourceTokens, target: t.tokens, attention: t.attention ?? [] };
+}
+
+/** What is printed for one input (ends with a newline). */
+export function formatTranslation(t: Translation, index: number, ctx: Pick<TranslateContext, 'json' | 'attention'>, nbest: number): string {
+  if (ctx.json) return `${JSON.stringify(translationJson(t, ctx.attention))}\n`;
+  const lines =
+    nbest > 1 ? t.nbest.map((c) => `${index} ||| ${c.translation} ||| ${c.score.toFixed(4)}`) : [t.translation];
+  if (ctx.attention && t.tokens.length > 0 && t.sourceTokens.length > 0) {
+    lines.push(...renderHeatmap(heatmapOf(t)), '');
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+export function translationJson(t: Translation, withAttention: boolean): Record<string, unknown> {
+  return {
+    source: t.source,
+    sourceTokens: t.sourceTokens,
+    translation: t.translation,
+    tokens: t.tokens,
+    score: t.score,
+    nbest: t.nbest.map((c) => ({ translation: c.translation, tokens: c.tokens, score: c.score })),
+    ...(t.truncated > 0 ? { truncated: t.truncated } : {}),
+    ...(withAttention ? { attention: t.attention ?? [] } : {}),
+  };
+}
+

@@ -1,0 +1,158 @@
+/**
+ * Batches for search: sentences grouped by length, the padded source tensors,
+ * encoding once per batch, and selecting rows of the decoder state and of the
+ * encoder output as hypotheses end or are reordered.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { encode, noDropout, type EncodedSource } from '../model/encoder.ts';
+import { decodeStep, initialDecoderState, outputLogits, projectTargetInputs, type DecoderState } from '../model/decoder.ts';
+import type { Seq2Seq } from '../model/seq2seq.ts';
+import { PAD } from '../data/vocab.ts';
+
+/**
+ * Sentence indices sorted by source length (longest first, ties in input
+ * order) and cut into batches of at most `batchSize`.
+ */
+export function batchesByLength(sources: readonly (readonly number[])[], batchSize: number): number[][] {
+  const order = sources.map((_, i) => i).sort((a, b) => sources[b]!.length - sources[a]!.length || a - b);
+  const batches: number[][] = [];
+  for (let i = 0; i < order.length; i += batchSize) batches.push(order.slice(i, i + batchSize));
+  return batches;
+}
+
+/**
+ * Runs `decodeBatch` on length-sorted batches and returns its results in input order.
+ */
+export async function inInputOrder<T>(
+  sources: readonly (readonly number[])[],
+  batchSize: number,
+  decodeBatch: (batch: readonly (readonly number[])[]) => Promise<T[]>,
+): Promise<T[]> {
+  const results = new Array<T>(sources.length);
+  for (const indices of batchesByLength(sources, batchSize)) {
+    const out = await decodeBatch(indices.map((i) => sources[i]!));
+    indices.forEach((index, k) => (results[index] = out[k]!));
+  }
+  return results;
+}
+
+/** The padded source batch: ids int32 [batch, srcLen] and mask float32 [batch, srcLen] (srcLen ≥ 1). */
+export function sourceTensors(sources: readonly (readonly number[])[]): { srcIds: tf.Tensor2D; srcMask: tf.Tensor2D } {
+  const len = Math.max(1, ...sources.map((s) => s.length));
+  const ids = new Int32Array(sources.length * len).fill(PAD);
+  const mask = new Float32Array(sources.length * len);
+  sources.forEach((s, row) => {
+    s.forEach((id, t) => {
+      ids[row * len + t] = id;
+      mask[row * len + t] = 1;
+    });
+  });
+  return {
+    srcIds: tf.tensor2d(ids, [sources.length, len], 'int32'),
+    srcMask: tf.tensor2d(mask, [sources.length, len], 'float32'),
+  };
+}
+
+/**
+ * tf.tidy for a function returning a typed structure of tensors (tidy walks
+ * plain objects and arrays, but its type accepts only index-signature objects).
+ */
+export function tidyKeep<T extends object>(fn: () => T): T {
+  return tf.tidy(fn as () => tf.TensorContainer) as T;
+}
+
+/** What the decoder needs from the encoder at every step (`initial` is consumed by the first state). */
+export type EncoderOutput = Omit<EncodedSource, 'initial'>;
+
+export interface DecodingStart {
+  enc: EncoderOutput;
+  state: DecoderState;
+}
+
+/**
+ * Encodes the batch once and builds the initial decoder state, then keeps the
+ * rows `rows` (one per hypothesis: a sentence's row repeated per beam entry).
+ * The returned tensors are owned by the caller (see disposeDecoding).
+ */
+export function startDecoding(model: Seq2Seq, sources: readonly (readonly number[])[], rows: readonly number[]): DecodingStart {
+  return tidyKeep(() => {
+    const { srcIds, srcMask } = sourceTensors(sources);
+    const full = encode(model.params, model.dims, srcIds, srcMask, noDropout);
+    const state = initialDecoderState(model.dims, full);
+    const enc: EncoderOutput = { states: full.states, keys: full.keys, maskBias: full.maskBias };
+    const identity = rows.length === sources.length && rows.every((r, i) => r === i);
+    if (identity) return { enc, state };
+    const at = tf.tensor1d(Int32Array.from(rows), 'int32');
+    return { enc: gatherEncoderRows(enc, at), state: gatherStateRows(state, at) };
+  });
+}
+
+/**
+ * Rows `at` of the encoder output (call inside tf.tidy).
+ * @param at int32 [n]: row indices, repeats allowed
+ * @returns states [n, srcLen, encOut], keys [n, srcLen, hidden], maskBias [n, srcLen]
+ */
+export function gatherEncoderRows(enc: EncoderOutput, at: tf.Tensor1D): EncoderOutput {
+  const states = tf.gather(enc.states, at);
+  // Dot attention uses the states as keys: keep them one tensor.
+  const keys = enc.keys === enc.states ? states : tf.gather(enc.keys, at);
+  return { states, keys, maskBias: tf.gather(enc.maskBias, at) };
+}
+
+/**
+ * Rows `at` of every tensor of the decoder state (call inside tf.tidy).
+ * @param at int32 [n]: row indices, repeats allowed
+ * @returns h, c per layer and feed: [n, hidden] each
+ */
+export function gatherStateRows(state: DecoderState, at: tf.Tensor1D): DecoderState {
+  return {
+    layers: state.layers.map(({ h, c }) => ({ h: tf.gather(h, at), c: tf.gather(c, at) })),
+    feed: state.feed ? tf.gather(state.feed, at) : null,
+  };
+}
+
+export function stateTensors(state: DecoderState): tf.Tensor[] {
+  return [...state.layers.flatMap(({ h, c }) => [h, c]), ...(state.feed ? [state.feed] : [])];
+}
+
+export function encoderTensors(enc: EncoderOutput): tf.Tensor[] {
+  return [enc.states, enc.keys, enc.maskBias];
+}
+
+/**
+ * Replaces the decoding's tensors by their rows `rows` (the state always, the
+ * encoder output when `encoderToo`), disposing the old ones.
+ */
+export function keepRows(d: DecodingStart, rows: readonly number[], encoderToo: boolean): DecodingStart {
+  const next = tidyKeep(() => {
+    const at = tf.tensor1d(Int32Array.from(rows), 'int32');
+    return { enc: encoderToo ? gatherEncoderRows(d.enc, at) : d.enc, state: gatherStateRows(d.state, at) };
+  });
+  if (encoderToo) tf.dispose(encoderTensors(d.enc));
+  tf.dispose(stateTensors(d.state));
+  return next;
+}
+
+export function disposeDecoding(d: DecodingStart): void {
+  tf.dispose([...encoderTensors(d.enc), ...stateTensors(d.state)]);
+}
+
+export interface SearchStep {
+  state: DecoderState;
+  /** [rows, tgtVocab] */
+  logits: tf.Tensor2D;
+  /** [rows, srcLen] */
+  attention: tf.Tensor2D;
+}
+
+/**
+ * One decoder step for every row, fed the previous output ids (call inside
+ * tf.tidy). The same decodeStep as training, without dropout.
+ * @param previous [rows]: y_{t-1} of each row (<sos> at the start)
+ */
+export function searchStep(model: Seq2Seq, d: DecodingStart, previous: Int32Array): SearchStep {
+  const { params, dims } = model;
+  const inputProj = projectTargetInputs(params, tf.tensor1d(previous, 'int32'), noDropout);
+  const out = decodeStep(params, dims, { ...d.enc, initial: [] }, d.state, inputProj, noDropout);
+  return { state: out.state, logits: outputLogits(params, dims, out.attentional), attention: out.attention };
+}

@@ -1,0 +1,216 @@
+/**
+ * Beam search, batched across sentences and beam entries: every step is one
+ * decoder call for all rows of all sentences still searching, with `beam`
+ * rows per sentence (rows of hypotheses that ended are dead: score −∞).
+ *
+ * Per sentence and step, the `beam` best (hypothesis, token) extensions by
+ * summed log-probability are taken with tf.topk over [sentences, beam·V].
+ * An extension by <eos> is finished and never extended; one that reaches the
+ * length limit is cut off; the rest are the next live hypotheses.
+ * A sentence's search ends when no hypothesis is live, or when it has `nbest`
+ * finished ones and no live one can beat the nbest-th of them: with length
+ * normalisation (options.ts normalisedScore) the best a live hypothesis can
+ * reach is logProb / limit^α (scoreBound), since logProb only falls.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { EOS, PAD, SOS } from '../data/vocab.ts';
+import type { Seq2Seq } from '../model/seq2seq.ts';
+import { disposeDecoding, inInputOrder, keepRows, searchStep, startDecoding, stateTensors, tidyKeep, type DecodingStart } from './batch.ts';
+import { normalisedScore, outputLimit, scoreBound, type Hypothesis, type SearchOptions } from './options.ts';
+
+/** A hypothesis as a chain back to <sos>, so that extensions share their prefix. */
+interface Node {
+  token: number;
+  parent: Node | null;
+  /** Attention over the real source tokens when this token was produced. */
+  attention: Float32Array | null;
+}
+
+interface Live {
+  node: Node | null;
+  /** Summed log-probability. */
+  logProb: number;
+  /** Tokens so far. */
+  length: number;
+  /** Its row in the current decoder state. */
+  row: number;
+}
+
+interface Ended {
+  node: Node | null;
+  score: number;
+}
+
+interface SentenceBeam {
+  limit: number;
+  srcLen: number;
+  /** Sorted by logProb, best first. */
+  live: Live[];
+  /** Ended with <eos>. */
+  finished: Ended[];
+  /** Reached the length limit without <eos>: results only when too few finished. */
+  cutOff: Ended[];
+  done: boolean;
+}
+
+/**
+ * @param sources source ids per sentence (without <sos>/<eos>)
+ * @returns per sentence up to `nbest` hypotheses, best first, in input order
+ */
+export async function beamSearch(model: Seq2Seq, sources: readonly (readonly number[])[], opts: SearchOptions): Promise<Hypothesis[][]> {
+  return inInputOrder(sources, opts.batchSize, (batch) => beamBatch(model, batch, opts));
+}
+
+async function beamBatch(model: Seq2Seq, sources: readonly (readonly number[])[], opts: SearchOptions): Promise<Hypothesis[][]> {
+  const k = opts.beam;
+  const vocab = model.dims.tgtVocab;
+  const beams: SentenceBeam[] = sources.map((s) => ({
+    limit: outputLimit(s.length, opts),
+    srcLen: s.length,
+    live: [],
+    finished: [],
+    cutOff: [],
+    done: false,
+  }));
+  /** Sentences still searching; sentence active[b] owns rows b·k … b·k + k − 1. */
+  let active = beams.flatMap((beam, i) => (beam.limit > 0 ? [i] : []));
+  active.forEach((i, b) => (beams[i]!.live = [{ node: null, logProb: 0, length: 0, row: b * k }]));
+  if (active.length > 0) {
+    let dec: DecodingStart = startDecoding(model, sources, active.flatMap((i) => new Array<number>(k).fill(i)));
+    const paddedSrcLen = dec.enc.states.shape[1];
+    try {
+      while (active.length > 0) {
+        const { previous, scores } = stepInputs(active.map((i) => beams[i]!), k);
+        const step = tidyKeep(() => {
+          const s = searchStep(model, dec, previous);
+          const total = tf.add(tf.logSoftmax(s.logits), tf.reshape(tf.tensor1d(scores), [-1, 1]));
+          const { values, indices } = tf.topk(tf.reshape(total, [active.length, k * vocab]), k);
+          return { state: s.state, values, indices, attention: s.attention };
+        });
+        tf.dispose(stateTensors(dec.state));
+        dec = { enc: dec.enc, state: step.state };
+        const [values, indices, attention] = await readStep(step, opts.returnAttention);
+        const stillActive: number[] = [];
+        const parentRows: number[] = [];
+        active.forEach((i, b) => {
+          const beam = beams[i]!;
+          const at = { first: b * k, values, indices, vocab, attention, paddedSrcLen };
+          advance(beam, at, opts);
+          if (beam.done) return;
+          const slot = stillActive.length;
+          stillActive.push(i);
+          for (let j = 0; j < k; j++) parentRows.push((beam.live[j] ?? beam.live[0]!).row);
+          beam.live.forEach((h, j) => (h.row = slot * k + j));
+        });
+        if (stillActive.length === 0) break;
+        // Rows of one sentence share their encoder rows, so the encoder output needs gathering only when sentences leave.
+        dec = keepRows(dec, parentRows, stillActive.length < active.length);
+        active = stillActive;
+      }
+    } finally {
+      disposeDecoding(dec);
+    }
+  }
+  return beams.map((beam) => nbestOf(beam, opts));
+}
+
+/** Each row's previous token and summed log-probability (dead rows: −∞). */
+function stepInputs(beams: readonly SentenceBeam[], k: number): { previous: Int32Array; scores: Float32Array } {
+  const previous = new Int32Array(beams.length * k).fill(PAD);
+  const scores = new Float32Array(beams.length * k).fill(-Infinity);
+  beams.forEach((beam, b) =>
+    beam.live.forEach((h, j) => {
+      previous[b * k + j] = h.node ? h.node.token : SOS;
+      scores[b * k + j] = h.logProb;
+    }),
+  );
+  return { previous, scores };
+}
+
+interface StepResult {
+  /** The sentence's first row. */
+  first: number;
+  /** [sentences·k] top summed log-probabilities, best first per sentence. */
+  values: Float32Array;
+  /** [sentences·k] their index row·V + token within the sentence's k·V candidates. */
+  indices: Int32Array;
+  vocab: number;
+  /** [rows·paddedSrcLen] or null. */
+  attention: Float32Array | null;
+  paddedSrcLen: number;
+}
+
+/** Sorts this step's top extensions of one sentence into finished, cut off and live, and decides whether it is done. */
+function advance(beam: SentenceBeam, r: StepResult, opts: SearchOptions): void {
+  const k = opts.beam;
+  const alpha = opts.lengthPenalty;
+  const next: Live[] = [];
+  for (let c = r.first; c < r.first + k; c++) {
+    const logProb = r.values[c]!;
+    if (!Number.isFinite(logProb)) continue; // an extension of a dead row
+    const j = Math.floor(r.indices[c]! / r.vocab);
+    const token = r.indices[c]! - j * r.vocab;
+    const parent = beam.live[j]!;
+    const length = parent.length + 1;
+    if (token === EOS) {
+      beam.finished.push({ node: parent.node, score: normalisedScore(logProb, length, alpha) });
+      continue;
+    }
+    const row = r.first + j;
+    const attention = r.attention ? r.attention.subarray(row * r.paddedSrcLen, row * r.paddedSrcLen + beam.srcLen) : null;
+    const node: Node = { token, parent: parent.node, attention };
+    if (length >= beam.limit) beam.cutOff.push({ node, score: normalisedScore(logProb, length, alpha) });
+    else next.push({ node, logProb, length, row });
+  }
+  beam.live = next;
+  beam.done = next.length === 0 || cannotImprove(beam, opts);
+}
+
+function cannotImprove(beam: SentenceBeam, opts: SearchOptions): boolean {
+  if (beam.finished.length < opts.nbest) return false;
+  const nth = beam.finished.map((h) => h.score).sort((a, b) => b - a)[opts.nbest - 1]!;
+  return scoreBound(beam.live[0]!.logProb, beam.limit, opts.lengthPenalty) <= nth;
+}
+
+const byScore = (a: Ended, b: Ended): number => b.score - a.score;
+
+/** The best `nbest` finished hypotheses, topped up with cut-off ones when too few finished. */
+function nbestOf(beam: SentenceBeam, opts: SearchOptions): Hypothesis[] {
+  if (beam.limit === 0) return [toHypothesis({ node: null, score: 0 }, opts.returnAttention)];
+  const finished = [...beam.finished].sort(byScore);
+  const topUp = [...beam.cutOff].sort(byScore).slice(0, Math.max(0, opts.nbest - finished.length));
+  return finished
+    .concat(topUp)
+    .sort(byScore)
+    .slice(0, opts.nbest)
+    .map((h) => toHypothesis(h, opts.returnAttention));
+}
+
+function toHypothesis(h: Ended, withAttention: boolean): Hypothesis {
+  const ids: number[] = [];
+  const attention: number[][] = [];
+  for (let n = h.node; n; n = n.parent) {
+    ids.push(n.token);
+    if (n.attention) attention.push(Array.from(n.attention));
+  }
+  ids.reverse();
+  attention.reverse();
+  return withAttention ? { ids, score: h.score, attention } : { ids, score: h.score };
+}
+
+/** The one small read-back per step: the top-k values and indices, and the attention when asked for. */
+async function readStep(
+  step: { values: tf.Tensor; indices: tf.Tensor; attention: tf.Tensor },
+  withAttention: boolean,
+): Promise<[Float32Array, Int32Array, Float32Array | null]> {
+  try {
+    const [values, indices, attention] = await Promise.all([
+      step.values.data() as Promise<Float32Array>,
+      step.indices.data() as Promise<Int32Array>,
+      withAttention ? (step.attention.data() as Promise<Float32Array>) : Promise.resolve(null),
+    ]);
+    return [values, indices, attention];
+  } finally {
+    tf.dispose([step.values, step.indices, step.attention]);
+  }
+}

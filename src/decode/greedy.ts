@@ -1,0 +1,91 @@
+/**
+ * Greedy search: at each step every sentence of the batch takes its most
+ * probable next token. Sentences leave the batch when they emit <eos> or reach
+ * their length limit; the encoder runs once per batch.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { EOS, SOS } from '../data/vocab.ts';
+import type { Seq2Seq } from '../model/seq2seq.ts';
+import { disposeDecoding, inInputOrder, keepRows, searchStep, startDecoding, stateTensors, tidyKeep, type DecodingStart } from './batch.ts';
+import { normalisedScore, outputLimit, type Hypothesis, type SearchOptions } from './options.ts';
+
+/** The output so far of one sentence. */
+interface Output {
+  ids: number[];
+  logProb: number;
+  /** Counted for normalisation: ids plus the <eos> when there is one. */
+  length: number;
+  attention: number[][];
+}
+
+/**
+ * @param sources source ids per sentence (without <sos>/<eos>)
+ * @returns one hypothesis per sentence, in input order
+ */
+export async function greedySearch(model: Seq2Seq, sources: readonly (readonly number[])[], opts: SearchOptions): Promise<Hypothesis[][]> {
+  const best = await inInputOrder(sources, opts.batchSize, (batch) => greedyBatch(model, batch, opts));
+  return best.map((h) => [h]);
+}
+
+async function greedyBatch(model: Seq2Seq, sources: readonly (readonly number[])[], opts: SearchOptions): Promise<Hypothesis[]> {
+  const limits = sources.map((s) => outputLimit(s.length, opts));
+  const outputs: Output[] = sources.map(() => ({ ids: [], logProb: 0, length: 0, attention: [] }));
+  /** rows[r] = the sentence that row r of the decoder state belongs to. */
+  let rows = sources.map((_, i) => i).filter((i) => limits[i]! > 0);
+  if (rows.length > 0) {
+    let dec: DecodingStart = startDecoding(model, sources, rows);
+    const srcLen = dec.enc.states.shape[1];
+    let previous = new Int32Array(rows.length).fill(SOS);
+    try {
+      while (rows.length > 0) {
+        const step = tidyKeep(() => {
+          const s = searchStep(model, dec, previous);
+          const logProb = tf.sub(tf.max(s.logits, 1), tf.logSumExp(s.logits, 1));
+          return { state: s.state, token: tf.argMax(s.logits, 1), logProb, attention: s.attention };
+        });
+        tf.dispose(stateTensors(dec.state));
+        dec = { enc: dec.enc, state: step.state };
+        const [tokens, logProbs, attention] = await readStep(step, opts.returnAttention);
+        const continuing: number[] = [];
+        rows.forEach((sentence, r) => {
+          const out = outputs[sentence]!;
+          const token = tokens[r]!;
+          out.logProb += logProbs[r]!;
+          out.length += 1;
+          if (token === EOS) return;
+          out.ids.push(token);
+          if (attention) out.attention.push(Array.from(attention.subarray(r * srcLen, r * srcLen + sources[sentence]!.length)));
+          if (out.ids.length < limits[sentence]!) continuing.push(r);
+        });
+        if (continuing.length === 0) break;
+        if (continuing.length < rows.length) dec = keepRows(dec, continuing, true);
+        previous = Int32Array.from(continuing, (r) => tokens[r]!);
+        rows = continuing.map((r) => rows[r]!);
+      }
+    } finally {
+      disposeDecoding(dec);
+    }
+  }
+  return outputs.map((o) => ({
+    ids: o.ids,
+    score: normalisedScore(o.logProb, o.length, opts.lengthPenalty),
+    ...(opts.returnAttention ? { attention: o.attention } : {}),
+  }));
+}
+
+/** The one small read-back per step: chosen ids, their log-probabilities, and the attention when asked for. */
+async function readStep(
+  step: { token: tf.Tensor; logProb: tf.Tensor; attention: tf.Tensor },
+  withAttention: boolean,
+): Promise<[Int32Array, Float32Array, Float32Array | null]> {
+  try {
+    const [tokens, logProbs, attention] = await Promise.all([
+      step.token.data() as Promise<Int32Array>,
+      step.logProb.data() as Promise<Float32Array>,
+      withAttention ? (step.attention.data() as Promise<Float32Array>) : Promise.resolve(null),
+    ]);
+    return [tokens, logProbs, attention];
+  } finally {
+    tf.dispose([step.token, step.logProb, step.attention]);
+  }
+}

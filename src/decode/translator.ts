@@ -1,0 +1,119 @@
+/**
+ * Text in, text out: the source goes through exactly the tokenizer and
+ * vocabulary the checkpoint was trained with, is searched, and the output is
+ * detokenized by the target language's detokenizer (Chinese without spaces).
+ */
+import type { DataConfig, DecodingConfig, S2SConfig } from '../config.ts';
+import { tokenizersOf } from '../data/dataset.ts';
+import { detokenize, tokenize, type TokenizerKind } from '../data/tokenize.ts';
+import { UNK, type Vocab } from '../data/vocab.ts';
+import type { Seq2Seq } from '../model/seq2seq.ts';
+import { search, type Hypothesis } from './search.ts';
+
+/** What translating needs from a checkpoint (a LoadedCheckpoint has it all). */
+export interface TranslationModel {
+  config: S2SConfig;
+  model: Seq2Seq;
+  srcVocab: Vocab;
+  tgtVocab: Vocab;
+}
+
+export interface Candidate {
+  translation: string;
+  tokens: string[];
+  score: number;
+}
+
+export interface Translation extends Candidate {
+  /** The input line as given. */
+  source: string;
+  /** The source tokens the model saw (after truncation). */
+  sourceTokens: string[];
+  /** How many source tokens beyond the checkpoint's data.maxLen were dropped. */
+  truncated: number;
+  /** Best first; the first is the translation itself. */
+  nbest: Candidate[];
+  /** [tokens.length][sourceTokens.length], when asked for. */
+  attention?: number[][];
+}
+
+export interface TranslateOptions {
+  decoding: DecodingConfig;
+  /** Return the attention matrix of the best translation. */
+  attention: boolean;
+}
+
+export interface PreparedSource {
+  tokens: string[];
+  ids: number[];
+  truncated: number;
+}
+
+/** Word tokenizers lowercase when the data config says so; char tokenizers never do (as in training, data/dataset.ts). */
+function tokenizeOptions(data: DataConfig, kind: TokenizerKind): { lowercase: boolean } {
+  return { lowercase: data.lowercase && kind === 'word' };
+}
+
+/** Tokenizes a source sentence as in training and maps it to ids, keeping at most data.maxLen tokens. */
+export function prepareSource(text: string, data: DataConfig, srcVocab: Vocab): PreparedSource {
+  const kind = tokenizersOf(data).src;
+  const all = tokenize(kind, text, tokenizeOptions(data, kind));
+  const tokens = all.slice(0, data.maxLen);
+  return { tokens, ids: srcVocab.encode(tokens), truncated: all.length - tokens.length };
+}
+
+/**
+ * Target tokens of a hypothesis; with `sourceTokens`, each <unk> becomes the
+ * source token with the highest attention weight at that step.
+ * @param attention [ids.length][sourceTokens.length]
+ */
+export function targetTokens(
+  ids: readonly number[],
+  tgtVocab: Vocab,
+  replaceUnk?: { attention: readonly (readonly number[])[]; sourceTokens: readonly string[] },
+): string[] {
+  const tokens = tgtVocab.decode(ids);
+  if (!replaceUnk || replaceUnk.sourceTokens.length === 0) return tokens;
+  return tokens.map((token, t) => {
+    if (ids[t] !== UNK) return token;
+    const weights = replaceUnk.attention[t] ?? [];
+    let best = 0;
+    weights.forEach((w, j) => {
+      if (w > weights[best]!) best = j;
+    });
+    return replaceUnk.sourceTokens[best] ?? token;
+  });
+}
+
+/** Translates sentences (any number; decoded in batches of decoding.batchSize). */
+export async function translate(m: TranslationModel, texts: readonly string[], opts: TranslateOptions): Promise<Translation[]> {
+  const { data, decoding } = { data: m.config.data, decoding: opts.decoding };
+  const tgtKind = tokenizersOf(data).tgt;
+  const prepared = texts.map((text) => prepareSource(text, data, m.srcVocab));
+  const nonEmpty = prepared.flatMap((p, i) => (p.ids.length > 0 ? [i] : []));
+  const withAttention = opts.attention || decoding.replaceUnk;
+  const found = await search(
+    m.model,
+    nonEmpty.map((i) => prepared[i]!.ids),
+    { ...decoding, returnAttention: withAttention },
+  );
+  const nbestOf = new Map(nonEmpty.map((i, k) => [i, found[k]!]));
+  return texts.map((source, i) => {
+    const p = prepared[i]!;
+    const hyps: Hypothesis[] = nbestOf.get(i) ?? [{ ids: [], score: 0, attention: [] }];
+    const candidates = hyps.map((h) => {
+      const replace = decoding.replaceUnk && h.attention ? { attention: h.attention, sourceTokens: p.tokens } : undefined;
+      const tokens = targetTokens(h.ids, m.tgtVocab, replace);
+      return { translation: detokenize(tgtKind, tokens), tokens, score: h.score };
+    });
+    const best = candidates[0]!;
+    return {
+      source,
+      sourceTokens: p.tokens,
+      truncated: p.truncated,
+      ...best,
+      nbest: candidates,
+      ...(opts.attention ? { attention: hyps[0]!.attention ?? [] } : {}),
+    };
+  });
+}

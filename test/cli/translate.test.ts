@@ -1,0 +1,152 @@
+/**
+ * `s2s translate` through the real binary, on a checkpoint trained once with
+ * the tiny config (cpu backend, two epochs: it translates badly, but through
+ * the exact tokenizers, vocabularies and search a real model uses).
+ */
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { runS2S, stderrLines, type RunOptions } from '../helpers/cli.ts';
+
+const work = mkdtempSync(join(tmpdir(), 's2s-translate-cli-'));
+const checkpoint = join(work, 'tiny');
+after(() => rmSync(work, { recursive: true, force: true }));
+
+const translate = (args: string[], opts: RunOptions = {}) =>
+  runS2S(['--backend', 'cpu', '--quiet', 'translate', '--checkpoint', checkpoint, ...args], { timeoutMs: 120_000, ...opts });
+
+const CJK = /\p{scx=Han}/u;
+
+interface JsonTranslation {
+  source: string;
+  sourceTokens: string[];
+  translation: string;
+  tokens: string[];
+  score: number;
+  nbest: { translation: string; tokens: string[]; score: number }[];
+  attention?: number[][];
+  truncated?: number;
+}
+
+describe('s2s translate (tiny checkpoint, cpu)', () => {
+  before(async () => {
+    const r = await runS2S(['--backend', 'cpu', 'train', '--config', 'tiny', '--out', checkpoint, '--epochs', '2', '--quiet'], {
+      timeoutMs: 300_000,
+    });
+    assert.equal(r.code, 0, `training the tiny checkpoint failed: ${r.stderr}`);
+  });
+
+  test('translates sentences given as arguments, one line each, Chinese without spaces', async () => {
+    const r = await translate(['I love you.', 'Tom is busy.', 'My friend likes cats.']);
+    assert.equal(r.code, 0, r.stderr);
+    const lines = r.stdout.split('\n');
+    assert.equal(lines.pop(), '');
+    assert.equal(lines.length, 3);
+    for (const line of lines) {
+      assert.ok(CJK.test(line), `a Chinese translation: ${JSON.stringify(line)}`);
+      assert.ok(!/\p{scx=Han} \p{scx=Han}/u.test(line), 'no spaces between Chinese characters');
+    }
+  });
+
+  test('stdin is streamed in batches: one output per input line, in order, empty for empty', async () => {
+    const sentences = ['I love you.', 'Tom is busy.', 'Mary likes apples.', 'You like cats.', 'My friend is busy.'];
+    const lines = ['', sentences[0], sentences[1], '', '   ', sentences[2], sentences[3], '', sentences[4], ''];
+    const input = lines.join('\n') + '\n';
+    const [plain, piped, direct] = await Promise.all([
+      translate(['--input', '-', '--batch-size', '2'], { input }),
+      translate(['--json', '--batch-size', '2'], { input }),
+      translate(['--json', ...sentences]),
+    ]);
+    for (const r of [plain, piped, direct]) assert.equal(r.code, 0, r.stderr);
+    const parse = (stdout: string) => stdout.trim().split('\n').map((l) => JSON.parse(l) as JsonTranslation);
+    const bySentence = new Map(parse(direct.stdout).map((t) => [t.source, t]));
+    const records = parse(piped.stdout);
+    assert.deepEqual(records.map((t) => t.source), lines, 'one record per input line, in input order');
+    records.forEach((t, i) => {
+      const expected = bySentence.get(t.source);
+      if (!expected) {
+        assert.equal(t.translation, '', `line ${i} is empty`);
+        return;
+      }
+      assert.equal(t.translation, expected.translation, `line ${i}`);
+      // Scores differ from sentence to sentence: equal scores show each result went back to its own line.
+      assert.ok(Math.abs(t.score - expected.score) < 1e-4, `line ${i}: score ${t.score} vs ${expected.score}`);
+    });
+    const out = plain.stdout.split('\n');
+    assert.equal(out.pop(), '');
+    assert.deepEqual(out, records.map((t) => t.translation));
+  });
+
+  test('--input FILE translates a file (CRLF line ends too)', async () => {
+    const file = join(work, 'input.txt');
+    writeFileSync(file, 'I love you.\r\n\r\nTom is busy.\r\n');
+    const r = await translate(['--input', file]);
+    assert.equal(r.code, 0, r.stderr);
+    const lines = r.stdout.split('\n');
+    assert.equal(lines.length, 4);
+    assert.equal(lines[1], '');
+    assert.ok(CJK.test(lines[0]!) && CJK.test(lines[2]!));
+  });
+
+  test('--json gives one object per input with the n-best list and the attention matrix', async () => {
+    const r = await translate(['--json', '--attention', '--beam', '3', '--nbest', '3', '--length-penalty', '0.5', 'I love you.', '']);
+    assert.equal(r.code, 0, r.stderr);
+    const [first, empty] = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as JsonTranslation);
+    assert.equal(first!.source, 'I love you.');
+    assert.deepEqual(first!.sourceTokens, ['i', 'love', 'you', '.']);
+    assert.equal(first!.nbest.length, 3);
+    assert.equal(first!.nbest[0]!.translation, first!.translation);
+    assert.equal(first!.nbest[0]!.score, first!.score);
+    for (let k = 1; k < 3; k++) assert.ok(first!.nbest[k - 1]!.score >= first!.nbest[k]!.score);
+    assert.equal(first!.translation, first!.tokens.join(''), 'char detokenization joins Chinese tokens');
+    assert.equal(first!.attention!.length, first!.tokens.length);
+    for (const row of first!.attention!) {
+      assert.equal(row.length, 4);
+      assert.ok(Math.abs(row.reduce((a, b) => a + b, 0) - 1) < 1e-4);
+    }
+    assert.equal(empty!.translation, '');
+    assert.deepEqual(empty!.tokens, []);
+  });
+
+  test('--attention draws a heatmap under the translation; --attention-svg writes a picture', async () => {
+    const svg = join(work, 'attention.svg');
+    const r = await translate(['--attention', '--attention-svg', svg, 'Tom is busy.']);
+    assert.equal(r.code, 0, r.stderr);
+    const [translation, header, ...rows] = r.stdout.split('\n');
+    assert.ok(CJK.test(translation!));
+    assert.match(header!, /tom +is +busy +\./);
+    const cells = rows.filter((l) => l.trim() !== '');
+    assert.equal(cells.length, [...translation!].length, 'one heatmap row per output token (char tokens)');
+    assert.ok(cells.every((l) => /^\p{scx=Han}|^\S/u.test(l) && /[░▒▓█]/.test(l)));
+    assert.ok(existsSync(svg));
+    assert.match(readFileSync(svg, 'utf8'), /^<svg [^>]*>[\s\S]*<\/svg>\n$/);
+  });
+
+  test('an input longer than the data max-len is truncated with a warning', async () => {
+    const long = Array.from({ length: 20 }, () => 'tom').join(' ');
+    const r = await runS2S(['--backend', 'cpu', 'translate', '--checkpoint', checkpoint, long, 'I love you.'], { timeoutMs: 120_000 });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout.split('\n').length, 3);
+    const warnings = stderrLines(r).filter((l) => l.includes('warning'));
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0]!, /input 1 has 20 tokens; translating its first 12/);
+  });
+
+  test('bad decoding flags are usage errors naming the flag', async () => {
+    const beam = await translate(['--beam', '0', 'hello']);
+    assert.equal(beam.code, 2);
+    assert.match(beam.stderr, /--beam/);
+    const nbest = await translate(['--beam', '2', '--nbest', '3', 'hello']);
+    assert.equal(nbest.code, 2);
+    assert.match(nbest.stderr, /--nbest/);
+  });
+
+  test('a missing checkpoint says how to train one', async () => {
+    const r = await runS2S(['--backend', 'cpu', 'translate', '--checkpoint', join(work, 'none'), 'hello']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /checkpoint not found/);
+    assert.match(r.stderr, /s2s train --config tiny/);
+  });
+});

@@ -1,0 +1,337 @@
+import { before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs';
+import seedrandom from 'seedrandom';
+import { buildConfig, DEFAULTS, type ModelConfig } from '../../src/config.ts';
+import { EOS, SOS, UNK, Vocab } from '../../src/data/vocab.ts';
+import { detokenize } from '../../src/data/tokenize.ts';
+import { translate } from '../../src/decode/translator.ts';
+import { createModel, disposeModel, lossSum, type Seq2Seq } from '../../src/model/seq2seq.ts';
+import { encode, noDropout } from '../../src/model/encoder.ts';
+import { decodeStep, initialDecoderState, outputLogits, projectTargetInputs, type DecoderState } from '../../src/model/decoder.ts';
+import { search, searchOptions, type Hypothesis } from '../../src/decode/search.ts';
+import { greedySearch } from '../../src/decode/greedy.ts';
+import { beamSearch } from '../../src/decode/beam.ts';
+import { batchesByLength } from '../../src/decode/batch.ts';
+import { normalisedScore, outputLimit } from '../../src/decode/options.ts';
+
+const SRC_VOCAB = 20;
+const TGT_VOCAB = 16;
+
+function tinyModel(overrides: Partial<ModelConfig> = {}, seed = 3): Seq2Seq {
+  const config: ModelConfig = { ...DEFAULTS.model, embSize: 16, hiddenSize: 16, dropout: 0, initScale: 1, ...overrides };
+  return createModel(config, SRC_VOCAB, TGT_VOCAB, seed);
+}
+
+/** Sets one entry of the output bias (crafting which token the model prefers). */
+function biasOutput(model: Seq2Seq, token: number, value: number): void {
+  const b = model.params.get('out/b_s')!;
+  const values = b.arraySync() as number[];
+  values[token] = value;
+  tf.tidy(() => b.assign(tf.tensor1d(values)));
+}
+
+/** Deterministic pseudo-random sources of lengths 1..8 over the non-special ids. */
+function sources(n: number, seed = 1): number[][] {
+  const rng = seedrandom(String(seed));
+  const int = (k: number): number => Math.floor(rng() * k);
+  return Array.from({ length: n }, () => Array.from({ length: 1 + int(8) }, () => 4 + int(SRC_VOCAB - 4)));
+}
+
+const close = (a: number, b: number, tol = 1e-4): boolean => Math.abs(a - b) <= tol * Math.max(1, Math.abs(a));
+
+function assertSameHypotheses(actual: Hypothesis[][], expected: Hypothesis[][]): void {
+  assert.equal(actual.length, expected.length);
+  actual.forEach((list, i) => {
+    assert.deepEqual(list.map((h) => h.ids), expected[i]!.map((h) => h.ids), `sentence ${i}`);
+    list.forEach((h, k) => assert.ok(close(h.score, expected[i]![k]!.score), `sentence ${i}: ${h.score} vs ${expected[i]![k]!.score}`));
+  });
+}
+
+/** log p(ids <eos> | src) under teacher forcing, from the training loss. */
+function teacherForcedLogProb(model: Seq2Seq, src: number[], ids: number[]): number {
+  return tf.tidy(() => {
+    const n = ids.length + 1;
+    const loss = lossSum(model, {
+      srcIds: tf.tensor2d([src], [1, src.length], 'int32'),
+      srcMask: tf.ones([1, src.length]) as tf.Tensor2D,
+      tgtIn: tf.tensor2d([[2, ...ids]], [1, n], 'int32'),
+      tgtOut: tf.tensor2d([[...ids, EOS]], [1, n], 'int32'),
+      tgtMask: tf.ones([1, n]) as tf.Tensor2D,
+    });
+    return -loss.dataSync()[0]!;
+  });
+}
+
+/**
+ * A plain reference beam search: one sentence, one decoder call per
+ * hypothesis, no early stopping (runs until no hypothesis is live). The
+ * batched search with its stopping bound must find exactly the same n-best.
+ */
+function referenceBeam(model: Seq2Seq, src: number[], o: ReturnType<typeof searchOptions>): Hypothesis[] {
+  const { params, dims } = model;
+  const limit = outputLimit(src.length, o);
+  const finished: Hypothesis[] = [];
+  const cutOff: Hypothesis[] = [];
+  tf.tidy(() => {
+    const enc = encode(params, dims, tf.tensor2d([src], [1, src.length], 'int32'), tf.ones([1, src.length]) as tf.Tensor2D, noDropout);
+    type Live = { ids: number[]; logProb: number; state: DecoderState };
+    let live: Live[] = [{ ids: [], logProb: 0, state: initialDecoderState(dims, enc) }];
+    while (live.length > 0) {
+      const candidates: { parent: Live; token: number; logProb: number; state: DecoderState }[] = [];
+      for (const h of live) {
+        const previous = tf.tensor1d([h.ids.at(-1) ?? SOS], 'int32');
+        const out = decodeStep(params, dims, enc, h.state, projectTargetInputs(params, previous, noDropout), noDropout);
+        const logp = tf.logSoftmax(outputLogits(params, dims, out.attentional)).dataSync();
+        logp.forEach((lp, token) => candidates.push({ parent: h, token, logProb: h.logProb + lp, state: out.state }));
+      }
+      candidates.sort((a, b) => b.logProb - a.logProb);
+      live = [];
+      for (const c of candidates.slice(0, o.beam)) {
+        const length = c.parent.ids.length + 1;
+        const score = normalisedScore(c.logProb, length, o.lengthPenalty);
+        if (c.token === EOS) finished.push({ ids: c.parent.ids, score });
+        else if (length >= limit) cutOff.push({ ids: [...c.parent.ids, c.token], score });
+        else live.push({ ids: [...c.parent.ids, c.token], logProb: c.logProb, state: c.state });
+      }
+    }
+  });
+  const byScore = (a: Hypothesis, b: Hypothesis): number => b.score - a.score;
+  finished.sort(byScore);
+  const topUp = cutOff.sort(byScore).slice(0, Math.max(0, o.nbest - finished.length));
+  return finished.concat(topUp).sort(byScore).slice(0, o.nbest);
+}
+
+before(async () => {
+  tf.enableProdMode();
+  await tf.setBackend('cpu');
+});
+
+describe('options', () => {
+  test('the output limit is min(maxOutputLen, ratio·srcLen + extra)', () => {
+    assert.equal(outputLimit(5, { maxOutputLen: 80, maxLenRatio: 2, maxLenExtra: 10 }), 20);
+    assert.equal(outputLimit(50, { maxOutputLen: 80, maxLenRatio: 2, maxLenExtra: 10 }), 80);
+    assert.equal(outputLimit(3, { maxOutputLen: 80, maxLenRatio: 1.5, maxLenExtra: 0 }), 4);
+  });
+
+  test('length normalisation divides by length^alpha; alpha 0 is the raw log-probability', () => {
+    assert.equal(normalisedScore(-6, 4, 0), -6);
+    assert.equal(normalisedScore(-6, 4, 1), -1.5);
+    assert.equal(normalisedScore(-8, 4, 0.5), -4);
+  });
+
+  test('nbest above beam is rejected', () => {
+    assert.throws(() => searchOptions({ beam: 2, nbest: 3 }), RangeError);
+  });
+
+  test('batches are sorted by length, longest first, covering every sentence once', () => {
+    const srcs = [[1], [1, 2, 3], [1, 2], [1, 2, 3], []];
+    const batches = batchesByLength(srcs, 2);
+    assert.deepEqual(batches, [[1, 3], [2, 0], [4]]);
+  });
+});
+
+describe('search', () => {
+  let model: Seq2Seq;
+  before(() => {
+    model = tinyModel();
+    biasOutput(model, EOS, 0.5); // some hypotheses end early, others run to the limit
+  });
+
+  const opts = (o: Partial<ReturnType<typeof searchOptions>> = {}) =>
+    searchOptions({ maxOutputLen: 12, maxLenRatio: 2, maxLenExtra: 3, ...o });
+
+  test('beam search with beam 1 equals greedy search token for token', async () => {
+    const srcs = sources(24);
+    for (const lengthPenalty of [0, 1]) {
+      const greedy = await greedySearch(model, srcs, opts({ lengthPenalty }));
+      const beam1 = await beamSearch(model, srcs, opts({ lengthPenalty }));
+      assertSameHypotheses(beam1, greedy);
+    }
+  });
+
+  test('search() dispatches: beam 1 is greedy, beam > 1 differs in n-best size', async () => {
+    const srcs = sources(5);
+    assertSameHypotheses(await search(model, srcs, opts({ beam: 1 })), await greedySearch(model, srcs, opts()));
+    const beam = await search(model, srcs, opts({ beam: 3, nbest: 3 }));
+    assert.ok(beam.every((list) => list.length === 3));
+  });
+
+  test('batched greedy equals one sentence at a time, in input order', async () => {
+    const srcs = sources(17, 7);
+    const batched = await search(model, srcs, opts({ batchSize: 5 }));
+    const single: Hypothesis[][] = [];
+    for (const s of srcs) single.push(...(await search(model, [s], opts({ batchSize: 1 }))));
+    assertSameHypotheses(batched, single);
+  });
+
+  test('batched beam search equals one sentence at a time, in input order', async () => {
+    const srcs = sources(13, 11);
+    for (const lengthPenalty of [0, 1]) {
+      const o = opts({ beam: 4, nbest: 3, lengthPenalty });
+      const batched = await search(model, srcs, { ...o, batchSize: 6 });
+      const single: Hypothesis[][] = [];
+      for (const s of srcs) single.push(...(await search(model, [s], { ...o, batchSize: 1 })));
+      assertSameHypotheses(batched, single);
+    }
+  });
+
+  test('the stopping bound loses nothing: same n-best as a plain search run to the end', async () => {
+    const srcs = sources(10, 21);
+    for (const lengthPenalty of [0, 1]) {
+      const o = opts({ beam: 3, nbest: 2, lengthPenalty, maxOutputLen: 10 });
+      const batched = await search(model, srcs, o);
+      assertSameHypotheses(batched, srcs.map((s) => referenceBeam(model, s, o)));
+    }
+  });
+
+  test('n-best lists have the requested size, distinct hypotheses, best first', async () => {
+    const result = await search(model, sources(10, 5), opts({ beam: 5, nbest: 4, lengthPenalty: 0.6 }));
+    for (const list of result) {
+      assert.equal(list.length, 4);
+      for (let k = 1; k < list.length; k++) assert.ok(list[k - 1]!.score >= list[k]!.score, 'sorted by score');
+      assert.equal(new Set(list.map((h) => h.ids.join(' '))).size, list.length, 'distinct');
+    }
+  });
+
+  test('scores are the teacher-forced log-probability of ids + <eos>, length-normalised', async () => {
+    const srcs = sources(8, 9);
+    const o = opts({ beam: 3, nbest: 3, lengthPenalty: 1, maxOutputLen: 40, maxLenExtra: 30 });
+    const checked = { greedy: 0, beam: 0 };
+    for (const [name, result] of [
+      ['greedy', await search(model, srcs, { ...o, beam: 1, nbest: 1 })],
+      ['beam', await search(model, srcs, o)],
+    ] as const) {
+      result.forEach((list, i) => {
+        for (const h of list) {
+          if (h.ids.length >= outputLimit(srcs[i]!.length, o)) continue; // cut off: no <eos>
+          const logProb = teacherForcedLogProb(model, srcs[i]!, h.ids);
+          assert.ok(close(h.score, logProb / (h.ids.length + 1), 1e-3), `${name} ${i}: ${h.score} vs ${logProb / (h.ids.length + 1)}`);
+          checked[name]++;
+        }
+      });
+    }
+    assert.ok(checked.greedy > 0 && checked.beam > 0, 'some hypotheses ended with <eos>');
+  });
+
+  test('outputs never contain <eos> and respect the length limit', async () => {
+    const srcs = sources(20, 3);
+    const o = opts({ beam: 3, nbest: 2, maxOutputLen: 6, maxLenRatio: 1, maxLenExtra: 1 });
+    for (const result of [await search(model, srcs, { ...o, beam: 1, nbest: 1 }), await search(model, srcs, o)]) {
+      result.forEach((list, i) => {
+        for (const h of list) {
+          assert.ok(!h.ids.includes(EOS));
+          assert.ok(h.ids.length <= outputLimit(srcs[i]!.length, o));
+        }
+      });
+    }
+  });
+
+  test('attention has one row per output token over the real source tokens, each summing to 1', async () => {
+    const srcs = sources(6, 2);
+    for (const beam of [1, 3]) {
+      const result = await search(model, srcs, opts({ beam, returnAttention: true }));
+      result.forEach((list, i) => {
+        const h = list[0]!;
+        assert.equal(h.attention!.length, h.ids.length);
+        for (const row of h.attention!) {
+          assert.equal(row.length, srcs[i]!.length);
+          assert.ok(close(row.reduce((a, b) => a + b, 0), 1, 1e-4));
+        }
+      });
+    }
+    const without = await search(model, srcs, opts());
+    assert.equal(without[0]![0]!.attention, undefined);
+  });
+
+  test('an empty source and a zero length limit give an empty output', async () => {
+    const result = await search(model, [[], [5, 6]], opts({ maxOutputLen: 0, beam: 2 }));
+    assert.deepEqual(result.map((l) => l[0]!.ids), [[], []]);
+  });
+});
+
+describe('crafted models', () => {
+  test('a model that strongly favours <eos> yields empty outputs (greedy and beam)', async () => {
+    const model = tinyModel({}, 5);
+    biasOutput(model, EOS, 100);
+    const srcs = sources(6);
+    for (const beam of [1, 4]) {
+      const result = await search(model, srcs, { beam, nbest: 1 });
+      assert.deepEqual(result.map((l) => l[0]!.ids), srcs.map(() => []));
+    }
+    disposeModel(model);
+  });
+
+  test('with <unk> favoured, attention at each step is the model step attention (what replace-unk uses)', async () => {
+    const model = tinyModel({ attention: 'dot' }, 8);
+    biasOutput(model, UNK, 100);
+    const src = [4, 9, 13, 6, 11];
+    const [[h]] = (await search(model, [src], { maxOutputLen: 3, returnAttention: true })) as [[Hypothesis]];
+    assert.deepEqual(h.ids, [UNK, UNK, UNK]);
+    const expected = tf.tidy(() => {
+      const enc = encode(model.params, model.dims, tf.tensor2d([src], [1, 5], 'int32'), tf.ones([1, 5]) as tf.Tensor2D, noDropout);
+      const step = decodeStep(model.params, model.dims, enc, initialDecoderState(model.dims, enc), projectTargetInputs(model.params, tf.tensor1d([2], 'int32'), noDropout), noDropout);
+      return step.attention.arraySync()[0]!;
+    });
+    expected.forEach((w, j) => assert.ok(close(h.attention![0]![j]!, w, 1e-5)));
+    disposeModel(model);
+  });
+});
+
+describe('translator', () => {
+  const srcVocab = Vocab.build([['tom', 'likes', 'cats', '.']], { minFreq: 1, maxSize: 0 });
+  const tgtVocab = Vocab.build([['我', '喜', '欢', '猫']], { minFreq: 1, maxSize: 0 });
+  const config = buildConfig('test', { data: { maxLen: 4 }, model: { embSize: 16, hiddenSize: 16, dropout: 0, initScale: 1 } });
+
+  test('replace-unk puts the most attended source token in place of each <unk>; long inputs are truncated', async () => {
+    const model = createModel(config.model, srcVocab.size, tgtVocab.size, 1); // a seed whose attention moves between steps
+    biasOutput(model, UNK, 100);
+    const m = { config, model, srcVocab, tgtVocab };
+    const decoding = { ...config.decoding, maxOutputLen: 4, replaceUnk: true };
+    const [t] = await translate(m, ['Tom likes Zebras and cats .'], { decoding, attention: true });
+    assert.deepEqual(t!.sourceTokens, ['tom', 'likes', 'zebras', 'and']);
+    assert.equal(t!.truncated, 2);
+    assert.equal(t!.tokens.length, 4);
+    t!.tokens.forEach((token, i) => {
+      const row = t!.attention![i]!;
+      assert.equal(token, t!.sourceTokens[row.indexOf(Math.max(...row))]);
+    });
+    assert.ok(new Set(t!.tokens).size >= 2, `attention moves: ${t!.tokens}`);
+    assert.ok(t!.tokens.includes('zebras'), 'a source word outside the source vocabulary is copied too');
+    assert.equal(t!.translation, detokenize('char', t!.tokens));
+    const [plain] = await translate(m, ['Tom likes Zebras and cats .'], { decoding: { ...decoding, replaceUnk: false }, attention: false });
+    assert.deepEqual(plain!.tokens, ['<unk>', '<unk>', '<unk>', '<unk>']);
+    assert.equal(plain!.attention, undefined);
+    disposeModel(model);
+  });
+
+  test('empty inputs give empty translations without decoding; the rest keep their order', async () => {
+    const model = createModel(config.model, srcVocab.size, tgtVocab.size, 2);
+    const m = { config, model, srcVocab, tgtVocab };
+    const texts = ['', 'tom likes cats .', '  ', 'cats .'];
+    const results = await translate(m, texts, { decoding: config.decoding, attention: false });
+    assert.deepEqual(results.map((r) => r.source), texts);
+    assert.equal(results[0]!.translation, '');
+    assert.equal(results[2]!.translation, '');
+    const alone = await translate(m, ['cats .'], { decoding: config.decoding, attention: false });
+    assert.deepEqual(results[3]!.tokens, alone[0]!.tokens);
+    assert.ok(close(results[3]!.score, alone[0]!.score));
+    disposeModel(model);
+  });
+});
+
+describe('memory', () => {
+  test('tf.memory().numTensors is unchanged across 100 search calls (greedy and beam)', async () => {
+    const model = tinyModel({ layers: 2, bidirectional: true }, 4);
+    biasOutput(model, EOS, 0.5);
+    const srcs = sources(5, 13);
+    const o = { maxOutputLen: 6, batchSize: 2, returnAttention: true };
+    await search(model, srcs, o); // warm-up (backend-internal tensors)
+    const before = tf.memory().numTensors;
+    for (let i = 0; i < 50; i++) await search(model, srcs, { ...o, beam: 1 });
+    for (let i = 0; i < 50; i++) await search(model, srcs, { ...o, beam: 3, nbest: 2 });
+    assert.equal(tf.memory().numTensors, before);
+    disposeModel(model);
+  });
+});
