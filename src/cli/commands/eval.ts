@@ -233,6 +233,9 @@ interface EvalFlags {
   data?: string;
   output?: string;
   beam?: number;
+  src?: string;
+  tgt?: string;
+  batchSize?: number;
 }
 
 function parseMetrics(value: string): EvalMetric[] {
@@ -279,7 +282,8 @@ export function scoreOptionsFromFlags(flags: EvalFlags): EvalScoreOptions {
 
 async function runEval(flags: EvalFlags, cmd: Command): Promise<void> {
   if (flags.checkpoint !== undefined) {
-    throw usageError('model mode (--checkpoint) is not built yet; decode first and pass --hypotheses', '--checkpoint');
+    await runModelEval(flags, cmd);
+    return;
   }
   if (flags.hypotheses === undefined) {
     throw usageError('missing --hypotheses <file>', '--hypotheses', 's2s eval --hypotheses out.txt --references ref.txt');
@@ -298,6 +302,22 @@ async function runEval(flags: EvalFlags, cmd: Command): Promise<void> {
     process.stderr.write("s2s: warning: consider --tokenize zh for Chinese (sacreBLEU's standard)\n");
   }
   printScores(hypotheses, references, options, quiet);
+}
+
+/** Model mode: decode the test corpus with the checkpoint, then score like scoring mode. */
+async function runModelEval(flags: EvalFlags, cmd: Command): Promise<void> {
+  if (flags.hypotheses !== undefined) throw usageError('--hypotheses and --checkpoint exclude each other', '--hypotheses');
+  const { quiet } = globalOptions(cmd);
+  const { decodeTestSet } = await import('../eval-model.ts');
+  const decoded = await decodeTestSet({ ...flags, checkpoint: flags.checkpoint! }, cmd);
+  if (decoded.skipped && !quiet) process.stderr.write(`${decoded.skipped}\n`);
+  const tgtLang = cmd.getOptionValueSource('tgtLang') === 'cli' ? flags.tgtLang : decoded.tgtLang;
+  const options = scoreOptionsFromFlags({ ...flags, tgtLang });
+  if (flags.explain) {
+    process.stdout.write(renderExplain(decoded.hypotheses, [decoded.references], options).stdout);
+    return;
+  }
+  printScores(decoded.hypotheses, [decoded.references], options, quiet);
 }
 
 export function register(program: Command): void {
@@ -322,7 +342,10 @@ export function register(program: Command): void {
     .option('--json', 'print JSON instead of text')
     .option('-w, --width <n>', 'decimals of the score', parseNumber('--width', true), 2)
     .option('--checkpoint <dir>', 'model mode: decode --data with this checkpoint, then score')
-    .option('--data <file>', 'model mode: test corpus (TSV)')
+    .option('--data <file>', 'model mode: test corpus (TSV/CSV, columns as in the checkpoint)')
+    .option('--src <file>', 'model mode: plain source file (with --tgt)')
+    .option('--tgt <file>', 'model mode: plain reference file (with --src)')
+    .option('--batch-size <n>', 'model mode: sentences decoded together', parseNumber('--batch-size', true))
     .option('--output <file>', 'model mode: write the decoded hypotheses here')
     .option('--beam <n>', 'model mode: beam size', parseNumber('--beam', true))
     .action(async (flags: EvalFlags, cmd: Command) => runEval(flags, cmd));

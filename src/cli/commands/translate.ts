@@ -84,8 +84,11 @@ export function register(program: Command): void {
 }
 
 /** Checks the flags that do not depend on the checkpoint. */
-export function translateContext(texts: string[], opts: Record<string, unknown>, quiet: boolean): TranslateContext {
-  const input = typeof opts.input === 'string' ? opts.input : null;
+export function translateContext(args: string[], opts: Record<string, unknown>, quiet: boolean): TranslateContext {
+  // A lone `-` argument means standard input, like --input -.
+  const stdinArg = args.length === 1 && args[0] === '-';
+  const texts = stdinArg ? [] : args;
+  const input = typeof opts.input === 'string' ? opts.input : stdinArg ? '-' : null;
   if (texts.length > 0 && input !== null) throw usageError('give sentences or --input, not both', '--input');
   if (texts.length === 0 && input === null && process.stdin.isTTY) {
     throw usageError('nothing to translate', 'translate', 's2s translate "some text" [--checkpoint DIR], or --input FILE (- for stdin)');

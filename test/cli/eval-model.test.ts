@@ -1,0 +1,67 @@
+/**
+ * `s2s eval` model mode: decode a test set with a checkpoint, write the
+ * hypotheses, and score them exactly as scoring mode does.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { REPO_ROOT, runS2S } from '../helpers/cli.ts';
+
+const work = mkdtempSync(join(tmpdir(), 's2s-eval-model-'));
+after(() => rmSync(work, { recursive: true, force: true }));
+const ckpt = join(work, 'ckpt');
+const testTsv = join(work, 'test.tsv');
+const s2s = (...args: string[]) => runS2S(['--backend', 'cpu', '--quiet', ...args], { timeoutMs: 300_000 });
+
+describe('s2s eval --checkpoint', () => {
+  before(async () => {
+    const r = await s2s('train', '--config', 'tiny', '--out', ckpt, '--epochs', '3');
+    assert.equal(r.code, 0, r.stderr);
+    const lines = readFileSync(join(REPO_ROOT, 'data', 'toy', 'toy.tsv'), 'utf8').split('\n').filter((l) => l.includes('\t'));
+    writeFileSync(testTsv, lines.slice(100, 130).join('\n') + '\n');
+  });
+
+  test('decodes, writes the hypotheses, and scores them like scoring mode', async () => {
+    const output = join(work, 'hyp.txt');
+    const r = await s2s('eval', '--checkpoint', ckpt, '--data', testTsv, '--output', output, '--json');
+    assert.equal(r.code, 0, r.stderr);
+    const modelMode = JSON.parse(r.stdout) as { score: number; sys_len: number; signature: string };
+    const hyps = readFileSync(output, 'utf8').split('\n').slice(0, -1);
+    assert.equal(hyps.length, 30);
+    // The same hypotheses through translate, and through scoring mode.
+    const sources = readFileSync(testTsv, 'utf8').trim().split('\n').map((l) => l.split('\t')[0]!);
+    const refs = join(work, 'ref.txt');
+    writeFileSync(refs, readFileSync(testTsv, 'utf8').trim().split('\n').map((l) => l.split('\t')[1]).join('\n') + '\n');
+    const translated = await runS2S(['--backend', 'cpu', '--quiet', 'translate', '--checkpoint', ckpt, '-'], { input: sources.join('\n') + '\n', timeoutMs: 120_000 });
+    assert.equal(translated.code, 0, translated.stderr);
+    assert.deepEqual(translated.stdout.split('\n').slice(0, -1), hyps);
+    const scored = await s2s('eval', '--hypotheses', output, '--references', refs, '--json');
+    assert.equal(scored.code, 0, scored.stderr);
+    const scoring = JSON.parse(scored.stdout) as { score: number; sys_len: number; signature: string };
+    assert.equal(modelMode.score, scoring.score);
+    assert.equal(modelMode.sys_len, scoring.sys_len);
+    assert.match(modelMode.signature, /tok:zh/);
+  });
+
+  test('plain --src/--tgt files and beam search', async () => {
+    const src = join(work, 'test.en');
+    const tgt = join(work, 'test.zh');
+    const rows = readFileSync(testTsv, 'utf8').trim().split('\n').map((l) => l.split('\t'));
+    writeFileSync(src, rows.map((r) => r[0]).join('\n') + '\n');
+    writeFileSync(tgt, rows.map((r) => r[1]).join('\n') + '\n');
+    const r = await s2s('eval', '--checkpoint', ckpt, '--src', src, '--tgt', tgt, '--beam', '4');
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^BLEU = \d+\.\d\d [\d.]+\/[\d.]+\/[\d.]+\/[\d.]+ \(BP = /);
+  });
+
+  test('needs a test corpus, and names a missing one', async () => {
+    const none = await s2s('eval', '--checkpoint', ckpt);
+    assert.equal(none.code, 2);
+    assert.match(none.stderr, /--data/);
+    const missing = await s2s('eval', '--checkpoint', ckpt, '--data', join(work, 'nope.tsv'));
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /nope\.tsv/);
+  });
+});
