@@ -13,7 +13,7 @@ import '@tensorflow/tfjs';
 type GradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor[];
 
 /** tf.customGrad with the inputs as an array and the save function second (typed). */
-function withGradient(
+export function withGradient(
   f: (inputs: tf.Tensor[], save: tf.GradSaveFunc) => { value: tf.Tensor; gradFunc: GradFunc },
 ): (...inputs: tf.Tensor[]) => tf.Tensor {
   const custom = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
