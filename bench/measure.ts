@@ -1,0 +1,144 @@
+/**
+ * The measurements on the active backend: training steps, then greedy
+ * (batch 64 and batch 1) and beam-5 decoding of validation sentences with the
+ * just-trained model, peak RSS and tensors leaked.
+ *
+ * Realistic output lengths: a model trained for a few dozen steps emits <eos>
+ * at once under greedy search and runs to the length limit under beam search,
+ * so neither decodes like a trained model. Decoding therefore uses a freshly
+ * initialised model (which never emits <eos>) with each output capped at
+ * round(r × source length), r = Σ reference lengths / Σ source lengths of the
+ * decoded sentences: on average the outputs are as long as the references.
+ * The mean output lengths are reported next to the reference lengths.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { BackendName } from '../src/backend.ts';
+import { search } from '../src/decode/search.ts';
+import { disposeModel, type Seq2Seq } from '../src/model/seq2seq.ts';
+import { Adam } from '../src/train/adam.ts';
+import { trainStep } from '../src/train/step.ts';
+import { WARMUP_STEPS, median, type Counts } from './options.ts';
+import { freshModel, type Workload } from './workload.ts';
+
+/** One backend's figures; the first eight keys are the issue's JSON shape. */
+export interface BenchResult {
+  backend: BackendName;
+  train: { msPerStep: number; tgtTokPerSec: number };
+  greedy64: { sentPerSec: number };
+  greedy1: { sentPerSec: number };
+  beam5: { sentPerSec: number };
+  peakRssMb: number;
+  leakedTensors: number;
+  /** Timed training steps and decoded sentences actually used. */
+  steps: number;
+  sentences: number;
+  /** Mean output length (tokens) of each search and of the references. */
+  meanOutputLen: { greedy: number; beam5: number; reference: number };
+  /** r in the output cap round(r × source length). */
+  outputLenRatio: number;
+  /** Why the counts are smaller than asked, or null. */
+  capped: string | null;
+}
+
+export interface DecodeMode {
+  key: 'greedy64' | 'greedy1' | 'beam5';
+  beam: number;
+  batchSize: number;
+}
+
+/** Beam 5 decodes one sentence at a time, as the reference figure does. */
+export const DECODE_MODES: readonly DecodeMode[] = [
+  { key: 'greedy64', beam: 1, batchSize: 64 },
+  { key: 'greedy1', beam: 1, batchSize: 1 },
+  { key: 'beam5', beam: 5, batchSize: 1 },
+];
+
+const round = (x: number, digits: number): number => Number(x.toFixed(digits));
+const mean = (xs: readonly number[]): number => (xs.length === 0 ? 0 : xs.reduce((a, b) => a + b, 0) / xs.length);
+
+/** Warm-up steps, then timed steps: median ms per step and median target tokens/s per step. */
+function timeTraining(model: Seq2Seq, optimizer: Adam, w: Workload, steps: number, log: (line: string) => void): BenchResult['train'] & { baseline: number } {
+  let baseline = 0;
+  for (let i = 0; i < WARMUP_STEPS; i++) {
+    trainStep(model, optimizer, w.trainBatches[i]!, w.config, i + 1);
+    // The Adam moments exist after the first update: from here on every tensor should be accounted for.
+    if (i === 0) baseline = tf.memory().numTensors;
+  }
+  const ms: number[] = [];
+  const tokPerSec: number[] = [];
+  for (let i = WARMUP_STEPS; i < WARMUP_STEPS + steps; i++) {
+    const batch = w.trainBatches[i]!;
+    const start = performance.now();
+    trainStep(model, optimizer, batch, w.config, i + 1);
+    const elapsed = performance.now() - start;
+    ms.push(elapsed);
+    tokPerSec.push((batch.tgtTokens * 1000) / elapsed);
+    if ((i - WARMUP_STEPS + 1) % 10 === 0) log(`  step ${i - WARMUP_STEPS + 1}/${steps}: ${elapsed.toFixed(0)} ms`);
+  }
+  return { msPerStep: round(median(ms), 1), tgtTokPerSec: round(median(tokPerSec), 0), baseline };
+}
+
+/** r such that round(r × source length) is on average the reference length. */
+export function outputLenRatio(w: Pick<Workload, 'validSources' | 'validTargetLengths'>): number {
+  const src = w.validSources.reduce((a, s) => a + s.length, 0);
+  const tgt = w.validTargetLengths.reduce((a, b) => a + b, 0);
+  return src === 0 ? 1 : tgt / src;
+}
+
+/** Decodes the sources once untimed (2 sentences) and once timed: sentences/s and the mean output length. */
+async function timeDecoding(model: Seq2Seq, w: Workload, mode: DecodeMode): Promise<{ sentPerSec: number; meanLen: number }> {
+  const opts = {
+    ...w.config.decoding,
+    beam: mode.beam,
+    nbest: 1,
+    batchSize: mode.batchSize,
+    replaceUnk: false,
+    maxLenRatio: outputLenRatio(w),
+    maxLenExtra: 0.5,
+  };
+  await search(model, w.validSources.slice(0, 2), opts);
+  const start = performance.now();
+  const nbest = await search(model, w.validSources, opts);
+  const seconds = (performance.now() - start) / 1000;
+  return { sentPerSec: round(w.validSources.length / seconds, 1), meanLen: mean(nbest.map((n) => n[0]?.ids.length ?? 0)) };
+}
+
+/**
+ * Trains a fresh model for the warm-up and timed steps, then decodes with
+ * another fresh one (see the module comment); disposes both.
+ */
+export async function runBench(backend: BackendName, w: Workload, counts: Counts, log: (line: string) => void): Promise<BenchResult> {
+  const model = freshModel(w);
+  const optimizer = new Adam({ lr: w.config.training.lr, beta1: w.config.training.beta1, beta2: w.config.training.beta2 });
+  log(`${backend}: training ${WARMUP_STEPS} warm-up + ${counts.steps} timed steps`);
+  const { baseline, ...train } = timeTraining(model, optimizer, w, counts.steps, log);
+  const decoder = freshModel(w);
+  const decoded: Partial<Record<DecodeMode['key'], { sentPerSec: number; meanLen: number }>> = {};
+  for (const mode of DECODE_MODES) {
+    log(`${backend}: ${mode.key}, ${w.validSources.length} sentences`);
+    decoded[mode.key] = await timeDecoding(decoder, w, mode);
+  }
+  disposeModel(decoder);
+  const leakedTensors = tf.memory().numTensors - baseline;
+  const peakRssMb = round(process.resourceUsage().maxRSS / 1024, 0);
+  optimizer.dispose();
+  disposeModel(model);
+  return {
+    backend,
+    train,
+    greedy64: { sentPerSec: decoded.greedy64!.sentPerSec },
+    greedy1: { sentPerSec: decoded.greedy1!.sentPerSec },
+    beam5: { sentPerSec: decoded.beam5!.sentPerSec },
+    peakRssMb,
+    leakedTensors,
+    steps: counts.steps,
+    sentences: w.validSources.length,
+    meanOutputLen: {
+      greedy: round(decoded.greedy64!.meanLen, 1),
+      beam5: round(decoded.beam5!.meanLen, 1),
+      reference: round(mean(w.validTargetLengths), 1),
+    },
+    outputLenRatio: round(outputLenRatio(w), 3),
+    capped: counts.capped,
+  };
+}

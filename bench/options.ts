@@ -1,0 +1,91 @@
+/**
+ * The benchmark's command line as a typed object, and the per-backend counts
+ * (the plain-JavaScript cpu backend gets small counts unless asked for by name).
+ */
+import { Command, InvalidArgumentError } from 'commander';
+import type { BackendName } from '../src/backend.ts';
+
+export const ALL_BACKENDS: readonly BackendName[] = ['tensorflow', 'wasm', 'cpu'];
+export const DEFAULT_STEPS = 30;
+export const DEFAULT_SENTENCES = 500;
+export const WARMUP_STEPS = 3;
+/** cpu is ~50× slower than tensorflow: when it runs as part of the default set it gets at most these. */
+export const CPU_CAP = { steps: 1, sentences: 5 } as const;
+
+export interface BenchOptions {
+  /** The backends to measure, in order. */
+  backends: BackendName[];
+  /** Whether the user named the backends (false: every available one, cpu capped). */
+  explicitBackends: boolean;
+  steps: number;
+  sentences: number;
+  json: boolean;
+  /** Config name under configs/ (or a path). */
+  config: string;
+}
+
+export interface Counts {
+  steps: number;
+  sentences: number;
+  /** Why the counts are smaller than asked, or null. */
+  capped: string | null;
+}
+
+function positiveInt(flag: string): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${flag} must be an integer >= 1, got '${value}'`);
+    return n;
+  };
+}
+
+function backendList(value: string): BackendName[] {
+  const names = value.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+  const bad = names.find((n) => !(ALL_BACKENDS as readonly string[]).includes(n));
+  if (bad !== undefined || names.length === 0) {
+    throw new InvalidArgumentError(`expected ${ALL_BACKENDS.join(', ')} or a comma-separated list of them, got '${value}'`);
+  }
+  return [...new Set(names as BackendName[])];
+}
+
+/** Parses argv (process.argv shape); commander prints usage errors and exits 1 by itself. */
+export function parseBenchArgs(argv: readonly string[]): BenchOptions {
+  const program = new Command('bench')
+    .description('s2s training and decoding speed: one child process per backend, or one backend in this process')
+    .option('--backend <names>', `${ALL_BACKENDS.join(' | ')} or a comma-separated list (default: every available one)`, backendList)
+    .option('--steps <n>', `timed training steps after ${WARMUP_STEPS} warm-up steps`, positiveInt('--steps'), DEFAULT_STEPS)
+    .option('--sentences <n>', 'validation sentences decoded per search mode', positiveInt('--sentences'), DEFAULT_SENTENCES)
+    .option('--config <name>', 'config name or path', 'cmn-eng')
+    .option('--json', 'one JSON object per backend per line', false)
+    .showHelpAfterError();
+  program.parse([...argv]);
+  const o = program.opts<{ backend?: BackendName[]; steps: number; sentences: number; json: boolean; config: string }>();
+  return {
+    backends: o.backend ?? [...ALL_BACKENDS],
+    explicitBackends: o.backend !== undefined,
+    steps: o.steps,
+    sentences: o.sentences,
+    json: o.json,
+    config: o.config,
+  };
+}
+
+/** The counts one backend runs with: cpu is capped when it was not asked for by name. */
+export function countsFor(backend: BackendName, o: Pick<BenchOptions, 'steps' | 'sentences' | 'explicitBackends'>): Counts {
+  if (backend !== 'cpu' || o.explicitBackends) return { steps: o.steps, sentences: o.sentences, capped: null };
+  const steps = Math.min(o.steps, CPU_CAP.steps);
+  const sentences = Math.min(o.sentences, CPU_CAP.sentences);
+  const capped =
+    steps < o.steps || sentences < o.sentences
+      ? `cpu (plain JavaScript, ~50x slower) capped to ${steps} steps and ${sentences} sentences; --backend cpu runs the full counts`
+      : null;
+  return { steps, sentences, capped };
+}
+
+/** The median of a non-empty list. */
+export function median(values: readonly number[]): number {
+  if (values.length === 0) throw new RangeError('median of an empty list');
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}

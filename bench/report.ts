@@ -1,0 +1,60 @@
+/**
+ * The results as a readable table, with the ratio to the PyTorch reference
+ * figures of the issue (measured on this machine).
+ */
+import type { BenchResult } from './measure.ts';
+
+/** PyTorch reference on this machine (from the issue). */
+export const PYTORCH_REFERENCE = {
+  tgtTokPerSec: 5300,
+  greedy64: 1950,
+  greedy1: 195,
+  beam5: 116,
+} as const;
+
+const fmt = (x: number, digits = 0): string => x.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+
+/** `2,345 (0.44x)`: a figure and its ratio to the reference. */
+export function withRatio(value: number, reference: number, digits = 0): string {
+  return `${fmt(value, digits)} (${(value / reference).toFixed(2)}x)`;
+}
+
+function padTable(rows: readonly string[][]): string[] {
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
+  return rows.map((r) => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ').trimEnd());
+}
+
+/** The table (one row per backend, then the reference row) and the notes under it. */
+export function formatTable(results: readonly BenchResult[], notes: readonly string[]): string {
+  const header = ['backend', 'train ms/step', 'train tgt tok/s', 'greedy64 sent/s', 'greedy1 sent/s', 'beam5 sent/s', 'peak RSS MB', 'leaked tensors'];
+  const rows = results.map((r) => [
+    r.backend,
+    fmt(r.train.msPerStep, 1),
+    withRatio(r.train.tgtTokPerSec, PYTORCH_REFERENCE.tgtTokPerSec),
+    withRatio(r.greedy64.sentPerSec, PYTORCH_REFERENCE.greedy64, 1),
+    withRatio(r.greedy1.sentPerSec, PYTORCH_REFERENCE.greedy1, 1),
+    withRatio(r.beam5.sentPerSec, PYTORCH_REFERENCE.beam5, 1),
+    fmt(r.peakRssMb),
+    String(r.leakedTensors),
+  ]);
+  const ref = ['PyTorch ref', '', fmt(PYTORCH_REFERENCE.tgtTokPerSec), fmt(PYTORCH_REFERENCE.greedy64), fmt(PYTORCH_REFERENCE.greedy1), fmt(PYTORCH_REFERENCE.beam5), '', ''];
+  const lines = padTable([header, ...rows, ref]);
+  const counts = results.map(
+    (r) =>
+      `${r.backend}: ${r.steps} timed steps, ${r.sentences} sentences; mean output length greedy ${r.meanOutputLen.greedy}, ` +
+      `beam5 ${r.meanOutputLen.beam5}, references ${r.meanOutputLen.reference} tokens (r = ${r.outputLenRatio})`,
+  );
+  return [
+    ...lines,
+    '',
+    '(x) = ratio to the PyTorch reference. Training: median per step over the timed steps (after 3 warm-up',
+    'steps) of real batches of a freshly initialised model. Decoding: validation sentences after a 2-sentence',
+    'warm-up, beam 5 one sentence at a time. A briefly trained model decodes unrealistically (greedy stops at',
+    'once, beam runs to the limit), so decoding uses a fresh model, which never emits <eos>, with each output',
+    'capped at round(r x source length), r = sum of reference lengths / sum of source lengths: outputs are as',
+    'long as the references on average. Peak RSS: the process maxRSS (one process per backend). Leaked:',
+    'tf.memory().numTensors at the end minus after the first training step (model and Adam state exist).',
+    ...counts,
+    ...notes,
+  ].join('\n');
+}
