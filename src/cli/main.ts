@@ -1,7 +1,8 @@
 /**
  * The one place that turns errors into exit codes: a user mistake is one line
  * on stderr (exit 1, or 2 for usage), help and version exit 0, anything else is
- * an internal error (exit 70) whose stack goes to a crash file.
+ * an internal error (exit 70) whose stack goes to a crash file. S2S_DEBUG=1
+ * adds the stack of either to stderr.
  */
 import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -42,6 +43,7 @@ function commanderMessage(err: CommanderError): string {
 export function reportError(err: unknown, io: MainIO): number {
   if (err instanceof UserError) {
     io.stderr(`${formatUserError(err)}\n`);
+    if (io.env.S2S_DEBUG === '1' && err.stack) io.stderr(`${err.stack}\n`);
     return err.exitCode;
   }
   if (err instanceof CommanderError) {

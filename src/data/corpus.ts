@@ -135,47 +135,110 @@ export async function openBytes(file: string): Promise<Readable> {
   return pipeline(raw, createGunzip(), () => {});
 }
 
-/** A physical line: its 1-based number and text, or null when it is not valid UTF-8. */
+/**
+ * A physical line: its 1-based number and text, or null text and the reason
+ * it cannot be used (`invalid UTF-8`, or longer than MAX_LINE_BYTES).
+ */
 export interface PhysicalLine {
   line: number;
   text: string | null;
+  reason?: string;
 }
 
 const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
 
 /**
+ * Longer lines are malformed rows, skipped without being held in memory: no
+ * sentence pair is a megabyte long, but a file with no line breaks (a dump,
+ * a minified export) would otherwise be read as one gigantic row.
+ */
+export const MAX_LINE_BYTES = 1 << 20;
+const TOO_LONG = `line longer than ${MAX_LINE_BYTES / (1 << 20)} MiB`;
+
+/** UTF-16 is recognised by its byte order mark; s2s reads UTF-8 only. */
+function checkNotUtf16(head: Buffer, file: string): void {
+  const le = head[0] === 0xff && head[1] === 0xfe;
+  const be = head[0] === 0xfe && head[1] === 0xff;
+  if (!le && !be) return;
+  throw new UserError(`UTF-16${le ? 'LE' : 'BE'} text (byte order mark); s2s reads UTF-8`, {
+    where: file,
+    hint: `convert it first, e.g. iconv -f UTF-16 -t UTF-8 ${file} > ${file}.utf8`,
+  });
+}
+
+/** A NUL byte never occurs in UTF-8 text: the file is binary (or UTF-16 without a BOM). */
+function binaryFileError(file: string, line: number): UserError {
+  return new UserError('binary file: NUL byte, not UTF-8 text (or UTF-16 without a byte order mark)', {
+    where: `${file}:${line}`,
+    hint: 'give a UTF-8 TSV/CSV file, or plain text files with --src/--tgt',
+  });
+}
+
+function newlinesIn(data: Buffer): number {
+  let n = 0;
+  for (let i = data.indexOf(0x0a); i !== -1; i = data.indexOf(0x0a, i + 1)) n += 1;
+  return n;
+}
+
+/**
  * Splits bytes into lines on `\n`, dropping a trailing `\r` and a BOM at the
  * start of the file, and decodes each line on its own so that invalid UTF-8
- * is caught and named by line. Read errors become UserErrors naming `file`.
+ * is caught and named by line. Lines over MAX_LINE_BYTES are yielded as
+ * unusable without being kept. UTF-16 and binary files (NUL bytes) and read
+ * errors are UserErrors naming `file`.
  */
 export async function* physicalLines(bytes: AsyncIterable<Buffer>, file: string): AsyncGenerator<PhysicalLine> {
   const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
   let line = 0;
-  const decode = (raw: Buffer): PhysicalLine => {
+  // The current line's bytes so far, unless it is already too long.
+  let parts: Buffer[] = [];
+  let partBytes = 0;
+  let tooLong = false;
+  const finish = (last: Buffer): PhysicalLine => {
     line += 1;
+    const long = tooLong || partBytes + last.length > MAX_LINE_BYTES;
+    const raw = long ? null : parts.length > 0 ? Buffer.concat([...parts, last]) : last;
+    parts = [];
+    partBytes = 0;
+    tooLong = false;
+    if (raw === null) return { line, text: null, reason: TOO_LONG };
     let body = raw.at(-1) === 0x0d ? raw.subarray(0, -1) : raw;
     if (line === 1 && body.subarray(0, 3).equals(BOM)) body = body.subarray(3);
     try {
       return { line, text: decoder.decode(body) };
     } catch {
-      return { line, text: null };
+      return { line, text: null, reason: 'invalid UTF-8' };
     }
   };
-  let carry: Buffer = Buffer.alloc(0);
+  const keep = (rest: Buffer): void => {
+    if (tooLong || rest.length === 0) return;
+    if (partBytes + rest.length > MAX_LINE_BYTES) {
+      tooLong = true;
+      parts = [];
+      partBytes = 0;
+      return;
+    }
+    parts.push(rest);
+    partBytes += rest.length;
+  };
+  let first = true;
   try {
     for await (const chunk of bytes) {
-      const data = carry.length > 0 ? Buffer.concat([carry, chunk]) : chunk;
+      if (first) checkNotUtf16(chunk, file);
+      first = false;
+      const nul = chunk.indexOf(0);
+      if (nul !== -1) throw binaryFileError(file, line + 1 + newlinesIn(chunk.subarray(0, nul)));
       let start = 0;
-      for (let nl = data.indexOf(0x0a); nl !== -1; nl = data.indexOf(0x0a, start)) {
-        yield decode(data.subarray(start, nl));
+      for (let nl = chunk.indexOf(0x0a); nl !== -1; nl = chunk.indexOf(0x0a, start)) {
+        yield finish(chunk.subarray(start, nl));
         start = nl + 1;
       }
-      carry = data.subarray(start);
+      keep(chunk.subarray(start));
     }
   } catch (err) {
     throw fileError(err, file);
   }
-  if (carry.length > 0) yield decode(carry);
+  if (partBytes > 0 || tooLong) yield finish(Buffer.alloc(0));
 }
 
 // ---------------------------------------------------------------- TSV / CSV
@@ -204,10 +267,10 @@ export function pairFromRecord(record: readonly string[], columns: ColumnSpec): 
 }
 
 /** The text csv-parse reads: valid lines joined by `\n`; invalid lines become empty (so numbering holds) and are reported. */
-async function* cleanText(lines: AsyncIterable<PhysicalLine>, onInvalid: (line: number) => void): AsyncGenerator<string> {
+async function* cleanText(lines: AsyncIterable<PhysicalLine>, onInvalid: (line: number, reason: string) => void): AsyncGenerator<string> {
   let batch = '';
-  for await (const { line, text } of lines) {
-    if (text === null) onInvalid(line);
+  for await (const { line, text, reason } of lines) {
+    if (text === null) onInvalid(line, reason ?? 'invalid UTF-8');
     batch += (text ?? '') + '\n';
     if (batch.length >= 1 << 16) {
       yield batch;
@@ -217,9 +280,12 @@ async function* cleanText(lines: AsyncIterable<PhysicalLine>, onInvalid: (line: 
   if (batch.length > 0) yield batch;
 }
 
-function csvSkipReason(err: { code?: string }): string {
-  if (err.code === 'CSV_QUOTE_NOT_CLOSED') return 'unclosed quote';
-  return `malformed quotes (${err.code ?? 'parse error'})`;
+/** Why csv-parse gave up on the record spanning lines `first`..`last`. */
+function csvSkipReason(err: { code?: string }, first: number, last: number): string {
+  if (err.code !== 'CSV_QUOTE_NOT_CLOSED') return `malformed quotes (${err.code ?? 'parse error'})`;
+  if (last <= first) return 'unclosed quote';
+  // A quoted field may span lines, so an unclosed quote swallows the rest of the file: say how much.
+  return `unclosed quote: lines ${first}-${last} (the rest of the file) were read as one field`;
 }
 
 function countNewlines(record: readonly string[]): number {
@@ -245,8 +311,10 @@ export async function* readDelimited(file: string, opts: DelimitedOptions, log: 
       log.add({ where: `${file}:${line}`, reason });
     }
   };
+  // The last physical line of the latest record, so a malformed one is named by its first line.
+  let lastRecordEnd = 0;
   const lines = physicalLines(await openBytes(file), file);
-  const text = Readable.from(cleanText(lines, (line) => pending.push({ line, reason: 'invalid UTF-8' })));
+  const text = Readable.from(cleanText(lines, (line, reason) => pending.push({ line, reason })));
   const parser = parse({
     delimiter,
     quote: quoted ? '"' : false,
@@ -256,9 +324,16 @@ export async function* readDelimited(file: string, opts: DelimitedOptions, log: 
     skip_records_with_error: true,
     record_delimiter: '\n',
     info: true,
+    on_record: (record: string[], context: { lines: number }) => {
+      lastRecordEnd = context.lines;
+      return record;
+    },
   });
   parser.on('skip', (err: { code?: string; lines?: number }) => {
-    pending.push({ line: err.lines ?? 0, reason: csvSkipReason(err) });
+    const first = lastRecordEnd + 1;
+    const last = err.lines ?? first;
+    pending.push({ line: first, reason: csvSkipReason(err, first, last) });
+    lastRecordEnd = last;
   });
   const records = pipeline(text, parser, () => {});
   try {
@@ -310,8 +385,8 @@ export async function* readParallel(srcFile: string, tgtFile: string, log: SkipL
       const line = a.value.line;
       const s = a.value.text;
       const t = b.value.text;
-      if (s === null) log.add({ where: `${srcFile}:${line}`, reason: 'invalid UTF-8' });
-      else if (t === null) log.add({ where: `${tgtFile}:${line}`, reason: 'invalid UTF-8' });
+      if (s === null) log.add({ where: `${srcFile}:${line}`, reason: a.value.reason ?? 'invalid UTF-8' });
+      else if (t === null) log.add({ where: `${tgtFile}:${line}`, reason: b.value.reason ?? 'invalid UTF-8' });
       else if (s.trim() === '' && t.trim() === '') continue;
       else if (s.trim() === '') log.add({ where: `${srcFile}:${line}`, reason: 'empty source' });
       else if (t.trim() === '') log.add({ where: `${tgtFile}:${line}`, reason: 'empty target' });

@@ -3,6 +3,7 @@
  * configured corpus, tokenize both sides, drop pairs longer than `maxLen`,
  * split into train/valid, and build the vocabularies from the training side.
  */
+import { UserError } from '../cli/errors.ts';
 import type { DataConfig } from '../config.ts';
 import { type CorpusPair, SkipLog, corpusColumns, formatSkip, formatSkipped, readCorpus, readDelimited } from './corpus.ts';
 import { type SplitRecord, applySplit, holdoutSplit } from './split.ts';
@@ -74,6 +75,25 @@ async function tokenizeAll(
   return out;
 }
 
+/** Why a corpus gave no pair at all: empty, every row malformed, or every pair too long. */
+function noUsablePairs(data: Readonly<DataConfig>, counts: { read: number; tooLong: number }, skips: SkipLog): UserError {
+  const where = data.src !== null && data.tgt !== null ? `${data.src}, ${data.tgt}` : data.data.join(', ');
+  if (counts.tooLong > 0) {
+    return new UserError(`all ${counts.tooLong} pairs are longer than ${data.maxLen} tokens`, { where, hint: 'raise --max-len' });
+  }
+  if (skips.count > 0) {
+    const first = skips.first!;
+    const columns = /missing (source|target) column/.test(first.reason);
+    return new UserError(`no usable sentence pairs: ${formatSkipped(skips.count, formatSkip(first))}`, {
+      where,
+      hint: columns
+        ? 'each row needs a source and a target column; check --delimiter (tab for .tsv, comma for .csv) and --src-col/--tgt-col'
+        : undefined,
+    });
+  }
+  return new UserError('the corpus is empty (no sentence pairs)', { where });
+}
+
 const sourceOf = (loaded: Loaded): string => loaded.source;
 const pairsOf = (loaded: readonly Loaded[]): TokenizedPair[] => loaded.map((l) => l.pair);
 
@@ -86,6 +106,7 @@ export async function loadDataset(data: Readonly<DataConfig>, opts: { seed: numb
   const skips = new SkipLog(data.strict);
   const counts = { read: 0, tooLong: 0 };
   const corpus = await tokenizeAll(readCorpus(data, skips), data, counts);
+  if (corpus.length === 0) throw noUsablePairs(data, counts, skips);
 
   let split: SplitRecord;
   let train: Loaded[];

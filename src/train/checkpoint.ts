@@ -150,7 +150,8 @@ export async function saveCheckpoint(dir: string, c: CheckpointContents): Promis
     await writeFileSynced(join(tmp, MANIFEST), JSON.stringify(manifest, null, 1));
     await swapInto(tmp, target);
   } catch (err) {
-    await rm(tmp, { recursive: true, force: true });
+    // Cleaning up may fail for the same reason as the save (ENOTDIR, EACCES): report the save's error.
+    await rm(tmp, { recursive: true, force: true }).catch(() => {});
     const code = (err as NodeJS.ErrnoException).code;
     if (['ENOSPC', 'EACCES', 'EROFS', 'EPERM', 'EDQUOT', 'ENOTDIR', 'EEXIST'].includes(code ?? '')) {
       throw new UserError(`cannot write checkpoint (${code}); the previous checkpoint is intact`, { where: target });
@@ -175,11 +176,27 @@ async function swapInto(tmp: string, target: string): Promise<void> {
   await rm(old, { recursive: true, force: true });
 }
 
-/** Removes temporary directories left by earlier interrupted saves of `target`. */
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Removes temporary directories left by interrupted saves: any of `target`,
+ * and those of sibling checkpoints (`.step-7.tmp-PID-…`) whose process is gone.
+ */
 async function removeStaleTemps(target: string): Promise<void> {
   const prefix = `.${basename(target)}.tmp-`;
   for (const name of await readdir(dirname(target))) {
-    if (name.startsWith(prefix)) await rm(join(dirname(target), name), { recursive: true, force: true });
+    const pid = /^\..+\.tmp-(\d+)-\d+$/.exec(name)?.[1];
+    if (pid === undefined) continue;
+    if (name.startsWith(prefix) || (Number(pid) !== process.pid && !processAlive(Number(pid)))) {
+      await rm(join(dirname(target), name), { recursive: true, force: true });
+    }
   }
 }
 
@@ -244,6 +261,27 @@ async function readTensors(dir: string, manifest: Manifest, jsonName: string): P
   return tf.io.decodeWeights(buffer, group.weights) as Record<string, tf.Tensor>;
 }
 
+/** The model's dimensions; a config that cannot describe a model names the checkpoint's config.json, not a flag. */
+function checkpointDims(dir: string, config: S2SConfig, srcSize: number, tgtSize: number): ReturnType<typeof modelDims> {
+  try {
+    return modelDims(config.model, srcSize, tgtSize);
+  } catch (err) {
+    if (err instanceof UserError) throw new UserError(err.message, { where: join(dir, 'config.json') });
+    throw err;
+  }
+}
+
+/** The embeddings' rows must match the vocabularies: otherwise the vocabulary file is the odd one out. */
+function checkVocabSizes(dir: string, tensors: Record<string, tf.Tensor>, srcSize: number, tgtSize: number): void {
+  for (const [side, size, emb] of [['src', srcSize, 'src_emb'], ['tgt', tgtSize, 'tgt_emb']] as const) {
+    const rows = tensors[emb]?.shape[0];
+    if (rows === undefined || rows === size) continue;
+    throw new UserError(`the ${side} vocabulary has ${size} entries but the weights embed ${rows} (${emb} in model.json)`, {
+      where: join(dir, `${side}.vocab.json`),
+    });
+  }
+}
+
 /** Loads and verifies a checkpoint. Training state is read when present. */
 export async function loadCheckpoint(path: string): Promise<LoadedCheckpoint> {
   const dir = resolveCheckpointDir(path);
@@ -268,10 +306,11 @@ export async function loadCheckpoint(path: string): Promise<LoadedCheckpoint> {
   const tgtVocab = Vocab.fromJSON(await readJson(dir, manifest, 'tgt.vocab.json'), join(dir, 'tgt.vocab.json'));
   const split = parseSplitRecord(await readJson(dir, manifest, 'split.json'), join(dir, 'split.json'));
   const metrics = (await readJson(dir, manifest, 'metrics.json')) as ValidationRecord[];
-  const dims = modelDims(config.model, srcVocab.size, tgtVocab.size);
+  const dims = checkpointDims(dir, config, srcVocab.size, tgtVocab.size);
   const tensors = await readTensors(dir, manifest, 'model.json');
   let params;
   try {
+    checkVocabSizes(dir, tensors, srcVocab.size, tgtVocab.size);
     params = paramsFromTensors(dims, tensors, join(dir, 'model.json'));
   } finally {
     tf.dispose(Object.values(tensors));

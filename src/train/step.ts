@@ -11,12 +11,27 @@ import { batchTensors, lossSum, type Seq2Seq } from '../model/seq2seq.ts';
 import { clipScale, type Adam } from './adam.ts';
 import { Rng } from './rng.ts';
 
-/** A non-finite loss or gradient: training stops, the last good checkpoint stays. */
+/**
+ * A non-finite loss or gradient: training stops before the update, and the
+ * last good checkpoint stays. `kept` names it (the trainer fills it in).
+ */
 export class NumericalError extends UserError {
-  constructor(step: number, what: string, lr: number) {
-    super(`${what} at step ${step}; stopped, the last saved checkpoint is kept`, {
+  constructor(
+    readonly step: number,
+    readonly what: string,
+    readonly lr: number,
+    kept?: string | null,
+  ) {
+    const checkpoint =
+      kept === undefined ? 'the last saved checkpoint is kept' : kept === null ? 'no checkpoint had been saved yet' : `kept the last checkpoint, ${kept}`;
+    super(`${what} at step ${step}; training stopped, ${checkpoint}`, {
       hint: `try a lower learning rate (e.g. --lr ${lr / 10}) or a smaller --clip-norm`,
     });
+  }
+
+  /** The same error, naming the checkpoint that was kept (null: none yet). */
+  keeping(kept: string | null): NumericalError {
+    return new NumericalError(this.step, this.what, this.lr, kept);
   }
 }
 

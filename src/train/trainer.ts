@@ -5,12 +5,12 @@
  */
 import { join } from 'node:path';
 import type { S2SConfig } from '../config.ts';
-import { makeBatch, planBatches, type EncodedPair } from '../data/batches.ts';
+import { makeBatch, planBatches, type Batch, type EncodedPair } from '../data/batches.ts';
 import type { SplitRecord } from '../data/split.ts';
 import type { Vocab } from '../data/vocab.ts';
 import type { Seq2Seq } from '../model/seq2seq.ts';
 import { Adam } from './adam.ts';
-import { trainStep } from './step.ts';
+import { NumericalError, trainStep, type StepResult } from './step.ts';
 import {
   pruneStepCheckpoints,
   saveCheckpoint,
@@ -80,6 +80,8 @@ export class Trainer {
   private readonly metrics: ValidationRecord[];
   private stopRequested = false;
   private readonly started = Date.now();
+  /** `DIR (step N)` of the newest `last` checkpoint, named if training stops on a non-finite loss. */
+  private lastSaved: string | null;
 
   constructor(setup: TrainerSetup, emit: TrainListener) {
     this.setup = setup;
@@ -89,10 +91,12 @@ export class Trainer {
     const resume = setup.resume;
     if (resume?.trainer && resume.optimizerTensors) {
       this.state = { ...resume.trainer };
+      this.lastSaved = `${resume.dir} (step ${resume.trainer.step})`;
       this.optimizer.restore(resume.trainer.step, resume.trainer.lr, resume.optimizerTensors);
       this.metrics = [...resume.metrics];
     } else {
       this.state = freshState(setup.config);
+      this.lastSaved = null;
       this.metrics = [];
     }
   }
@@ -139,7 +143,7 @@ export class Trainer {
         }
         const batch = makeBatch(train, plan[this.state.batchInEpoch]!);
         const began = performance.now();
-        const { loss, gradNorm } = trainStep(model, this.optimizer, batch, config, this.state.step + 1);
+        const { loss, gradNorm } = this.checkedStep(batch);
         const seconds = (performance.now() - began) / 1000;
         this.state.step += 1;
         this.state.batchInEpoch += 1;
@@ -193,6 +197,16 @@ export class Trainer {
     this.state.done = reason !== 'interrupted' && reason !== 'max-steps';
     await this.save('last');
     this.emit({ type: 'done', reason, step: this.state.step, dir: join(this.setup.out, 'last') });
+  }
+
+  /** One optimizer step; a NumericalError names the checkpoint that is kept. */
+  private checkedStep(batch: Batch): StepResult {
+    try {
+      return trainStep(this.setup.model, this.optimizer, batch, this.setup.config, this.state.step + 1);
+    } catch (err) {
+      if (err instanceof NumericalError) throw err.keeping(this.lastSaved);
+      throw err;
+    }
   }
 
   dispose(): void {
@@ -252,6 +266,7 @@ export class Trainer {
       trainer: { ...this.state },
       metrics: this.metrics,
     });
+    if (kind === 'last') this.lastSaved = `${dir} (step ${this.state.step})`;
     const label = kind === 'last' || kind === 'best' ? kind : 'step';
     this.emit({ type: 'checkpoint', kind: label, dir, step: this.state.step });
   }

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync, mkdirSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, renameSync, rmSync, truncateSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -9,7 +9,7 @@ import { buildConfig } from '../../src/config.ts';
 import { makeBatch } from '../../src/data/batches.ts';
 import { Vocab } from '../../src/data/vocab.ts';
 import { batchTensors, createModel, disposeModel, forwardLogits } from '../../src/model/seq2seq.ts';
-import { loadCheckpoint, saveCheckpoint } from '../../src/train/checkpoint.ts';
+import { loadCheckpoint, resolveCheckpointDir, saveCheckpoint } from '../../src/train/checkpoint.ts';
 
 const work = mkdtempSync(join(tmpdir(), 's2s-ckpt-'));
 after(() => rmSync(work, { recursive: true, force: true }));
@@ -83,5 +83,82 @@ describe('checkpoints', () => {
     const path = join(dir, 'checkpoint.json');
     writeFileSync(path, readFileSync(path, 'utf8').replace('"version": 1', '"version": 99'));
     await rejects(dir, /format version 99 .* not supported/, 'checkpoint.json');
+  });
+
+  // The manifest's checksums catch edited files; these checkpoints are written
+  // consistently (valid checksums) from pieces that do not belong together.
+  test('weights whose shapes do not match the saved model config are named', async () => {
+    const model = createModel(config.model, srcVocab.size, tgtVocab.size, 4);
+    const dir = join(work, 'shapes');
+    const wider = buildConfig('unit', { model: { ...config.model, hiddenSize: 12 } });
+    await saveCheckpoint(dir, { config: wider, srcVocab, tgtVocab, split, model });
+    disposeModel(model);
+    await rejects(dir, /has shape \[.*\] but the model config needs/, 'model.json');
+  });
+
+  test('a checkpoint from a different model config (another attention) is named', async () => {
+    const model = createModel(config.model, srcVocab.size, tgtVocab.size, 4);
+    const dir = join(work, 'other-config');
+    const other = buildConfig('unit', { model: { ...config.model, attention: 'general' } });
+    await saveCheckpoint(dir, { config: other, srcVocab, tgtVocab, split, model });
+    await rejects(dir, /weights have parameters the model config does not|weights lack parameter/, 'model.json');
+    // A config that cannot describe any model is named as the checkpoint's config.json.
+    const impossible = join(work, 'impossible-config');
+    await saveCheckpoint(impossible, { config: buildConfig('unit', { model: { ...config.model, attention: 'dot' } }), srcVocab, tgtVocab, split, model });
+    disposeModel(model);
+    await rejects(impossible, /dot attention needs equal/, 'config.json');
+  });
+
+  test('vocabularies that do not match the weights name the vocabulary file', async () => {
+    const model = createModel(config.model, srcVocab.size, tgtVocab.size, 4);
+    const dir = join(work, 'vocab-size');
+    const bigger = Vocab.build([['x', 'y', 'w', 'v']], { minFreq: 1, maxSize: 0 });
+    await saveCheckpoint(dir, { config, srcVocab, tgtVocab: bigger, split, model });
+    disposeModel(model);
+    await rejects(dir, new RegExp(`tgt vocabulary has ${bigger.size} entries but the weights embed ${tgtVocab.size}`), 'tgt.vocab.json');
+  });
+
+  test('a file the manifest lists but that is missing is named', async () => {
+    const { model, dir } = await saved('missing-file');
+    disposeModel(model);
+    rmSync(join(dir, 'optimizer.json'), { force: true });
+    rmSync(join(dir, 'src.vocab.json'));
+    await rejects(dir, /missing/, 'src.vocab.json');
+  });
+
+  test('a crash mid-save: a half-written temp dir is ignored, a crash mid-swap recovers the old checkpoint', async () => {
+    const out = join(work, 'run');
+    const { model } = await saved('run-src');
+    await saveCheckpoint(join(out, 'last'), { config, srcVocab, tgtVocab, split, model });
+    // A save killed while writing files: its temp dir has some files and no manifest.
+    const tmp = join(out, '.last.tmp-99999-1');
+    mkdirSync(tmp);
+    writeFileSync(join(tmp, 'config.json'), '{"trunc');
+    assert.equal((await loadCheckpoint(out)).dir, join(out, 'last'));
+    // The next save removes it.
+    await saveCheckpoint(join(out, 'last'), { config, srcVocab, tgtVocab, split, model });
+    assert.ok(!existsSync(tmp));
+    // Killed between the two renames of the swap: only .last.old is complete.
+    renameSync(join(out, 'last'), join(out, '.last.old'));
+    cpSync(join(out, '.last.old'), tmp, { recursive: true });
+    rmSync(join(tmp, 'checkpoint.json'));
+    assert.equal(resolveCheckpointDir(out), join(out, '.last.old'));
+    const loaded = await loadCheckpoint(out);
+    disposeModel(loaded.model);
+    disposeModel(model);
+  });
+
+  test('a checkpoint that cannot be written (parent is a file) is a UserError, and nothing is left behind', async () => {
+    const { model } = await saved('unwritable-src');
+    const blocker = join(work, 'a-file');
+    writeFileSync(blocker, 'not a directory');
+    await assert.rejects(saveCheckpoint(join(blocker, 'run', 'last'), { config, srcVocab, tgtVocab, split, model }), (err: unknown) => {
+      assert.ok(err instanceof UserError, String(err));
+      assert.match(err.message, /cannot write checkpoint \(ENOTDIR\); the previous checkpoint is intact/);
+      assert.equal(err.where, join(blocker, 'run', 'last'));
+      return true;
+    });
+    assert.equal(readFileSync(blocker, 'utf8'), 'not a directory');
+    disposeModel(model);
   });
 });

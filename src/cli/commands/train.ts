@@ -2,7 +2,7 @@
  * `s2s train`: read the corpus, build vocabularies, train with validation and
  * checkpoints; `--resume DIR` continues a run exactly where it stopped.
  */
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, readdirSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { S2SConfig } from '../../config.ts';
@@ -33,12 +33,26 @@ function outputDir(config: S2SConfig): string {
   return resolve(config.training.out ?? join(projectRoot(), 'checkpoints', config.name));
 }
 
+/** Fails before training, not at the first checkpoint, when `out` cannot be created or written. */
+function checkOutputWritable(out: string): void {
+  let dir = out;
+  while (!existsSync(dir)) dir = dirname(dir);
+  if (!statSync(dir).isDirectory()) {
+    throw new UserError(`cannot create the output directory: ${dir} is not a directory`, { where: out, exitCode: 2 });
+  }
+  try {
+    accessSync(dir, constants.W_OK);
+  } catch {
+    throw new UserError('the output directory is not writable (permission denied)', { where: dir });
+  }
+}
+
 /** Refuses to train into a directory that holds something else, unless --force. */
 function checkOutputDir(out: string, force: boolean): void {
-  if (!existsSync(out)) return;
+  if (!existsSync(out)) return checkOutputWritable(out);
   if (!statSync(out).isDirectory()) throw new UserError('--out exists and is not a directory', { where: out, exitCode: 2 });
   const entries = readdirSync(out).filter((n) => !n.startsWith('.'));
-  if (entries.length === 0 || force) return;
+  if (entries.length === 0 || force) return checkOutputWritable(out);
   const isRun = entries.every((n) => n === 'last' || n === 'best' || /^step-\d+$/.test(n) || n.endsWith('.jsonl'));
   throw new UserError(
     isRun ? 'the output directory already holds a training run' : 'the output directory holds files that are not s2s checkpoints',
@@ -92,6 +106,7 @@ async function runTrain(opts: Record<string, unknown>, command: Command): Promis
     config = buildConfig(saved.name, base, { training: changed });
     const parent = dirname(dir);
     out = ['last', 'best', '.last.old'].includes(basename(dir)) || /^step-\d+$/.test(basename(dir)) ? parent : dir;
+    checkOutputWritable(out);
   } else {
     config = configFromOptions(opts, [...GROUPS]);
     checkCorpusPresent(config);
