@@ -120,20 +120,19 @@ export function initParams(d: ModelDims, scale: number, seed: number): Map<strin
 
 /** Variables holding the given values (e.g. from a checkpoint), checked against the dims. */
 export function paramsFromTensors(d: ModelDims, values: Record<string, tf.Tensor>, where: string): Map<string, tf.Variable> {
-  const prefix = `s2s${instance++}`;
-  const params = new Map<string, tf.Variable>();
+  // Check everything before creating any variable, so a bad checkpoint leaks nothing.
   for (const [name, shape] of parameterShapes(d)) {
     const t = values[name];
     if (!t) throw new UserError(`weights lack parameter '${name}'`, { where });
     if (t.shape.join('x') !== shape.join('x')) {
       throw new UserError(`parameter '${name}' has shape [${t.shape}] but the model config needs [${shape}]`, { where });
     }
-    params.set(name, tf.variable(t, true, `${prefix}/${name}`));
   }
   const expected = new Set(parameterShapes(d).map(([n]) => n));
   const extra = Object.keys(values).filter((n) => !expected.has(n));
   if (extra.length > 0) throw new UserError(`weights have parameters the model config does not: ${extra.join(', ')}`, { where });
-  return params;
+  const prefix = `s2s${instance++}`;
+  return new Map(parameterShapes(d).map(([name]) => [name, tf.variable(values[name]!, true, `${prefix}/${name}`)]));
 }
 
 export function countParameters(params: Params): number {
