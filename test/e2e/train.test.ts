@@ -106,3 +106,27 @@ describe('s2s train (tiny config, cpu)', () => {
     assert.match(r.stderr, /s2s data get cmn-eng/);
   });
 });
+
+describe('s2s train schedule (tiny config, cpu)', () => {
+  test('the learning rate decays when validation stalls, and early stopping ends the run', async () => {
+    const out = join(work, 'schedule');
+    const logJson = join(work, 'schedule.jsonl');
+    // lr 0: the loss never improves after the first validation.
+    const r = await train(out, '--lr', '0', '--best-metric', 'loss', '--valid-every', '2', '--valid-bleu-size', '0',
+      '--lr-decay', '0.5', '--lr-patience', '1', '--early-stop', '3', '--epochs', '5', '--log-json', logJson);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /learning rate decayed/);
+    assert.match(r.stderr, /stopped \(early-stop\) at step 8/);
+    const validations = readFileSync(logJson, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { kind: string; step: number }).filter((x) => x.kind === 'validation');
+    assert.deepEqual(validations.map((v) => v.step), [2, 4, 6, 8]);
+  });
+
+  test('batches by target tokens', async () => {
+    const out = join(work, 'tokens');
+    const r = await train(out, '--batch-tokens', '120', '--max-steps', '3', '--log-every', '1');
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /training: \d+ pairs \((\d+) batches\/epoch\)/);
+    const batches = Number(/\((\d+) batches\/epoch\)/.exec(r.stderr)![1]);
+    assert.ok(batches > 17, `token batching gives more, smaller batches than 16 sentences (${batches})`);
+  });
+});
