@@ -65,7 +65,7 @@ function parseArgs(argv: string[]): Options & { child: BackendName | null } {
   };
   for (let i = 0; i < argv.length; i += 2) {
     const [flag, value] = [argv[i], argv[i + 1] ?? ''];
-    if (flag === '--backends') opts.backends = value.split(',') as BackendName[];
+    if (flag === '--backends' || flag === '--backend') opts.backends = value.split(',') as BackendName[];
     else if (flag === '--steps') opts.steps = Number(value);
     else if (flag === '--cpu-steps') opts.cpuSteps = Number(value);
     else if (flag === '--sentences') opts.sentences = Number(value);
@@ -175,6 +175,12 @@ function runParent(opts: Options): number {
   return failed ? 1 : 0;
 }
 
-const opts = parseArgs(process.argv.slice(2));
-if (opts.child !== null) await runChild(opts.child, opts);
-else process.exitCode = runParent(opts);
+let opts: ReturnType<typeof parseArgs> | null = null;
+try {
+  opts = parseArgs(process.argv.slice(2));
+} catch (err) {
+  process.stderr.write(`soak: ${(err as Error).message} (options: --backend[s] LIST, --steps N, --cpu-steps N, --sentences N, --config NAME)\n`);
+  process.exitCode = 2;
+}
+if (opts !== null && opts.child !== null) await runChild(opts.child, opts);
+else if (opts !== null) process.exitCode = runParent(opts);
