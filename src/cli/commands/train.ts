@@ -89,7 +89,6 @@ async function runTrain(opts: Record<string, unknown>, command: Command): Promis
   const { createProgress } = await import('../progress.ts');
   const { buildConfig } = await import('../../config.ts');
 
-  await initBackendFor(command);
   const write = (line: string): void => void process.stderr.write(`${line}\n`);
 
   let config: S2SConfig;
@@ -97,6 +96,7 @@ async function runTrain(opts: Record<string, unknown>, command: Command): Promis
   let resume: Awaited<ReturnType<typeof loadCheckpoint>> | undefined;
   if (typeof opts.resume === 'string') {
     const dir = resolveCheckpointDir(opts.resume);
+    await initBackendFor(command); // loading the weights needs it
     resume = await loadCheckpoint(dir);
     if (!resume.trainer) throw new UserError('this checkpoint has no training state to resume from', { where: dir });
     const flags = overridesFromOptions(opts, [...GROUPS]).training ?? {};
@@ -112,6 +112,8 @@ async function runTrain(opts: Record<string, unknown>, command: Command): Promis
     checkCorpusPresent(config);
     out = outputDir(config);
     checkOutputDir(out, opts.force === true);
+    // The flags, the corpus and --out are checked before the backend starts (which takes a second or two).
+    await initBackendFor(command);
   }
 
   const dataset = await loadDataset(config.data, { seed: config.training.seed, split: resume?.split });
