@@ -156,3 +156,24 @@ export function searchStep(model: Seq2Seq, d: DecodingStart, previous: Int32Arra
   const out = decodeStep(params, dims, { ...d.enc, initial: [] }, d.state, inputProj, noDropout);
   return { state: out.state, logits: outputLogits(params, dims, out.attentional), attention: out.attention };
 }
+
+/**
+ * The one small read-back per decoding step: two small tensors (chosen ids and
+ * scores) and, when asked for, the attention; all three are disposed.
+ */
+export async function readStepAndDispose(
+  small: [tf.Tensor, tf.Tensor],
+  attention: tf.Tensor,
+  withAttention: boolean,
+): Promise<[tf.TypedArray, tf.TypedArray, Float32Array | null]> {
+  try {
+    const [a, b, att] = await Promise.all([
+      small[0].data(),
+      small[1].data(),
+      withAttention ? (attention.data() as Promise<Float32Array>) : Promise.resolve(null),
+    ]);
+    return [a, b, att];
+  } finally {
+    tf.dispose([...small, attention]);
+  }
+}

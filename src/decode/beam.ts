@@ -15,7 +15,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { EOS, PAD, SOS } from '../data/vocab.ts';
 import type { Seq2Seq } from '../model/seq2seq.ts';
-import { disposeDecoding, inInputOrder, keepRows, searchStep, startDecoding, stateTensors, tidyKeep, type DecodingStart } from './batch.ts';
+import { disposeDecoding, inInputOrder, keepRows, readStepAndDispose, searchStep, startDecoding, stateTensors, tidyKeep, type DecodingStart } from './batch.ts';
 import { normalisedScore, outputLimit, scoreBound, type Hypothesis, type SearchOptions } from './options.ts';
 
 /** A hypothesis as a chain back to <sos>, so that extensions share their prefix. */
@@ -89,7 +89,7 @@ async function beamBatch(model: Seq2Seq, sources: readonly (readonly number[])[]
         });
         tf.dispose(stateTensors(dec.state));
         dec = { enc: dec.enc, state: step.state };
-        const [values, indices, attention] = await readStep(step, opts.returnAttention);
+        const [values, indices, attention] = (await readStepAndDispose([step.values, step.indices], step.attention, opts.returnAttention)) as [Float32Array, Int32Array, Float32Array | null];
         const stillActive: number[] = [];
         const parentRows: number[] = [];
         active.forEach((i, b) => {
@@ -196,21 +196,4 @@ function toHypothesis(h: Ended, withAttention: boolean): Hypothesis {
   ids.reverse();
   attention.reverse();
   return withAttention ? { ids, score: h.score, attention } : { ids, score: h.score };
-}
-
-/** The one small read-back per step: the top-k values and indices, and the attention when asked for. */
-async function readStep(
-  step: { values: tf.Tensor; indices: tf.Tensor; attention: tf.Tensor },
-  withAttention: boolean,
-): Promise<[Float32Array, Int32Array, Float32Array | null]> {
-  try {
-    const [values, indices, attention] = await Promise.all([
-      step.values.data() as Promise<Float32Array>,
-      step.indices.data() as Promise<Int32Array>,
-      withAttention ? (step.attention.data() as Promise<Float32Array>) : Promise.resolve(null),
-    ]);
-    return [values, indices, attention];
-  } finally {
-    tf.dispose([step.values, step.indices, step.attention]);
-  }
 }

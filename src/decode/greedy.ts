@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { EOS, SOS } from '../data/vocab.ts';
 import type { Seq2Seq } from '../model/seq2seq.ts';
-import { disposeDecoding, inInputOrder, keepRows, searchStep, startDecoding, stateTensors, tidyKeep, type DecodingStart } from './batch.ts';
+import { disposeDecoding, inInputOrder, keepRows, readStepAndDispose, searchStep, startDecoding, stateTensors, tidyKeep, type DecodingStart } from './batch.ts';
 import { normalisedScore, outputLimit, type Hypothesis, type SearchOptions } from './options.ts';
 
 /** The output so far of one sentence. */
@@ -45,7 +45,7 @@ async function greedyBatch(model: Seq2Seq, sources: readonly (readonly number[])
         });
         tf.dispose(stateTensors(dec.state));
         dec = { enc: dec.enc, state: step.state };
-        const [tokens, logProbs, attention] = await readStep(step, opts.returnAttention);
+        const [tokens, logProbs, attention] = (await readStepAndDispose([step.token, step.logProb], step.attention, opts.returnAttention)) as [Int32Array, Float32Array, Float32Array | null];
         const continuing: number[] = [];
         rows.forEach((sentence, r) => {
           const out = outputs[sentence]!;
@@ -71,21 +71,4 @@ async function greedyBatch(model: Seq2Seq, sources: readonly (readonly number[])
     score: normalisedScore(o.logProb, o.length, opts.lengthPenalty),
     ...(opts.returnAttention ? { attention: o.attention } : {}),
   }));
-}
-
-/** The one small read-back per step: chosen ids, their log-probabilities, and the attention when asked for. */
-async function readStep(
-  step: { token: tf.Tensor; logProb: tf.Tensor; attention: tf.Tensor },
-  withAttention: boolean,
-): Promise<[Int32Array, Float32Array, Float32Array | null]> {
-  try {
-    const [tokens, logProbs, attention] = await Promise.all([
-      step.token.data() as Promise<Int32Array>,
-      step.logProb.data() as Promise<Float32Array>,
-      withAttention ? (step.attention.data() as Promise<Float32Array>) : Promise.resolve(null),
-    ]);
-    return [tokens, logProbs, attention];
-  } finally {
-    tf.dispose([step.token, step.logProb, step.attention]);
-  }
 }

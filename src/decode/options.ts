@@ -4,23 +4,15 @@
  */
 import { DEFAULTS, type DecodingConfig } from '../config.ts';
 
-export interface SearchOptions {
-  /** Beam size; 1 = greedy. */
-  beam: number;
-  /** α in score = log p(y|x) / length^α; 0 = the raw log-probability. */
-  lengthPenalty: number;
-  /** Hypotheses returned per sentence (≤ beam). */
-  nbest: number;
-  /** Output length limit in tokens (without <eos>). */
-  maxOutputLen: number;
-  /** Output length limit relative to the source: ratio × srcLen + maxLenExtra. */
-  maxLenRatio: number;
-  maxLenExtra: number;
-  /** Sentences decoded together. */
-  batchSize: number;
-  /** Return per-token attention weights (for replace-unk and heatmaps). */
-  returnAttention: boolean;
-}
+/**
+ * The decoding config's search fields (beam, length penalty α in
+ * score = log p(y|x) / length^α, n-best, output length limits, batch size),
+ * plus whether to return per-token attention weights (for replace-unk and heatmaps).
+ */
+export type SearchOptions = Pick<
+  DecodingConfig,
+  'beam' | 'lengthPenalty' | 'nbest' | 'maxOutputLen' | 'maxLenRatio' | 'maxLenExtra' | 'batchSize'
+> & { returnAttention: boolean };
 
 export interface Hypothesis {
   /** Target ids, without <sos> and <eos>. */
