@@ -54,7 +54,7 @@ export async function decodeTestSet(flags: ModelEvalFlags, cmd: Command): Promis
   const { loadCheckpoint } = await import('../train/checkpoint.ts');
   const { readCorpus, SkipLog, formatSkipped, formatSkip } = await import('../data/corpus.ts');
   const { translate } = await import('../decode/translator.ts');
-  const { writeFileAtomic } = await import('../data/download.ts');
+  const { writeFileAtomic } = await import('../fs-atomic.ts');
   await initBackendFor(cmd);
   const checkpoint = await loadCheckpoint(flags.checkpoint);
   const decoding = buildConfig(checkpoint.config.name, {

@@ -5,8 +5,9 @@
  * where it came from. Reports progress through a callback; never prints.
  */
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { basename, dirname, extname, join, resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { writeFileAtomic } from '../fs-atomic.ts';
+import { basename, extname, join, resolve } from 'node:path';
 import { crc32, gunzipSync, inflateRawSync } from 'node:zlib';
 import { UserError } from '../cli/errors.ts';
 
@@ -224,18 +225,6 @@ export function countPairs(data: Buffer, where: string): number {
   return lines.length;
 }
 
-/** Writes via a temporary file in the same directory and a rename, so readers never see half a file. */
-export function writeFileAtomic(path: string, data: string | Uint8Array): void {
-  mkdirSync(dirname(path), { recursive: true });
-  const tmp = `${path}.tmp-${process.pid}`;
-  try {
-    writeFileSync(tmp, data);
-    renameSync(tmp, path);
-  } catch (err) {
-    rmSync(tmp, { force: true });
-    throw err;
-  }
-}
 
 export interface SourceRecord {
   corpus: string;

@@ -3,8 +3,8 @@
  * deterministic order (count descending, then by code points), saved as JSON
  * with the counts so that a saved vocabulary round-trips exactly.
  */
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { writeFileAtomic } from '../fs-atomic.ts';
 import { UserError } from '../cli/errors.ts';
 
 export const PAD = 0;
@@ -148,10 +148,7 @@ export function coverage(vocab: Vocab, sentences: Iterable<readonly string[]>): 
 
 /** Writes the vocabulary as JSON, to a temporary file first then renamed, so a crash never leaves half a file. */
 export function saveVocab(path: string, vocab: Vocab): void {
-  mkdirSync(dirname(path), { recursive: true });
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, JSON.stringify(vocab.toJSON()) + '\n');
-  renameSync(tmp, path);
+  writeFileAtomic(path, JSON.stringify(vocab.toJSON()) + '\n');
 }
 
 export function loadVocab(path: string): Vocab {

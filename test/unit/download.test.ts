@@ -12,8 +12,8 @@ import {
   getCorpus,
   readZipEntries,
   unpackCorpus,
-  writeFileAtomic,
 } from '../../src/data/download.ts';
+import { writeFileAtomic } from '../../src/fs-atomic.ts';
 
 /** Made-up sentence pairs in the cmn.txt layout: English, Chinese, attribution. */
 const PAIRS = [

@@ -57,7 +57,7 @@ export function register(program: Command): void {
     const { quiet } = globalOptions(command);
     const { buildVocabs, loadDataset, skippedSummary } = await import('../../data/dataset.ts');
     const { coverage, saveVocab } = await import('../../data/vocab.ts');
-    const { writeFileAtomic } = await import('../../data/download.ts');
+    const { writeFileAtomic } = await import('../../fs-atomic.ts');
 
     const data = config.data;
     const dataset = await loadDataset(data, { seed: config.training.seed });
