@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { encode, noDropout, type EncodedSource } from '../model/encoder.ts';
-import { decodeStep, initialDecoderState, outputLogits, projectTargetInputs, type DecoderState } from '../model/decoder.ts';
+import { decoderStep, decoderWeights, initialDecoderState, outputLogits, projectTargetInputs, type DecoderState, type DecoderWeights } from '../model/decoder.ts';
 import type { Seq2Seq } from '../model/seq2seq.ts';
 import { PAD } from '../data/vocab.ts';
 
@@ -67,6 +67,8 @@ export type EncoderOutput = Omit<EncodedSource, 'initial'>;
 export interface DecodingStart {
   enc: EncoderOutput;
   state: DecoderState;
+  /** The decoder weights arranged once per batch. */
+  weights: DecoderWeights;
 }
 
 /**
@@ -80,10 +82,11 @@ export function startDecoding(model: Seq2Seq, sources: readonly (readonly number
     const full = encode(model.params, model.dims, srcIds, srcMask, noDropout);
     const state = initialDecoderState(model.dims, full);
     const enc: EncoderOutput = { states: full.states, keys: full.keys, maskBias: full.maskBias };
+    const weights = decoderWeights(model.params, model.dims);
     const identity = rows.length === sources.length && rows.every((r, i) => r === i);
-    if (identity) return { enc, state };
+    if (identity) return { enc, state, weights };
     const at = tf.tensor1d(Int32Array.from(rows), 'int32');
-    return { enc: gatherEncoderRows(enc, at), state: gatherStateRows(state, at) };
+    return { enc: gatherEncoderRows(enc, at), state: gatherStateRows(state, at), weights };
   });
 }
 
@@ -126,7 +129,7 @@ export function encoderTensors(enc: EncoderOutput): tf.Tensor[] {
 export function keepRows(d: DecodingStart, rows: readonly number[], encoderToo: boolean): DecodingStart {
   const next = tidyKeep(() => {
     const at = tf.tensor1d(Int32Array.from(rows), 'int32');
-    return { enc: encoderToo ? gatherEncoderRows(d.enc, at) : d.enc, state: gatherStateRows(d.state, at) };
+    return { enc: encoderToo ? gatherEncoderRows(d.enc, at) : d.enc, state: gatherStateRows(d.state, at), weights: d.weights };
   });
   if (encoderToo) tf.dispose(encoderTensors(d.enc));
   tf.dispose(stateTensors(d.state));
@@ -134,7 +137,7 @@ export function keepRows(d: DecodingStart, rows: readonly number[], encoderToo: 
 }
 
 export function disposeDecoding(d: DecodingStart): void {
-  tf.dispose([...encoderTensors(d.enc), ...stateTensors(d.state)]);
+  tf.dispose([...encoderTensors(d.enc), ...stateTensors(d.state), ...d.weights.owned]);
 }
 
 export interface SearchStep {
@@ -147,13 +150,13 @@ export interface SearchStep {
 
 /**
  * One decoder step for every row, fed the previous output ids (call inside
- * tf.tidy). The same decodeStep as training, without dropout.
+ * tf.tidy). The same decoderStep as training, without dropout.
  * @param previous [rows]: y_{t-1} of each row (<sos> at the start)
  */
 export function searchStep(model: Seq2Seq, d: DecodingStart, previous: Int32Array): SearchStep {
   const { params, dims } = model;
   const inputProj = projectTargetInputs(params, tf.tensor1d(previous, 'int32'), noDropout);
-  const out = decodeStep(params, dims, { ...d.enc, initial: [] }, d.state, inputProj, noDropout);
+  const out = decoderStep(params, dims, d.weights, d.enc, d.state, inputProj, null);
   return { state: out.state, logits: outputLogits(params, dims, out.attentional), attention: out.attention };
 }
 

@@ -88,7 +88,7 @@ async function beamBatch(model: Seq2Seq, sources: readonly (readonly number[])[]
           return { state: s.state, values, indices, attention: s.attention };
         });
         tf.dispose(stateTensors(dec.state));
-        dec = { enc: dec.enc, state: step.state };
+        dec = { ...dec, state: step.state };
         const [values, indices, attention] = (await readStepAndDispose([step.values, step.indices], step.attention, opts.returnAttention)) as [Float32Array, Int32Array, Float32Array | null];
         const stillActive: number[] = [];
         const parentRows: number[] = [];

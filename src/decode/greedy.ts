@@ -44,7 +44,7 @@ async function greedyBatch(model: Seq2Seq, sources: readonly (readonly number[])
           return { state: s.state, token: tf.argMax(s.logits, 1), logProb, attention: s.attention };
         });
         tf.dispose(stateTensors(dec.state));
-        dec = { enc: dec.enc, state: step.state };
+        dec = { ...dec, state: step.state };
         const [tokens, logProbs, attention] = (await readStepAndDispose([step.token, step.logProb], step.attention, opts.returnAttention)) as [Int32Array, Float32Array, Float32Array | null];
         const continuing: number[] = [];
         rows.forEach((sentence, r) => {

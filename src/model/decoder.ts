@@ -4,13 +4,18 @@
  *   s_t = LSTM_dec([emb(y_{t-1}); h̃_{t-1}], s_{t-1})   (input feeding; h̃_0 = 0)
  *   c_t = Σ_j α_tj h_j,  α_t = softmax(score(s_t, h_j))
  *   h̃_t = tanh(W_c [c_t; s_t]),  p(y_t | y<t, x) = softmax(W_s h̃_t + b_s)
+ *
+ * The first layer's input product is split: the word-embedding part
+ * emb(y)·W_emb + b is computed for all positions at once by the caller
+ * (projectTargetInputs), and the input-feeding and recurrent parts are one
+ * product [h̃_{t-1}; s_{t-1}]·[W_feed; U] per step.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { dense, embedLookup, matMul } from './ops.ts';
-import { lstmStep, type LstmState } from './lstm.ts';
+import { dense, embedLookup } from './ops.ts';
+import type { LstmState } from './lstm.ts';
 import { attend } from './attention.ts';
 import { param, type ModelDims, type Params } from './params.ts';
-import type { Dropout, EncodedSource } from './encoder.ts';
+import { noDropout, type Dropout, type EncodedSource } from './encoder.ts';
 
 export interface DecoderState {
   /** One LSTM state per layer: [batch, hidden] each */
@@ -36,39 +41,149 @@ export function projectTargetInputs(params: Params, ids: tf.Tensor1D, drop: Drop
   return dense(emb, param(params, 'dec/l0/W_emb'), param(params, 'dec/l0/b'));
 }
 
+/** The decoder's weights arranged for the step (see decoderWeights). */
+export interface DecoderWeights {
+  /** Layer 0's per-step product: [W_feed; U] ([2·hidden, 4·hidden]) with input feeding, else U. */
+  rec0: tf.Tensor2D;
+  /** Layers 1…L−1: input weights W, recurrent weights U ([hidden, 4·hidden]), bias b. */
+  upper: { w: tf.Tensor2D; u: tf.Tensor2D; b: tf.Tensor1D }[];
+  /** W_c: [encOut + hidden, hidden]. */
+  wc: tf.Tensor2D;
+  /** Tensors made here (not parameters): the owner disposes them. */
+  owned: tf.Tensor[];
+}
+
+/** The weights as the step uses them; with input feeding rec0 is a new tensor (in `owned`). */
+export function decoderWeights(params: Params, d: ModelDims): DecoderWeights {
+  const u0 = param<tf.Rank.R2>(params, 'dec/l0/U');
+  const rec0 = d.inputFeeding ? (tf.concat([param<tf.Rank.R2>(params, 'dec/l0/W_feed'), u0], 0) as tf.Tensor2D) : u0;
+  const upper = Array.from({ length: d.layers - 1 }, (_, k) => ({
+    w: param<tf.Rank.R2>(params, `dec/l${k + 1}/W`),
+    u: param<tf.Rank.R2>(params, `dec/l${k + 1}/U`),
+    b: param<tf.Rank.R1>(params, `dec/l${k + 1}/b`),
+  }));
+  return { rec0, upper, wc: param(params, 'out/W_c'), owned: d.inputFeeding ? [rec0] : [] };
+}
+
+/** What the encoder provides to every step (the initial state is consumed by initialDecoderState). */
+export type AttentionMemory = Pick<EncodedSource, 'states' | 'keys' | 'maskBias'>;
+
+/** One layer's values in one step, kept for a hand-written backward pass. */
+export interface LayerTrace {
+  /** The input of the per-step product: [h̃_{t-1}; s_{t-1}] (layer 0 with feeding) or s_{t-1}: [batch, ·] */
+  recurrentIn: tf.Tensor2D;
+  /** Layers ≥ 1: the (dropped-out) output of the layer below: [batch, hidden] */
+  below: tf.Tensor2D | null;
+  /** Gate activations i, f, g, o packed: [batch, 4·hidden] */
+  acts: tf.Tensor2D;
+  /** c_{t-1} and tanh(c_t): [batch, hidden] */
+  cPrev: tf.Tensor2D;
+  tanhC: tf.Tensor2D;
+}
+
+/** One step's values kept for a hand-written backward pass. */
+export interface StepTrace {
+  layers: LayerTrace[];
+  /** [c_t; s_t]: [batch, encOut + hidden] */
+  joined: tf.Tensor2D;
+  /** tanh(W_c [c_t; s_t]) before dropout: [batch, hidden] */
+  attentionalRaw: tf.Tensor2D;
+}
+
 export interface StepOutput {
   state: DecoderState;
-  /** h̃_t: [batch, hidden] */
+  /** h̃_t (after dropout in training): [batch, hidden] */
   attentional: tf.Tensor2D;
   /** α_t: [batch, srcLen] */
   attention: tf.Tensor2D;
+  /** Only when asked for. */
+  trace: StepTrace | null;
 }
 
 /**
- * One decoder time step.
+ * One decoder time step in plain ops.
+ * @param xEmb [batch, 4·hidden]: projectTargetInputs of y_{t-1}
+ * @param masks dropout multipliers (0 or 1/keep), one [batch, hidden] per layer:
+ *   masks[l] (l < L−1) on layer l's output before layer l+1, masks[L−1] on h̃_t; null: no dropout
+ * @param withTrace also return the values a backward pass needs
+ */
+export function decoderStep(
+  params: Params,
+  d: ModelDims,
+  w: DecoderWeights,
+  memory: AttentionMemory,
+  state: DecoderState,
+  xEmb: tf.Tensor2D,
+  masks: readonly tf.Tensor2D[] | null,
+  withTrace = false,
+): StepOutput {
+  const layers: LstmState[] = [];
+  const traces: LayerTrace[] = [];
+  for (let l = 0; l < d.layers; l++) {
+    const prev = state.layers[l]!;
+    let recurrentIn: tf.Tensor2D;
+    let below: tf.Tensor2D | null = null;
+    let z: tf.Tensor2D;
+    if (l === 0) {
+      recurrentIn = state.feed ? (tf.concat([state.feed, prev.h], 1) as tf.Tensor2D) : prev.h;
+      z = tf.add(xEmb, tf.matMul(recurrentIn, w.rec0));
+    } else {
+      const { w: wl, u, b } = w.upper[l - 1]!;
+      const h = layers[l - 1]!.h;
+      below = masks ? (tf.mul(h, masks[l - 1]!) as tf.Tensor2D) : h;
+      recurrentIn = prev.h;
+      z = tf.add(tf.add(tf.matMul(below, wl), b), tf.matMul(prev.h, u));
+    }
+    const [zi, zf, zg, zo] = tf.split(z, 4, 1) as tf.Tensor2D[];
+    const i = tf.sigmoid(zi!);
+    const f = tf.sigmoid(zf!);
+    const g = tf.tanh(zg!);
+    const o = tf.sigmoid(zo!);
+    const c = tf.add(tf.mul(f, prev.c), tf.mul(i, g)) as tf.Tensor2D;
+    const tanhC = tf.tanh(c) as tf.Tensor2D;
+    layers.push({ h: tf.mul(o, tanhC) as tf.Tensor2D, c });
+    if (withTrace) traces.push({ recurrentIn, below, acts: tf.concat([i, f, g, o], 1) as tf.Tensor2D, cPrev: prev.c, tanhC });
+  }
+  const top = layers[d.layers - 1]!.h;
+  const { context, weights: attention } = attend(params, d, top, memory.keys, memory.states, memory.maskBias);
+  const joined = tf.concat([context, top], 1) as tf.Tensor2D;
+  const attentionalRaw = tf.tanh(tf.matMul(joined, w.wc)) as tf.Tensor2D;
+  const attentional = masks ? (tf.mul(attentionalRaw, masks[d.layers - 1]!) as tf.Tensor2D) : attentionalRaw;
+  return {
+    state: { layers, feed: d.inputFeeding ? attentional : null },
+    attentional,
+    attention,
+    trace: withTrace ? { layers: traces, joined, attentionalRaw } : null,
+  };
+}
+
+/**
+ * One decoder step with the weights arranged on the fly (tests and one-off
+ * use; search arranges them once per batch with decoderWeights).
  * @param inputProj [batch, 4·hidden]: projectTargetInputs of y_{t-1}
  */
 export function decodeStep(
   params: Params,
   d: ModelDims,
-  enc: EncodedSource,
+  enc: AttentionMemory,
   state: DecoderState,
   inputProj: tf.Tensor2D,
   drop: Dropout,
 ): StepOutput {
-  const layers: LstmState[] = [];
-  let x: tf.Tensor2D = state.feed ? tf.add(inputProj, matMul(state.feed, param(params, 'dec/l0/W_feed'))) : inputProj;
-  for (let l = 0; l < d.layers; l++) {
-    if (l > 0) {
-      const below = drop(layers[l - 1]!.h) as tf.Tensor2D;
-      x = dense(below, param(params, `dec/l${l}/W`), param(params, `dec/l${l}/b`));
-    }
-    layers.push(lstmStep(x, state.layers[l]!, param(params, `dec/l${l}/U`)));
-  }
-  const top = layers[d.layers - 1]!.h;
-  const { context, weights } = attend(params, d, top, enc.keys, enc.states, enc.maskBias);
-  const attentional = drop(tf.tanh(matMul(tf.concat([context, top], 1), param(params, 'out/W_c')))) as tf.Tensor2D;
-  return { state: { layers, feed: d.inputFeeding ? attentional : null }, attentional, attention: weights };
+  const w = decoderWeights(params, d);
+  const [batch] = inputProj.shape;
+  const masks = dropoutMasks(drop, 1, d.layers, batch, d.hidden);
+  return decoderStep(params, d, w, enc, state, inputProj, masks ? masks[0]! : null);
+}
+
+/**
+ * The dropout multipliers (0 or 1/keep) of `steps` decoder steps, drawn at
+ * once: masks[t][l] is [batch, hidden] (see decoderStep); null without dropout.
+ */
+export function dropoutMasks(drop: Dropout, steps: number, layers: number, batch: number, hidden: number): tf.Tensor2D[][] | null {
+  if (drop === noDropout) return null;
+  const all = tf.unstack(drop(tf.ones([steps * layers, batch, hidden]))) as tf.Tensor2D[];
+  return Array.from({ length: steps }, (_, t) => all.slice(t * layers, (t + 1) * layers));
 }
 
 /**

@@ -14,55 +14,6 @@ export interface LstmState {
 }
 
 /**
- * One LSTM step, as one op with a hand-written gradient (a handful of
- * elementwise ops instead of the autodiff of split, three sigmoids, two tanhs
- * and four products).
- * @param xProj [batch, 4·hidden]: x_t·W + b
- * @param state h, c: [batch, hidden]
- * @param u [hidden, 4·hidden]
- */
-export function lstmStep(xProj: tf.Tensor2D, state: LstmState, u: tf.Tensor2D): LstmState {
-  const [batch, hidden] = state.h.shape;
-  const packed = lstmCell(xProj, state.h, state.c, u);
-  return {
-    h: tf.slice(packed, [0, 0], [batch, hidden]) as tf.Tensor2D,
-    c: tf.slice(packed, [0, hidden], [batch, hidden]) as tf.Tensor2D,
-  };
-}
-
-/** Inputs xProj [B, 4H], h [B, H], c [B, H], u [H, 4H]; value [B, 2H]: the new h, then the new c. */
-const lstmCell = withGradient(([xProj, h, c, u], save) => {
-  const [i, f, g, o] = gates(tf.add(xProj!, tf.matMul(h as tf.Tensor2D, u as tf.Tensor2D)));
-  const cNew = tf.add(tf.mul(f, c!), tf.mul(i, g));
-  const tc = tf.tanh(cNew);
-  save([tf.concat([i, f, g, o], 1), tc, h!, c!, u!]);
-  return {
-    value: tf.concat([tf.mul(o, tc), cNew], 1),
-    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-      const [acts, sTc, sH, sC, sU] = saved as tf.Tensor2D[];
-      const [dh, dc] = tf.split(dy, 2, 1) as tf.Tensor2D[];
-      const [i, f, g, o] = tf.split(acts!, 4, 1) as tf.Tensor2D[];
-      const dcTotal = tf.add(dc!, tf.mul(tf.mul(dh!, o!), tf.sub(1, tf.square(sTc!))));
-      const dz = tf.concat(
-        [
-          tf.mul(tf.mul(dcTotal, g!), tf.mul(i!, tf.sub(1, i!))),
-          tf.mul(tf.mul(dcTotal, sC!), tf.mul(f!, tf.sub(1, f!))),
-          tf.mul(tf.mul(dcTotal, i!), tf.sub(1, tf.square(g!))),
-          tf.mul(tf.mul(dh!, sTc!), tf.mul(o!, tf.sub(1, o!))),
-        ],
-        1,
-      ) as tf.Tensor2D;
-      return [
-        dz,
-        tf.matMul(dz, tf.transpose(sU!) as tf.Tensor2D),
-        tf.mul(dcTotal, f!),
-        tf.matMul(tf.transpose(sH!) as tf.Tensor2D, dz),
-      ];
-    },
-  };
-});
-
-/**
  * Runs one LSTM direction over a padded batch. At padded positions the state
  * is carried over unchanged, so the final state is the one after each
  * sequence's last real token (for `reverse`, after its first token).

@@ -1,12 +1,13 @@
 /**
  * The model as a whole: parameters plus dims, the teacher-forced loss used in
- * training, and the pieces search uses (encode, decodeStep, outputLogits).
+ * training, and the pieces search uses (encode, decoderStep, outputLogits).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { ModelConfig } from '../config.ts';
 import type { Batch } from '../data/batches.ts';
 import { encode, noDropout, type Dropout } from './encoder.ts';
-import { decodeStep, initialDecoderState, outputLogits, projectTargetInputs } from './decoder.ts';
+import { outputLogits, projectTargetInputs } from './decoder.ts';
+import { decodeTeacherForced } from './decoder-sequence.ts';
 import { maskedCrossEntropySum } from './ops.ts';
 import { initParams, modelDims, type ModelDims } from './params.ts';
 
@@ -42,23 +43,15 @@ export interface BatchTensors {
  * Teacher-forced output logits for every target position.
  * @returns [batch·tgtLen, tgtVocab] (row b·tgtLen + t is position t of sentence b)
  */
-export function forwardLogits(model: Seq2Seq, b: BatchTensors, drop: Dropout = noDropout): tf.Tensor2D {
+export function forwardLogits(model: Seq2Seq, b: BatchTensors, drop: Dropout = noDropout, gradient: 'auto' | 'autodiff' = 'auto'): tf.Tensor2D {
   const { dims: d, params } = model;
   const [batch, tgtLen] = b.tgtIn.shape;
   const enc = encode(params, d, b.srcIds, b.srcMask, drop);
-  // Embedding projections of every target input, in one product: [batch, tgtLen, 4H].
-  const inputs = tf.unstack(
-    tf.reshape(projectTargetInputs(params, tf.reshape(b.tgtIn, [-1]) as tf.Tensor1D, drop), [batch, tgtLen, 4 * d.hidden]),
-    1,
-  ) as tf.Tensor2D[];
-  let state = initialDecoderState(d, enc);
-  const attentional: tf.Tensor2D[] = [];
-  for (let t = 0; t < tgtLen; t++) {
-    const out = decodeStep(params, d, enc, state, inputs[t]!, drop);
-    attentional.push(out.attentional);
-    state = out.state;
-  }
-  const all = tf.reshape(tf.stack(attentional, 1), [batch * tgtLen, d.hidden]) as tf.Tensor2D;
+  // Embedding projections of every target input in one product, time-major: [tgtLen, batch, 4H].
+  const timeMajorIds = tf.reshape(tf.transpose(b.tgtIn), [-1]) as tf.Tensor1D;
+  const inputs = tf.reshape(projectTargetInputs(params, timeMajorIds, drop), [tgtLen, batch, 4 * d.hidden]) as tf.Tensor3D;
+  const attentional = decodeTeacherForced(params, d, enc, inputs, drop, gradient);
+  const all = tf.reshape(tf.transpose(attentional, [1, 0, 2]), [batch * tgtLen, d.hidden]) as tf.Tensor2D;
   return outputLogits(params, d, all);
 }
 
@@ -67,9 +60,15 @@ export function forwardLogits(model: Seq2Seq, b: BatchTensors, drop: Dropout = n
  * cross-entropy. Divide by the token count for the mean.
  * @returns scalar
  */
-export function lossSum(model: Seq2Seq, b: BatchTensors, drop: Dropout = noDropout, labelSmoothing = 0): tf.Scalar {
+export function lossSum(
+  model: Seq2Seq,
+  b: BatchTensors,
+  drop: Dropout = noDropout,
+  labelSmoothing = 0,
+  gradient: 'auto' | 'autodiff' = 'auto',
+): tf.Scalar {
   return maskedCrossEntropySum(
-    forwardLogits(model, b, drop),
+    forwardLogits(model, b, drop, gradient),
     tf.reshape(b.tgtOut, [-1]) as tf.Tensor1D,
     tf.reshape(b.tgtMask, [-1]) as tf.Tensor1D,
     labelSmoothing,

@@ -9,7 +9,7 @@ import { modelDims, parameterShapes, type ModelDims } from '../../src/model/para
 import { batchTensors, createModel, disposeModel, lossSum, type BatchTensors, type Seq2Seq } from '../../src/model/seq2seq.ts';
 import { Adam } from '../../src/train/adam.ts';
 import { makeBatch } from '../../src/data/batches.ts';
-import { trainStep } from '../../src/train/step.ts';
+import { stepDropout, trainStep } from '../../src/train/step.ts';
 import { buildConfig } from '../../src/config.ts';
 
 before(async () => {
@@ -162,6 +162,45 @@ describe('model', () => {
       assert.ok(checked >= 2 * model.params.size);
       disposeModel(model);
     });
+  }
+
+  // The decoder's hand-written gradient (dot/general attention) against autodiff of the same step function.
+  for (const variant of [
+    { attention: 'general' as const },
+    { attention: 'dot' as const, layers: 3 },
+    { attention: 'general' as const, inputFeeding: false, layers: 2 },
+    { attention: 'general' as const, bidirectional: true, layers: 2 },
+    { attention: 'dot' as const, inputFeeding: false },
+  ]) {
+    for (const dropout of [0, 0.3]) {
+      test(`decoder: hand-written gradient equals autodiff (${JSON.stringify({ ...variant, dropout })})`, () => {
+        const model = createModel(config({ ...variant, hiddenSize: 6, embSize: 5, initScale: 0.5 }), 12, 9, 7);
+        const batch = toyBatch();
+        const variables = [...model.params.values()];
+        const gradsOf = (gradient: 'auto' | 'autodiff'): { loss: number; grads: Map<string, number[]> } => {
+          let result: { loss: number; grads: Map<string, number[]> } | undefined;
+          tf.tidy(() => {
+            const { value, grads } = tf.variableGrads(() => lossSum(model, batch, stepDropout(dropout, 11, 3), 0, gradient), variables);
+            result = { loss: value.dataSync()[0]!, grads: new Map(Object.entries(grads).map(([k, g]) => [k, Array.from(g.dataSync())])) };
+          });
+          return result!;
+        };
+        const before = tf.memory().numTensors;
+        const fused = gradsOf('auto');
+        const reference = gradsOf('autodiff');
+        assert.equal(tf.memory().numTensors, before);
+        assert.ok(Math.abs(fused.loss - reference.loss) < 1e-5, `loss ${fused.loss} vs ${reference.loss}`);
+        let nonZero = 0;
+        for (const [name, ref] of reference.grads) {
+          const ours = fused.grads.get(name)!;
+          const scale = Math.max(1e-3, ...ref.map(Math.abs));
+          ref.forEach((r, i) => assert.ok(Math.abs(ours[i]! - r) <= 1e-4 * scale, `${name}[${i}]: ${ours[i]} vs ${r}`));
+          if (ref.some((r) => r !== 0)) nonZero++;
+        }
+        assert.equal(nonZero, model.params.size, 'every parameter gets a gradient');
+        disposeModel(model);
+      });
+    }
   }
 
   test('padding content does not change the loss', () => {
