@@ -8,6 +8,7 @@ import { encode, noDropout, type EncodedSource } from '../model/encoder.ts';
 import { decoderStep, decoderWeights, initialDecoderState, outputLogits, projectTargetInputs, type DecoderState, type DecoderWeights } from '../model/decoder.ts';
 import type { Seq2Seq } from '../model/seq2seq.ts';
 import { PAD } from '../data/vocab.ts';
+import { outputLimit, type SearchOptions } from './options.ts';
 
 /**
  * Sentence indices sorted by source length (longest first, ties in input
@@ -140,6 +141,48 @@ export function disposeDecoding(d: DecodingStart): void {
   tf.dispose([...encoderTensors(d.enc), ...stateTensors(d.state), ...d.weights.owned]);
 }
 
+/**
+ * The first decoder layer's word-embedding input emb(y)·W_emb + b of each
+ * row's previous token. When a search will take more row-steps than the
+ * target vocabulary has words, the projection of every word is computed once
+ * ([tgtVocab, 4·hidden], the same product) and a step only gathers rows.
+ */
+export interface TargetInputs {
+  /** [rows, 4·hidden] for the tokens `previous` (call inside tf.tidy). */
+  of(previous: Int32Array): tf.Tensor2D;
+  dispose(): void;
+}
+
+/**
+ * Runs `search` with the target inputs for these sources and disposes them after.
+ * @param rowsPerSentence decoder rows per sentence (the beam size)
+ */
+export async function withTargetInputs<T>(
+  model: Seq2Seq,
+  sources: readonly (readonly number[])[],
+  opts: SearchOptions,
+  rowsPerSentence: number,
+  search: (inputs: TargetInputs) => Promise<T>,
+): Promise<T> {
+  const rowSteps = sources.reduce((sum, s) => sum + outputLimit(s.length, opts) * rowsPerSentence, 0);
+  const inputs = targetInputs(model, rowSteps);
+  try {
+    return await search(inputs);
+  } finally {
+    inputs.dispose();
+  }
+}
+
+/** @param rowSteps an upper bound on the decoder rows × steps the search will run */
+export function targetInputs(model: Seq2Seq, rowSteps: number): TargetInputs {
+  const { params, dims } = model;
+  if (rowSteps < dims.tgtVocab) {
+    return { of: (previous) => projectTargetInputs(params, tf.tensor1d(previous, 'int32'), noDropout), dispose: () => {} };
+  }
+  const table = tf.tidy(() => projectTargetInputs(params, tf.range(0, dims.tgtVocab, 1, 'int32') as tf.Tensor1D, noDropout));
+  return { of: (previous) => tf.gather(table, tf.tensor1d(previous, 'int32')), dispose: () => table.dispose() };
+}
+
 export interface SearchStep {
   state: DecoderState;
   /** [rows, tgtVocab] */
@@ -153,9 +196,9 @@ export interface SearchStep {
  * tf.tidy). The same decoderStep as training, without dropout.
  * @param previous [rows]: y_{t-1} of each row (<sos> at the start)
  */
-export function searchStep(model: Seq2Seq, d: DecodingStart, previous: Int32Array): SearchStep {
+export function searchStep(model: Seq2Seq, d: DecodingStart, inputs: TargetInputs, previous: Int32Array): SearchStep {
   const { params, dims } = model;
-  const inputProj = projectTargetInputs(params, tf.tensor1d(previous, 'int32'), noDropout);
+  const inputProj = inputs.of(previous);
   const out = decoderStep(params, dims, d.weights, d.enc, d.state, inputProj, null);
   return { state: out.state, logits: outputLogits(params, dims, out.attentional), attention: out.attention };
 }

@@ -15,7 +15,19 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { EOS, PAD, SOS } from '../data/vocab.ts';
 import type { Seq2Seq } from '../model/seq2seq.ts';
-import { disposeDecoding, inInputOrder, keepRows, readStepAndDispose, searchStep, startDecoding, stateTensors, tidyKeep, type DecodingStart } from './batch.ts';
+import {
+  disposeDecoding,
+  inInputOrder,
+  keepRows,
+  readStepAndDispose,
+  searchStep,
+  startDecoding,
+  stateTensors,
+  tidyKeep,
+  withTargetInputs,
+  type DecodingStart,
+  type TargetInputs,
+} from './batch.ts';
 import { normalisedScore, outputLimit, scoreBound, type Hypothesis, type SearchOptions } from './options.ts';
 
 /** A hypothesis as a chain back to <sos>, so that extensions share their prefix. */
@@ -58,10 +70,12 @@ interface SentenceBeam {
  * @returns per sentence up to `nbest` hypotheses, best first, in input order
  */
 export async function beamSearch(model: Seq2Seq, sources: readonly (readonly number[])[], opts: SearchOptions): Promise<Hypothesis[][]> {
-  return inInputOrder(sources, opts.batchSize, (batch) => beamBatch(model, batch, opts));
+  return withTargetInputs(model, sources, opts, opts.beam, (inputs) =>
+    inInputOrder(sources, opts.batchSize, (batch) => beamBatch(model, inputs, batch, opts)),
+  );
 }
 
-async function beamBatch(model: Seq2Seq, sources: readonly (readonly number[])[], opts: SearchOptions): Promise<Hypothesis[][]> {
+async function beamBatch(model: Seq2Seq, inputs: TargetInputs, sources: readonly (readonly number[])[], opts: SearchOptions): Promise<Hypothesis[][]> {
   const k = opts.beam;
   const vocab = model.dims.tgtVocab;
   const beams: SentenceBeam[] = sources.map((s) => ({
@@ -82,7 +96,7 @@ async function beamBatch(model: Seq2Seq, sources: readonly (readonly number[])[]
       while (active.length > 0) {
         const { previous, scores } = stepInputs(active.map((i) => beams[i]!), k);
         const step = tidyKeep(() => {
-          const s = searchStep(model, dec, previous);
+          const s = searchStep(model, dec, inputs, previous);
           const total = tf.add(tf.logSoftmax(s.logits), tf.reshape(tf.tensor1d(scores), [-1, 1]));
           const { values, indices } = tf.topk(tf.reshape(total, [active.length, k * vocab]), k);
           return { state: s.state, values, indices, attention: s.attention };

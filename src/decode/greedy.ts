@@ -6,7 +6,19 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { EOS, SOS } from '../data/vocab.ts';
 import type { Seq2Seq } from '../model/seq2seq.ts';
-import { disposeDecoding, inInputOrder, keepRows, readStepAndDispose, searchStep, startDecoding, stateTensors, tidyKeep, type DecodingStart } from './batch.ts';
+import {
+  disposeDecoding,
+  inInputOrder,
+  keepRows,
+  readStepAndDispose,
+  searchStep,
+  startDecoding,
+  stateTensors,
+  tidyKeep,
+  withTargetInputs,
+  type DecodingStart,
+  type TargetInputs,
+} from './batch.ts';
 import { normalisedScore, outputLimit, type Hypothesis, type SearchOptions } from './options.ts';
 
 /** The output so far of one sentence. */
@@ -23,11 +35,13 @@ interface Output {
  * @returns one hypothesis per sentence, in input order
  */
 export async function greedySearch(model: Seq2Seq, sources: readonly (readonly number[])[], opts: SearchOptions): Promise<Hypothesis[][]> {
-  const best = await inInputOrder(sources, opts.batchSize, (batch) => greedyBatch(model, batch, opts));
+  const best = await withTargetInputs(model, sources, opts, 1, (inputs) =>
+    inInputOrder(sources, opts.batchSize, (batch) => greedyBatch(model, inputs, batch, opts)),
+  );
   return best.map((h) => [h]);
 }
 
-async function greedyBatch(model: Seq2Seq, sources: readonly (readonly number[])[], opts: SearchOptions): Promise<Hypothesis[]> {
+async function greedyBatch(model: Seq2Seq, inputs: TargetInputs, sources: readonly (readonly number[])[], opts: SearchOptions): Promise<Hypothesis[]> {
   const limits = sources.map((s) => outputLimit(s.length, opts));
   const outputs: Output[] = sources.map(() => ({ ids: [], logProb: 0, length: 0, attention: [] }));
   /** rows[r] = the sentence that row r of the decoder state belongs to. */
@@ -39,8 +53,10 @@ async function greedyBatch(model: Seq2Seq, sources: readonly (readonly number[])
     try {
       while (rows.length > 0) {
         const step = tidyKeep(() => {
-          const s = searchStep(model, dec, previous);
-          const logProb = tf.sub(tf.max(s.logits, 1), tf.logSumExp(s.logits, 1));
+          const s = searchStep(model, dec, inputs, previous);
+          // log p of the argmax: max − logΣexp = −log Σ exp(logits − max)
+          const shifted = tf.sub(s.logits, tf.max(s.logits, 1, true));
+          const logProb = tf.neg(tf.log(tf.sum(tf.exp(shifted), 1)));
           return { state: s.state, token: tf.argMax(s.logits, 1), logProb, attention: s.attention };
         });
         tf.dispose(stateTensors(dec.state));
