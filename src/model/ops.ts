@@ -89,6 +89,9 @@ const embedWithScatterGrad = withGradient(([table, ids], save) => {
  * Sum over rows of the masked (label-smoothed) cross-entropy of `logits`
  * against `targets`. The gradient w.r.t. logits is
  * (softmax − q) · mask · dy, where q = (1−ε)·onehot + ε/V.
+ * One exp over the logits serves the loss and the gradient (exp is costly on
+ * wasm): with z = logits − max and S = Σ exp z, −log p_y = log S − z_y and
+ * softmax = exp z / S.
  * @param logits [n, vocab]
  * @param targets int32 [n]
  * @param mask float [n], 1 for real tokens and 0 for padding
@@ -101,27 +104,30 @@ export function maskedCrossEntropySum(
   mask: tf.Tensor1D,
   smoothing: number,
 ): tf.Scalar {
-  const [, vocab] = logits.shape;
+  const [rows, vocab] = logits.shape;
   const fn = withGradient(([lg, tg, mk], save) => {
-    const logp = tf.logSoftmax(lg as tf.Tensor2D);
-    const flatIndex = tf.add(tf.mul(tf.range(0, lg!.shape[0], 1, 'int32'), tf.scalar(vocab, 'int32')), tg!);
-    const targetLogp = tf.gather(tf.reshape(logp, [-1]), flatIndex);
-    let perRow: tf.Tensor = tf.neg(targetLogp);
+    const shifted = tf.sub(lg!, tf.max(lg!, 1, true));
+    const expShifted = tf.exp(shifted);
+    const total = tf.sum(expShifted, 1);
+    const logTotal = tf.log(total);
+    const flatIndex = tf.add(tf.mul(tf.range(0, rows, 1, 'int32'), tf.scalar(vocab, 'int32')), tg!);
+    let perRow: tf.Tensor = tf.sub(logTotal, tf.gather(tf.reshape(shifted, [-1]), flatIndex));
     if (smoothing > 0) {
-      const uniform = tf.neg(tf.mean(logp, 1));
+      const uniform = tf.sub(logTotal, tf.mean(shifted, 1));
       perRow = tf.add(tf.mul(perRow, 1 - smoothing), tf.mul(uniform, smoothing));
     }
-    save([logp, tg!, mk!]);
+    save([expShifted, total, tg!, mk!]);
     return {
       value: tf.sum(tf.mul(perRow, mk!)),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [slogp, stg, smk] = saved as [tf.Tensor2D, tf.Tensor1D, tf.Tensor1D];
-        // (1−ε)·onehot built with ScatterNd: wasm's OneHot kernel ignores a float dtype.
-        const rows = stg.shape[0];
+        const [sExp, sTotal, stg, smk] = saved as [tf.Tensor2D, tf.Tensor1D, tf.Tensor1D, tf.Tensor1D];
+        const rowWeight = tf.mul(smk, dy); // mask · dy per row
+        const softmaxPart = tf.mul(sExp, tf.reshape(tf.div(rowWeight, sTotal), [-1, 1]));
+        // (1−ε)·onehot·weight built with ScatterNd: wasm's OneHot kernel ignores a float dtype.
         const at = tf.stack([tf.range(0, rows, 1, 'int32'), stg], 1);
-        const onehot = tf.scatterND(at, tf.fill([rows], 1 - smoothing), [rows, vocab]);
-        const q = smoothing > 0 ? tf.add(onehot, smoothing / vocab) : onehot;
-        const grad = tf.mul(tf.sub(tf.exp(slogp), q), tf.mul(tf.reshape(smk, [-1, 1]), dy));
+        const targetPart = tf.scatterND(at, tf.mul(rowWeight, 1 - smoothing), [rows, vocab]);
+        let grad = tf.sub(softmaxPart, targetPart);
+        if (smoothing > 0) grad = tf.sub(grad, tf.reshape(tf.mul(rowWeight, smoothing / vocab), [-1, 1]));
         return [grad, tf.zerosLike(stg), tf.zerosLike(smk)];
       },
     };
