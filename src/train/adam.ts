@@ -31,20 +31,23 @@ export class Adam {
 
   /**
    * Applies one update. `grads` are keyed by parameter name (the keys of `params`).
-   * `scale` (a scalar tensor, e.g. the clipping factor) multiplies every gradient.
+   * `scale` (e.g. the clipping factor) multiplies every gradient; it is folded
+   * into the constants of the moment updates, so it costs no pass over the gradients:
+   *   m ← β1·m + (1−β1)·s·g,   v ← β2·v + (1−β2)·s²·g²,   p ← p − η_t · m / (√v + ε)
    */
-  apply(params: ReadonlyMap<string, tf.Variable>, grads: ReadonlyMap<string, tf.Tensor>, scale?: tf.Scalar): void {
+  apply(params: ReadonlyMap<string, tf.Variable>, grads: ReadonlyMap<string, tf.Tensor>, scale = 1): void {
     this.step += 1;
     const t = this.step;
     const stepSize = (this.lr * Math.sqrt(1 - this.beta2 ** t)) / (1 - this.beta1 ** t);
+    const gradWeight = (1 - this.beta1) * scale;
+    const squareWeight = (1 - this.beta2) * scale * scale;
     tf.tidy(() => {
       for (const [name, variable] of params) {
-        const raw = grads.get(name);
-        if (!raw) continue;
-        const g = scale ? tf.mul(raw, scale) : raw;
+        const g = grads.get(name);
+        if (!g) continue;
         const state = this.momentsOf(name, variable);
-        const m = tf.add(tf.mul(state.m, this.beta1), tf.mul(g, 1 - this.beta1));
-        const v = tf.add(tf.mul(state.v, this.beta2), tf.mul(tf.square(g), 1 - this.beta2));
+        const m = tf.add(tf.mul(state.m, this.beta1), tf.mul(g, gradWeight));
+        const v = tf.add(tf.mul(state.v, this.beta2), tf.mul(tf.square(g), squareWeight));
         state.m.assign(m);
         state.v.assign(v);
         variable.assign(tf.sub(variable, tf.mul(tf.div(m, tf.add(tf.sqrt(v), this.epsilon)), stepSize)));
@@ -99,14 +102,13 @@ export class Adam {
 }
 
 /**
- * Scale factor for global-norm clipping: min(1, maxNorm / ‖g‖).
- * @returns the factor and the global norm ‖g‖ (scalars)
+ * The global gradient norm ‖g‖ (a scalar tensor; read it back once per step).
  */
-export function clipScale(grads: Iterable<tf.Tensor>, maxNorm: number): { scale: tf.Scalar; norm: tf.Scalar } {
-  return tf.tidy(() => {
-    const squares = [...grads].map((g) => tf.sum(tf.square(g)));
-    const norm = tf.sqrt(tf.addN(squares)) as tf.Scalar;
-    const scale = (maxNorm > 0 ? tf.div(maxNorm, tf.maximum(norm, maxNorm)) : tf.onesLike(norm)) as tf.Scalar;
-    return { scale, norm };
-  });
+export function globalNorm(grads: Iterable<tf.Tensor>): tf.Scalar {
+  return tf.tidy(() => tf.sqrt(tf.addN([...grads].map((g) => tf.sum(tf.square(g))))) as tf.Scalar);
+}
+
+/** Scale factor for global-norm clipping: min(1, maxNorm / ‖g‖); 1 when maxNorm is 0 (off). */
+export function clipScale(norm: number, maxNorm: number): number {
+  return maxNorm > 0 && norm > maxNorm ? maxNorm / norm : 1;
 }

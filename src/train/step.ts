@@ -8,7 +8,7 @@ import { UserError } from '../cli/errors.ts';
 import type { Batch } from '../data/batches.ts';
 import { noDropout, type Dropout } from '../model/encoder.ts';
 import { batchTensors, lossSum, type Seq2Seq } from '../model/seq2seq.ts';
-import { clipScale, type Adam } from './adam.ts';
+import { clipScale, globalNorm, type Adam } from './adam.ts';
 import { Rng } from './rng.ts';
 
 /**
@@ -60,7 +60,7 @@ export function trainStep(model: Seq2Seq, optimizer: Adam, batch: Batch, config:
     const drop = stepDropout(m.dropout, training.seed, step);
     return tf.div(lossSum(model, tensors, drop, training.labelSmoothing), batch.tgtTokens) as tf.Scalar;
   }, variables);
-  const { scale, norm } = clipScale(Object.values(grads), training.clipNorm);
+  const norm = globalNorm(Object.values(grads));
   const read = tf.tidy(() => tf.stack([value, norm]).dataSync());
   const loss = read[0]!;
   const gradNorm = read[1]!;
@@ -68,9 +68,9 @@ export function trainStep(model: Seq2Seq, optimizer: Adam, batch: Batch, config:
     if (!Number.isFinite(loss)) throw new NumericalError(step, `the loss became ${loss}`, optimizer.lr);
     if (!Number.isFinite(gradNorm)) throw new NumericalError(step, `the gradient norm became ${gradNorm}`, optimizer.lr);
     const byParam = new Map(Object.entries(grads).map(([k, g]) => [nameOf.get(k)!, g]));
-    optimizer.apply(model.params, byParam, scale);
+    optimizer.apply(model.params, byParam, clipScale(gradNorm, training.clipNorm));
   } finally {
-    tf.dispose([value, scale, norm, ...Object.values(grads)]);
+    tf.dispose([value, norm, ...Object.values(grads)]);
   }
   return { loss, gradNorm };
 }

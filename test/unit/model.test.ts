@@ -7,6 +7,7 @@ import { encode, noDropout } from '../../src/model/encoder.ts';
 import { embedLookup, maskedCrossEntropySum } from '../../src/model/ops.ts';
 import { modelDims, parameterShapes, type ModelDims } from '../../src/model/params.ts';
 import { batchTensors, createModel, disposeModel, lossSum, type BatchTensors, type Seq2Seq } from '../../src/model/seq2seq.ts';
+import * as adamModule from '../../src/train/adam.ts';
 import { Adam } from '../../src/train/adam.ts';
 import { makeBatch } from '../../src/data/batches.ts';
 import { stepDropout, trainStep } from '../../src/train/step.ts';
@@ -277,5 +278,39 @@ describe('training steps', () => {
     assert.deepEqual(Array.from(t.tgtOut.dataSync()), [6, 3, 0, 4, 5, 3]);
     assert.equal(batch.tgtTokens, 5);
     tf.dispose(Object.values(t));
+  });
+});
+
+describe('Adam and clipping', () => {
+  test('clipScale is min(1, maxNorm / norm), and 1 when clipping is off', () => {
+    const { clipScale } = adamModule;
+    assert.equal(clipScale(10, 5), 0.5);
+    assert.equal(clipScale(2, 5), 1);
+    assert.equal(clipScale(10, 0), 1);
+  });
+
+  test('a scale folded into the update equals scaling the gradients first', () => {
+    // Per-step scales (Adam is invariant to one constant scale, not to changing ones).
+    const run = (scales: number[], pre: number[]): number[] => {
+      const params = new Map([['w', tf.variable(tf.tensor1d([0.5, -1, 2]))]]);
+      const opt = new Adam({ lr: 0.1, beta1: 0.9, beta2: 0.999 });
+      [[1, -2, 3], [0.5, 4, -1], [-3, 1, 1]].forEach((g, k) => {
+        tf.tidy(() => opt.apply(params, new Map([['w', tf.mul(tf.tensor1d(g), pre[k]!)]]), scales[k]));
+      });
+      const out = Array.from(params.get('w')!.dataSync());
+      opt.dispose();
+      params.get('w')!.dispose();
+      return out;
+    };
+    const folded = run([1, 0.3, 0.1], [1, 1, 1]);
+    const scaled = run([1, 1, 1], [1, 0.3, 0.1]);
+    folded.forEach((x, i) => assert.ok(Math.abs(x - scaled[i]!) < 1e-6, `${x} vs ${scaled[i]}`));
+    const unclipped = run([1, 1, 1], [1, 1, 1]);
+    assert.ok(folded.some((x, i) => Math.abs(x - unclipped[i]!) > 1e-4), 'the scale changes the update');
+  });
+
+  test('globalNorm is the norm of all gradients together', () => {
+    const n = tf.tidy(() => adamModule.globalNorm([tf.tensor1d([3]), tf.tensor2d([[4, 0]])]).dataSync()[0]!);
+    assert.ok(Math.abs(n - 5) < 1e-6);
   });
 });
