@@ -2,7 +2,8 @@
  * The benchmark's command line as a typed object, and the per-backend counts
  * (the plain-JavaScript cpu backend gets small counts unless asked for by name).
  */
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { UserError } from '../src/cli/errors.ts';
 import type { BackendName } from '../src/backend.ts';
 
 export const ALL_BACKENDS: readonly BackendName[] = ['tensorflow', 'wasm', 'cpu'];
@@ -48,7 +49,7 @@ function backendList(value: string): BackendName[] {
   return [...new Set(names as BackendName[])];
 }
 
-/** Parses argv (process.argv shape); commander prints usage errors and exits 1 by itself. */
+/** Parses argv (process.argv shape); a usage error is a UserError (one line, exit code 2); --help prints and exits 0. */
 export function parseBenchArgs(argv: readonly string[]): BenchOptions {
   const program = new Command('bench')
     .description('s2s training and decoding speed: one child process per backend, or one backend in this process')
@@ -57,8 +58,15 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     .option('--sentences <n>', 'validation sentences decoded per search mode', positiveInt('--sentences'), DEFAULT_SENTENCES)
     .option('--config <name>', 'config name or path', 'cmn-eng')
     .option('--json', 'one JSON object per backend per line', false)
-    .showHelpAfterError();
-  program.parse([...argv]);
+    .exitOverride()
+    .configureOutput({ writeErr: () => {} });
+  try {
+    program.parse([...argv]);
+  } catch (err) {
+    if (!(err instanceof CommanderError)) throw err;
+    if (err.exitCode === 0) process.exit(0); // --help / --version, already printed
+    throw new UserError(`${err.message.replace(/^error: /, '')} (see npm run bench -- --help)`, { exitCode: 2 });
+  }
   const o = program.opts<{ backend?: BackendName[]; steps: number; sentences: number; json: boolean; config: string }>();
   return {
     backends: o.backend ?? [...ALL_BACKENDS],

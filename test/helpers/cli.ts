@@ -31,11 +31,16 @@ export interface RunResult {
 
 /** Spawns `node bin/s2s ...args` and resolves when it exits. */
 export function runS2S(args: string[], opts: RunOptions = {}): Promise<RunResult> {
+  return runNode([S2S_BIN, ...args], opts);
+}
+
+/** Spawns `node ...args` (e.g. a script through `--import tsx`) and resolves when it exits. */
+export function runNode(args: string[], opts: RunOptions = {}): Promise<RunResult> {
   return new Promise((resolvePromise, reject) => {
     const env: NodeJS.ProcessEnv = { ...process.env, ...opts.env };
     // A test process may carry NODE_OPTIONS/--test flags meant for itself, not for the child.
     delete env.NODE_TEST_CONTEXT;
-    const child = spawn(process.execPath, [S2S_BIN, ...args], {
+    const child = spawn(process.execPath, args, {
       cwd: opts.cwd ?? REPO_ROOT,
       env,
       stdio: ['pipe', 'pipe', 'pipe'],
