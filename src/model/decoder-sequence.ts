@@ -155,6 +155,12 @@ function sumOverSteps(a: tf.Tensor3D, b: tf.Tensor3D): tf.Tensor2D {
   return tf.matMul(tf.transpose(tf.reshape(a, [rows, a.shape[2]])) as tf.Tensor2D, tf.reshape(b, [rows, b.shape[2]]) as tf.Tensor2D);
 }
 
+/** Σ over steps and rows of x [steps, batch, n] → [n], as a ones-row product (wasm sums over leading axes slowly). */
+function sumOfRows(x: tf.Tensor3D): tf.Tensor1D {
+  const rows = x.shape[0] * x.shape[1];
+  return tf.reshape(tf.matMul(tf.ones([1, rows]), tf.reshape(x, [rows, x.shape[2]]) as tf.Tensor2D), [x.shape[2]]);
+}
+
 const add = (a: tf.Tensor2D | null, b: tf.Tensor2D): tf.Tensor2D => (a ? (tf.add(a, b) as tf.Tensor2D) : b);
 
 function fusedRun(params: Params, d: ModelDims, x: FusedInputs): tf.Tensor3D {
@@ -283,7 +289,7 @@ function backward(d: ModelDims, dy: tf.Tensor3D, tr: StackedTrace, inp: FusedInp
     ...Array.from({ length: L }, (_, l) => [dh[l]!, dc[l]!]).flat(),
     ...Array.from({ length: L - 1 }, (_, k) => {
       const l = k + 1;
-      return [sumOverSteps(tr.layers[l]!.below!, dzAll[l]!), sumOverSteps(tr.layers[l]!.recurrentIn, dzAll[l]!), tf.sum(dzAll[l]!, [0, 1])];
+      return [sumOverSteps(tr.layers[l]!.below!, dzAll[l]!), sumOverSteps(tr.layers[l]!.recurrentIn, dzAll[l]!), sumOfRows(dzAll[l]!)];
     }).flat(),
     ...(inp.masks ? [tf.zerosLike(inp.masks)] : []),
   ];

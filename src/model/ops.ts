@@ -56,8 +56,27 @@ const matMulWithPlainGrad = withGradient(([a, b], save) => {
  */
 export function dense(x: tf.Tensor2D, w: tf.Tensor2D, b?: tf.Tensor1D): tf.Tensor2D {
   const y = matMul(x, w);
-  return b ? tf.add(y, b) : y;
+  return b ? addBias(y, b) : y;
 }
+
+/**
+ * y + b with b added to every row. The bias gradient, a sum over rows, is a
+ * ones-row product: wasm sums over the first axis by transposing first,
+ * while a plain 2-D matMul takes its fast path.
+ * @param y [m, n]
+ * @param b [n]
+ */
+export function addBias(y: tf.Tensor2D, b: tf.Tensor1D): tf.Tensor2D {
+  return addBiasWithProductGrad(y, b) as tf.Tensor2D;
+}
+
+const addBiasWithProductGrad = withGradient(([y, b]) => ({
+  value: tf.add(y!, b!),
+  gradFunc: (dy: tf.Tensor) => {
+    const [rows, cols] = dy.shape as [number, number];
+    return [tf.reshape(dy, [rows, cols]), tf.reshape(tf.matMul(tf.ones([1, rows]), dy as tf.Tensor2D), [cols])];
+  },
+}));
 
 /**
  * Embedding lookup: rows of `table` for `ids`. The gradient scatter-adds the
