@@ -13,6 +13,14 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { UserError } from './cli/errors.ts';
 import { gpuNames, missingCudaLibraries } from './cuda.ts';
+import {
+  activateWasm,
+  defaultWasmThreads,
+  parseThreads,
+  THREADS_ENV,
+  THREADS_EXPECTED,
+  type WasmThreading,
+} from './wasm-threads.ts';
 
 export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
 export type BackendRequest = 'auto' | BackendName;
@@ -43,6 +51,20 @@ export interface BackendDeps {
   activate: (name: BackendName) => Promise<unknown>;
   /** The directory holding the .wasm binaries, with a trailing slash. */
   wasmDir: () => string;
+  /**
+   * Activates wasm (tfjs-backend-wasm loaded as `mod`, paths set) with
+   * `threads` threads via `activate`, falling back to the single-threaded
+   * binary (see wasm-threads.ts); throws when wasm cannot start at all.
+   */
+  activateWasm: (mod: unknown, threads: number, activate: () => Promise<unknown>) => Promise<WasmThreading>;
+}
+
+/** How initBackend and probeBackends start wasm. */
+export interface BackendOptions {
+  /** wasm threads (1: the single-threaded SIMD binary); default S2S_THREADS, else one per core. */
+  threads?: number;
+  /** Where a fallback warning goes (one line, without a prefix); default the log. */
+  warn?: (line: string) => void;
 }
 
 export interface BackendChoice {
@@ -53,6 +75,8 @@ export interface BackendChoice {
   provider: string;
   /** Whether TensorFlow runs on a GPU. */
   gpu: boolean;
+  /** For wasm: how many threads it runs (1: the single-threaded binary). */
+  threads?: number;
 }
 
 const requireHere = createRequire(import.meta.url);
@@ -121,7 +145,25 @@ export const realBackendDeps: BackendDeps = {
   missingGpuLibraries: () => (process.platform === 'linux' ? missingCudaLibraries() : ['libcuda.so.1']),
   activate: activateInCore,
   wasmDir: wasmBinaryDir,
+  activateWasm: async (mod, threads, activate) => {
+    const threading = await activateWasm(mod, threads, activate);
+    // s2s's replacements for slow stock wasm kernels (loaded here: tfjs stays out of CLI start-up).
+    (await import('./wasm-kernels.ts')).registerWasmKernels();
+    return threading;
+  },
 };
+
+/**
+ * The wasm thread count when no --threads was given: S2S_THREADS, else one
+ * per core (at most 8). A bad S2S_THREADS is a usage error.
+ */
+export function threadsFromEnv(env: NodeJS.ProcessEnv = process.env): number {
+  const raw = env[THREADS_ENV];
+  if (raw === undefined || raw === '') return defaultWasmThreads();
+  const n = parseThreads(raw);
+  if (n === null) throw new UserError(`${THREADS_ENV} must be ${THREADS_EXPECTED}, got '${raw}'`, { where: THREADS_ENV, exitCode: 2 });
+  return n;
+}
 
 /** A backend (or native package) that was passed over, and why. */
 interface Skip {
@@ -219,16 +261,31 @@ function setWasmPathsOf(mod: unknown): (prefix: string) => void {
   return fn as (prefix: string) => void;
 }
 
-/** Activates the wasm backend from the local binaries; a Skip when it cannot. */
-async function tryWasm(deps: BackendDeps): Promise<Skip | null> {
+/** The message for a threaded start that fell back to one thread. */
+function describeWasmFallback(t: WasmThreading): string {
+  return `threaded wasm did not start (${t.fallback}); using the single-threaded SIMD binary`;
+}
+
+/**
+ * Activates the wasm backend from the local binaries, with `threads` threads
+ * when it can (a fallback to one thread is warned about); a Skip when wasm
+ * cannot start at all.
+ */
+async function tryWasm(deps: BackendDeps, threads: number, warn: (line: string) => void): Promise<WasmThreading | Skip> {
+  let t: WasmThreading;
   try {
     const mod = await deps.load(WASM_PACKAGE);
     setWasmPathsOf(mod)(deps.wasmDir());
-    await deps.activate('wasm');
-    return null;
+    t = await deps.activateWasm(mod, threads, () => deps.activate('wasm'));
   } catch (err) {
     return { provider: 'wasm', reason: `failed: ${firstLine(err)}` };
   }
+  if (t.fallback !== null) warn(describeWasmFallback(t));
+  return t;
+}
+
+function isWasmSkip(r: WasmThreading | Skip): r is Skip {
+  return 'reason' in r;
 }
 
 async function activateCpu(deps: BackendDeps): Promise<void> {
@@ -242,7 +299,12 @@ function nativeChoice(r: NativeLoaded, reasons: string[]): BackendChoice {
 
 /** The one line that says what was chosen and why better backends were skipped. */
 export function describeChoice(choice: BackendChoice, requested: BackendRequest): string {
-  const detail = choice.name === 'tensorflow' ? [`${choice.provider}, ${choice.gpu ? 'GPU' : 'CPU'}`] : [];
+  const detail =
+    choice.name === 'tensorflow'
+      ? [`${choice.provider}, ${choice.gpu ? 'GPU' : 'CPU'}`]
+      : choice.name === 'wasm' && (choice.threads ?? 1) > 1
+        ? [`${choice.threads} threads`]
+        : [];
   const why = requested === 'auto' ? choice.reasons : ['requested', ...choice.reasons];
   const parts = [...detail, ...why];
   return `backend: ${choice.name}${parts.length > 0 ? ` (${parts.join('; ')})` : ''}`;
@@ -251,12 +313,15 @@ export function describeChoice(choice: BackendChoice, requested: BackendRequest)
 /**
  * Initialises the requested backend (`auto`: the best that works) and logs one
  * line saying which and why. Asking explicitly for a backend that cannot load
- * is a UserError that says how to install it.
+ * is a UserError that says how to install it. wasm runs `options.threads`
+ * threads; when the threaded binary cannot start, one line goes to
+ * `options.warn` and the single-threaded binary runs.
  */
 export async function initBackend(
   requested: BackendRequest,
   log: (line: string) => void,
   overrides: Partial<BackendDeps> = {},
+  options: BackendOptions = {},
 ): Promise<BackendChoice> {
   const deps: BackendDeps = { ...realBackendDeps, ...overrides };
   const skipped: Skip[] = [];
@@ -274,16 +339,16 @@ export async function initBackend(
     }
   }
   if (!choice && (requested === 'auto' || requested === 'wasm')) {
-    const failed = await tryWasm(deps);
-    if (!failed) {
-      choice = { name: 'wasm', reasons: skipped.map(formatSkip), provider: short(WASM_PACKAGE), gpu: false };
+    const wasm = await tryWasm(deps, options.threads ?? threadsFromEnv(), options.warn ?? log);
+    if (!isWasmSkip(wasm)) {
+      choice = { name: 'wasm', reasons: skipped.map(formatSkip), provider: short(WASM_PACKAGE), gpu: false, threads: wasm.threads };
     } else if (requested === 'wasm') {
-      throw new UserError(`the wasm backend is not available: ${failed.reason}`, {
+      throw new UserError(`the wasm backend is not available: ${wasm.reason}`, {
         where: '--backend',
         hint: `reinstall it: npm install ${WASM_PACKAGE}@${TFJS_VERSION}`,
       });
     } else {
-      skipped.push(failed);
+      skipped.push(wasm);
     }
   }
   if (!choice) {
@@ -308,23 +373,26 @@ export interface BackendInfo {
   devices?: string[];
 }
 
-async function wasmFeatures(): Promise<string> {
+/** `SIMD yes, threads yes (2 threads)`, or `threads no` and why. */
+async function wasmFeatures(t: WasmThreading): Promise<string> {
+  let simd = 'SIMD unknown';
   try {
     const tf = await import('@tensorflow/tfjs-core');
-    const simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');
-    const threads = await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT');
-    return `SIMD ${simd ? 'yes' : 'no'}, threads ${threads ? 'yes' : 'no'}`;
+    simd = `SIMD ${(await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT')) ? 'yes' : 'no'}`;
   } catch {
-    return 'loads';
+    // the SIMD probe is informative only
   }
+  if (t.threads > 1) return `${simd}, threads yes (${t.threads} threads)`;
+  const why = t.fallback !== null ? `threaded start failed: ${t.fallback}` : `--threads ${t.requested}`;
+  return `${simd}, threads no (${why})`;
 }
 
 /**
  * Every backend, available or not and why, for `s2s info`. Loads at most one
- * native TensorFlow, then activates wasm and cpu in turn (the active backend
- * afterwards is cpu).
+ * native TensorFlow, then activates wasm (with `options.threads` threads) and
+ * cpu in turn (the active backend afterwards is cpu).
  */
-export async function probeBackends(overrides: Partial<BackendDeps> = {}): Promise<BackendInfo[]> {
+export async function probeBackends(overrides: Partial<BackendDeps> = {}, options: BackendOptions = {}): Promise<BackendInfo[]> {
   const deps: BackendDeps = { ...realBackendDeps, ...overrides };
   const skipped: Skip[] = [];
   const native = await tryTensorflow(deps, skipped);
@@ -353,13 +421,14 @@ export async function probeBackends(overrides: Partial<BackendDeps> = {}): Promi
         : skip.reason;
     infos.push({ ...base, available: false, reason });
   }
-  const wasmFailed = await tryWasm(deps);
+  // info reports a threaded start that fell back in the wasm row, not as a warning.
+  const wasm = await tryWasm(deps, options.threads ?? threadsFromEnv(), options.warn ?? (() => {}));
   infos.push({
     name: 'wasm',
     provider: short(WASM_PACKAGE),
     version: packageVersion(WASM_PACKAGE),
-    available: !wasmFailed,
-    reason: wasmFailed ? wasmFailed.reason : await wasmFeatures(),
+    available: !isWasmSkip(wasm),
+    reason: isWasmSkip(wasm) ? wasm.reason : await wasmFeatures(wasm),
   });
   let cpuError: string | null = null;
   try {

@@ -73,6 +73,28 @@ describe('s2s program', () => {
     assert.equal(stderrLines(env).length, 1);
   });
 
+  test('a bad --threads, from the flag or S2S_THREADS, is a usage error naming the flag', async () => {
+    for (const bad of ['0', '9', 'two', '1.5', '']) {
+      const flag = await runS2S(['--threads', bad, 'info']);
+      assert.equal(flag.code, 2, `--threads '${bad}'`);
+      assert.deepEqual(stderrLines(flag), [
+        `s2s: error: option '--threads <n>' argument '${bad}' is invalid. Expected an integer from 1 to 8.`,
+      ]);
+      assert.equal(flag.stdout, '');
+    }
+    const env = await runS2S(['info'], { env: { S2S_THREADS: 'many' } });
+    assert.equal(env.code, 2);
+    assert.deepEqual(stderrLines(env), [
+      "s2s: error: option '--threads <n>' value 'many' from env 'S2S_THREADS' is invalid. Expected an integer from 1 to 8.",
+    ]);
+  });
+
+  test('--help documents --threads and its default', async () => {
+    const r = await runS2S(['--help']);
+    assert.match(r.stdout, /--threads <n> +wasm backend threads/);
+    assert.match(r.stdout, /default: the number of cores, at\s+most 8, env: S2S_THREADS/);
+  });
+
   test('an out-of-range config flag is a usage error naming the flag', async () => {
     const r = await runS2S(['vocab', '--config', 'tiny', '--max-len', '-1', '--out', join(tmp, 'never')]);
     assert.equal(r.code, 2);
@@ -87,7 +109,8 @@ describe('s2s info and doctor', () => {
     assert.match(r.stdout, new RegExp(`^s2s ${version.replace(/\./g, '\\.')}$`, 'm'));
     assert.match(r.stdout, new RegExp(`^node ${process.version.replace(/\./g, '\\.')}`, 'm'));
     assert.match(r.stdout, /^tfjs-core 4\.22\.0$/m);
-    assert.match(r.stdout, /^ {2}wasm 4\.22\.0 +available +SIMD (yes|no), threads (yes|no)$/m);
+    // wasm runs one thread per core by default; on one core, the single-threaded binary.
+    assert.match(r.stdout, /^ {2}wasm 4\.22\.0 +available +SIMD (yes|no), threads (yes \(\d threads\)|no \(.+\))$/m);
     assert.match(r.stdout, /^ {2}cpu 4\.22\.0 +available/m);
     if (packageVersion('@tensorflow/tfjs-node-gpu') === null) {
       assert.match(r.stdout, /^ {2}tensorflow \(tfjs-node-gpu\) +unavailable +not installed \(npm install @tensorflow\/tfjs-node-gpu@4\.22\.0/m);

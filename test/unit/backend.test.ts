@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { availableParallelism } from 'node:os';
 import { describe, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import {
@@ -6,6 +7,7 @@ import {
   initBackend,
   probeBackends,
   realBackendDeps,
+  threadsFromEnv,
   type BackendDeps,
   type BackendName,
 } from '../../src/backend.ts';
@@ -29,12 +31,16 @@ interface Machine {
   brokenLoad?: Record<string, string>;
   /** Backends whose activation fails. */
   brokenActivate?: Partial<Record<BackendName, string>>;
+  /** Why threaded wasm does not start (it then falls back to one thread). */
+  brokenThreads?: string;
 }
 
 /** A stubbed machine: records what was loaded and activated, never touches tfjs. */
 function stubDeps(m: Machine) {
   const loaded: string[] = [];
   const activated: BackendName[] = [];
+  /** The thread counts wasm was asked for. */
+  const threadRequests: number[] = [];
   let lastNative: string | null = null;
   const deps: Partial<BackendDeps> = {
     isInstalled: (pkg) => (m.installed ?? []).includes(pkg),
@@ -55,15 +61,22 @@ function stubDeps(m: Machine) {
       return { isUsingGpuDevice: lastNative === GPU && m.gpuDevice === true, binding: { TF_Version: '2.9.1' } };
     },
     wasmDir: () => '/stub/dist/',
+    activateWasm: async (_mod, threads, activate) => {
+      threadRequests.push(threads);
+      await activate();
+      if (threads > 1 && m.brokenThreads) return { requested: threads, threads: 1, fallback: m.brokenThreads };
+      return { requested: threads, threads, fallback: null };
+    },
   };
-  return { deps, loaded, activated };
+  return { deps, loaded, activated, threadRequests };
 }
 
-async function choose(requested: 'auto' | BackendName, m: Machine) {
-  const { deps, loaded, activated } = stubDeps(m);
+async function choose(requested: 'auto' | BackendName, m: Machine, threads = 1) {
+  const { deps, loaded, activated, threadRequests } = stubDeps(m);
   const lines: string[] = [];
-  const choice = await initBackend(requested, (l) => lines.push(l), deps);
-  return { choice, lines, loaded, activated };
+  const warnings: string[] = [];
+  const choice = await initBackend(requested, (l) => lines.push(l), deps, { threads, warn: (l) => warnings.push(l) });
+  return { choice, lines, warnings, loaded, activated, threadRequests };
 }
 
 describe('initBackend decisions (stubbed machine)', () => {
@@ -172,6 +185,42 @@ describe('initBackend decisions (stubbed machine)', () => {
     });
   });
 
+  test('wasm with 4 threads: asks for 4 and says so in its line', async () => {
+    const r = await choose('wasm', {}, 4);
+    assert.deepEqual(r.threadRequests, [4]);
+    assert.deepEqual([r.choice.name, r.choice.threads], ['wasm', 4]);
+    assert.deepEqual(r.lines, ['backend: wasm (4 threads; requested)']);
+    assert.deepEqual(r.warnings, []);
+  });
+
+  test('threaded wasm that does not start: one warning, then wasm on one thread', async () => {
+    const r = await choose('auto', { brokenThreads: 'a pthread worker exited during start-up (code 1)' }, 2);
+    assert.deepEqual([r.choice.name, r.choice.threads], ['wasm', 1]);
+    assert.deepEqual(r.warnings, [
+      'threaded wasm did not start (a pthread worker exited during start-up (code 1)); using the single-threaded SIMD binary',
+    ]);
+    assert.deepEqual(r.lines, ['backend: wasm (tfjs-node-gpu not installed; tfjs-node not installed)']);
+  });
+
+  test('the tensorflow backend ignores --threads', async () => {
+    const r = await choose('auto', { installed: [NODE] }, 4);
+    assert.equal(r.choice.name, 'tensorflow');
+    assert.deepEqual(r.threadRequests, []);
+  });
+
+  test('threadsFromEnv: S2S_THREADS, else one per core; a bad value is a usage error naming it', () => {
+    assert.equal(threadsFromEnv({ S2S_THREADS: '3' }), 3);
+    assert.equal(threadsFromEnv({}), Math.min(availableParallelism(), 8));
+    for (const bad of ['0', '9', 'two', '1.5', '-1']) {
+      assert.throws(() => threadsFromEnv({ S2S_THREADS: bad }), (err: unknown) => {
+        assert.ok(err instanceof UserError);
+        assert.equal(err.exitCode, 2);
+        assert.equal(err.where, 'S2S_THREADS');
+        return true;
+      });
+    }
+  });
+
   test('explicit cpu loads nothing else', async () => {
     const r = await choose('cpu', { installed: [GPU, NODE], gpuDevice: true });
     assert.equal(r.choice.name, 'cpu');
@@ -186,7 +235,7 @@ describe('initBackend decisions (stubbed machine)', () => {
 
   test('probeBackends reports every backend with a reason (stubbed)', async () => {
     const { deps } = stubDeps({ installed: [GPU], missingLibs: ['libcudart.so.11.0'] });
-    const infos = await probeBackends(deps);
+    const infos = await probeBackends(deps, { threads: 1 });
     assert.deepEqual(
       infos.map((i) => [i.name, i.provider, i.available]),
       [
@@ -200,13 +249,21 @@ describe('initBackend decisions (stubbed machine)', () => {
     assert.deepEqual(infos[0]!.devices, ['CPU']);
     assert.match(infos[0]!.reason, /no usable GPU \(libcudart.so.11.0 not found\)/);
     assert.match(infos[1]!.reason, /not installed \(npm run native:install, or npm install @tensorflow\/tfjs-node@4\.22\.0\)/);
+    assert.match(infos[2]!.reason, /, threads no \(--threads 1\)$/);
+  });
+
+  test('probeBackends shows how many threads wasm runs, or why it fell back (stubbed)', async () => {
+    const threaded = await probeBackends(stubDeps({}).deps, { threads: 2 });
+    assert.match(threaded[2]!.reason, /, threads yes \(2 threads\)$/);
+    const fellBack = await probeBackends(stubDeps({ brokenThreads: 'no WebAssembly threads' }).deps, { threads: 2 });
+    assert.match(fellBack[2]!.reason, /, threads no \(threaded start failed: no WebAssembly threads\)$/);
   });
 });
 
 describe('initBackend on the real tfjs-core', () => {
   test('wasm loads its binaries from node_modules and computes', async () => {
     const lines: string[] = [];
-    const choice = await initBackend('wasm', (l) => lines.push(l));
+    const choice = await initBackend('wasm', (l) => lines.push(l), {}, { threads: 1 });
     assert.equal(choice.name, 'wasm');
     assert.equal(tf.getBackend(), 'wasm');
     assert.deepEqual(lines, ['backend: wasm (requested)']);

@@ -41,9 +41,10 @@ export function register(program: Command): void {
   program
     .command('info')
     .description('show versions and which backends can run here, and why not')
-    .action(async () => {
+    .action(async (_opts: unknown, command: Command) => {
       const { packageVersion, probeBackends } = await import('../../backend.ts');
-      const backends = await probeBackends();
+      const { globalOptions } = await import('../global-options.ts');
+      const backends = await probeBackends({}, { threads: globalOptions(command).threads });
       process.stdout.write(
         formatInfo({
           s2sVersion: program.version() ?? 'unknown',
