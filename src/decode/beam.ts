@@ -15,6 +15,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { EOS, PAD, SOS } from '../data/vocab.ts';
 import type { Seq2Seq } from '../model/seq2seq.ts';
+import { logSoftmaxPlus } from '../model/ops.ts';
 import {
   disposeDecoding,
   inInputOrder,
@@ -97,7 +98,7 @@ async function beamBatch(model: Seq2Seq, inputs: TargetInputs, sources: readonly
         const { previous, scores } = stepInputs(active.map((i) => beams[i]!), k);
         const step = tidyKeep(() => {
           const s = searchStep(model, dec, inputs, previous);
-          const total = tf.add(tf.logSoftmax(s.logits), tf.reshape(tf.tensor1d(scores), [-1, 1]));
+          const total = logSoftmaxPlus(s.logits, tf.tensor1d(scores));
           const { values, indices } = tf.topk(tf.reshape(total, [active.length, k * vocab]), k);
           return { state: s.state, values, indices, attention: s.attention };
         });

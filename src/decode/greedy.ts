@@ -6,6 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { EOS, SOS } from '../data/vocab.ts';
 import type { Seq2Seq } from '../model/seq2seq.ts';
+import { maxLogProb } from '../model/ops.ts';
 import {
   disposeDecoding,
   inInputOrder,
@@ -54,10 +55,7 @@ async function greedyBatch(model: Seq2Seq, inputs: TargetInputs, sources: readon
       while (rows.length > 0) {
         const step = tidyKeep(() => {
           const s = searchStep(model, dec, inputs, previous);
-          // log p of the argmax: max − logΣexp = −log Σ exp(logits − max)
-          const shifted = tf.sub(s.logits, tf.max(s.logits, 1, true));
-          const logProb = tf.neg(tf.log(tf.sum(tf.exp(shifted), 1)));
-          return { state: s.state, token: tf.argMax(s.logits, 1), logProb, attention: s.attention };
+          return { state: s.state, token: tf.argMax(s.logits, 1), logProb: maxLogProb(s.logits), attention: s.attention };
         });
         tf.dispose(stateTensors(dec.state));
         dec = { ...dec, state: step.state };

@@ -8,7 +8,7 @@
  * matMuls run a slow scalar loop on the wasm backend.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { matMul } from './ops.ts';
+import { matMul, tanh } from './ops.ts';
 import { param, type ModelDims, type Params } from './params.ts';
 
 /**
@@ -33,7 +33,7 @@ export function attentionScores(params: Params, d: ModelDims, query: tf.Tensor2D
   if (d.attention === 'concat') {
     const [batch, len, hidden] = keys.shape;
     const q = tf.expandDims(matMul(query, param(params, 'att/W_s')), 1);
-    const hiddenAct = tf.reshape(tf.tanh(tf.add(keys, q)), [batch * len, hidden]) as tf.Tensor2D;
+    const hiddenAct = tf.reshape(tanh(tf.add(keys, q)), [batch * len, hidden]) as tf.Tensor2D;
     return tf.reshape(matMul(hiddenAct, param(params, 'att/v')), [batch, len]) as tf.Tensor2D;
   }
   return tf.sum(tf.mul(keys, tf.expandDims(query, 1)), 2) as tf.Tensor2D;

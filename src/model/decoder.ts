@@ -11,7 +11,7 @@
  * product [h̃_{t-1}; s_{t-1}]·[W_feed; U] per step.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { dense, embedLookup } from './ops.ts';
+import { dense, embedLookup, tanh } from './ops.ts';
 import type { LstmState } from './lstm.ts';
 import { attend } from './attention.ts';
 import { param, type ModelDims, type Params } from './params.ts';
@@ -137,17 +137,17 @@ export function decoderStep(
     const [zi, zf, zg, zo] = tf.split(z, 4, 1) as tf.Tensor2D[];
     const i = tf.sigmoid(zi!);
     const f = tf.sigmoid(zf!);
-    const g = tf.tanh(zg!);
+    const g = tanh(zg!);
     const o = tf.sigmoid(zo!);
     const c = tf.add(tf.mul(f, prev.c), tf.mul(i, g)) as tf.Tensor2D;
-    const tanhC = tf.tanh(c) as tf.Tensor2D;
+    const tanhC = tanh(c) as tf.Tensor2D;
     layers.push({ h: tf.mul(o, tanhC) as tf.Tensor2D, c });
     if (withTrace) traces.push({ recurrentIn, below, acts: tf.concat([i, f, g, o], 1) as tf.Tensor2D, cPrev: prev.c, tanhC });
   }
   const top = layers[d.layers - 1]!.h;
   const { context, weights: attention } = attend(params, d, top, memory.keys, memory.states, memory.maskBias);
   const joined = tf.concat([context, top], 1) as tf.Tensor2D;
-  const attentionalRaw = tf.tanh(tf.matMul(joined, w.wc)) as tf.Tensor2D;
+  const attentionalRaw = tanh(tf.matMul(joined, w.wc)) as tf.Tensor2D;
   const attentional = masks ? (tf.mul(attentionalRaw, masks[d.layers - 1]!) as tf.Tensor2D) : attentionalRaw;
   return {
     state: { layers, feed: d.inputFeeding ? attentional : null },

@@ -4,7 +4,7 @@
  * per batch: the attention keys and the padding mask as an additive bias.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { dense, embedLookup } from './ops.ts';
+import { dense, embedLookup, tanh } from './ops.ts';
 import { runLstm, type LstmState } from './lstm.ts';
 import { param, type ModelDims, type Params } from './params.ts';
 import { attentionKeys } from './attention.ts';
@@ -63,8 +63,8 @@ export function encode(params: Params, d: ModelDims, srcIds: tf.Tensor2D, srcMas
 /** Maps the two directions' final states to the decoder size: tanh([fw; bw]·W + b). */
 function bridge(params: Params, dirs: LstmState[]): LstmState {
   const [fw, bw] = dirs as [LstmState, LstmState];
-  const h = tf.tanh(dense(tf.concat([fw.h, bw.h], 1), param(params, 'bridge/h/W'), param(params, 'bridge/h/b')));
-  const c = tf.tanh(dense(tf.concat([fw.c, bw.c], 1), param(params, 'bridge/c/W'), param(params, 'bridge/c/b')));
+  const h = tanh(dense(tf.concat([fw.h, bw.h], 1), param(params, 'bridge/h/W'), param(params, 'bridge/h/b')));
+  const c = tanh(dense(tf.concat([fw.c, bw.c], 1), param(params, 'bridge/c/W'), param(params, 'bridge/c/b')));
   return { h, c };
 }
 

@@ -4,7 +4,7 @@
  * adds the recurrent product h·U. Gate order in the 4·H columns: i, f, g, o.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { withGradient } from './ops.ts';
+import { tanh, withGradient } from './ops.ts';
 
 export interface LstmState {
   /** [batch, hidden] */
@@ -47,7 +47,7 @@ export function runLstm(
 /** Gate activations i, f, g, o of pre-activations z: [batch, 4·hidden] each. */
 function gates(z: tf.Tensor2D): [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D] {
   const [zi, zf, zg, zo] = tf.split(z, 4, 1) as tf.Tensor2D[];
-  return [tf.sigmoid(zi!), tf.sigmoid(zf!), tf.tanh(zg!), tf.sigmoid(zo!)];
+  return [tf.sigmoid(zi!), tf.sigmoid(zf!), tanh(zg!), tf.sigmoid(zo!)];
 }
 
 /**
@@ -71,7 +71,7 @@ function lstmSequenceOp(reverse: boolean) {
       const t = reverse ? len - 1 - k : k;
       const [i, f, g, o] = gates(tf.add(xs[t]!, tf.matMul(h, u as tf.Tensor2D)));
       const cNew = tf.add(tf.mul(f, c), tf.mul(i, g)) as tf.Tensor2D;
-      const tc = tf.tanh(cNew) as tf.Tensor2D;
+      const tc = tanh(cNew) as tf.Tensor2D;
       const hNew = tf.mul(o, tc) as tf.Tensor2D;
       hPrev[t] = h;
       cPrev[t] = c;

@@ -48,6 +48,16 @@ const matMulWithPlainGrad = withGradient(([a, b], save) => {
 });
 
 /**
+ * tanh, chosen per backend in this one place: wasm's Tanh kernel is scalar and
+ * about 10× slower than its (vectorised) Sigmoid, so there tanh(x) = 2σ(2x) − 1
+ * (absolute error ~1e-7); elsewhere the backend's own tanh.
+ */
+export function tanh<T extends tf.Tensor>(x: T): T {
+  if (tf.getBackend() !== 'wasm') return tf.tanh(x);
+  return tf.sub(tf.mul(tf.sigmoid(tf.mul(x, 2)), 2), 1) as T;
+}
+
+/**
  * x·w + b for a batch of rows.
  * @param x [m, k]
  * @param w [k, n]
@@ -108,9 +118,11 @@ const embedWithScatterGrad = withGradient(([table, ids], save) => {
  * Sum over rows of the masked (label-smoothed) cross-entropy of `logits`
  * against `targets`. The gradient w.r.t. logits is
  * (softmax − q) · mask · dy, where q = (1−ε)·onehot + ε/V.
- * One exp over the logits serves the loss and the gradient (exp is costly on
- * wasm): with z = logits − max and S = Σ exp z, −log p_y = log S − z_y and
- * softmax = exp z / S.
+ * Everything comes from one softmax over the logits (a single fused kernel;
+ * a separate exp is slow on wasm) without taking the log of tiny
+ * probabilities: with m = max logit, the largest probability is 1/S for
+ * S = Σ exp(x − m), so log S = −log max p and
+ *   −log p_y = log S + m − x_y,   −mean_v log p_v = log S + m − mean(x).
  * @param logits [n, vocab]
  * @param targets int32 [n]
  * @param mask float [n], 1 for real tokens and 0 for padding
@@ -125,23 +137,22 @@ export function maskedCrossEntropySum(
 ): tf.Scalar {
   const [rows, vocab] = logits.shape;
   const fn = withGradient(([lg, tg, mk], save) => {
-    const shifted = tf.sub(lg!, tf.max(lg!, 1, true));
-    const expShifted = tf.exp(shifted);
-    const total = tf.sum(expShifted, 1);
-    const logTotal = tf.log(total);
+    const probs = tf.softmax(lg!);
+    // log S + m, per row
+    const logNormaliser = tf.sub(tf.max(lg!, 1), tf.log(tf.max(probs, 1)));
     const flatIndex = tf.add(tf.mul(tf.range(0, rows, 1, 'int32'), tf.scalar(vocab, 'int32')), tg!);
-    let perRow: tf.Tensor = tf.sub(logTotal, tf.gather(tf.reshape(shifted, [-1]), flatIndex));
+    let perRow: tf.Tensor = tf.sub(logNormaliser, tf.gather(tf.reshape(lg!, [-1]), flatIndex));
     if (smoothing > 0) {
-      const uniform = tf.sub(logTotal, tf.mean(shifted, 1));
+      const uniform = tf.sub(logNormaliser, tf.mean(lg!, 1));
       perRow = tf.add(tf.mul(perRow, 1 - smoothing), tf.mul(uniform, smoothing));
     }
-    save([expShifted, total, tg!, mk!]);
+    save([probs, tg!, mk!]);
     return {
       value: tf.sum(tf.mul(perRow, mk!)),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [sExp, sTotal, stg, smk] = saved as [tf.Tensor2D, tf.Tensor1D, tf.Tensor1D, tf.Tensor1D];
+        const [sProbs, stg, smk] = saved as [tf.Tensor2D, tf.Tensor1D, tf.Tensor1D];
         const rowWeight = tf.mul(smk, dy); // mask · dy per row
-        const softmaxPart = tf.mul(sExp, tf.reshape(tf.div(rowWeight, sTotal), [-1, 1]));
+        const softmaxPart = tf.mul(sProbs, tf.reshape(rowWeight, [-1, 1]));
         // (1−ε)·onehot·weight built with ScatterNd: wasm's OneHot kernel ignores a float dtype.
         const at = tf.stack([tf.range(0, rows, 1, 'int32'), stg], 1);
         const targetPart = tf.scatterND(at, tf.mul(rowWeight, 1 - smoothing), [rows, vocab]);
@@ -152,4 +163,26 @@ export function maskedCrossEntropySum(
     };
   });
   return fn(logits, targets, mask) as tf.Scalar;
+}
+
+/**
+ * log p of each row's most probable entry: −log S = log max softmax (see
+ * maskedCrossEntropySum), from one softmax instead of an exp over the logits.
+ * @param logits [n, vocab]
+ * @returns [n]
+ */
+export function maxLogProb(logits: tf.Tensor2D): tf.Tensor1D {
+  return tf.log(tf.max(tf.softmax(logits), 1)) as tf.Tensor1D;
+}
+
+/**
+ * log softmax of `logits` plus a per-row offset, from one softmax:
+ * log p_v + offset = x_v + (offset − m − log S) = x_v + (offset − m + log max p).
+ * @param logits [n, vocab]
+ * @param offset [n]
+ * @returns [n, vocab]
+ */
+export function logSoftmaxPlus(logits: tf.Tensor2D, offset: tf.Tensor1D): tf.Tensor2D {
+  const rowShift = tf.add(tf.sub(offset, tf.max(logits, 1)), tf.log(tf.max(tf.softmax(logits), 1)));
+  return tf.add(logits, tf.reshape(rowShift, [-1, 1]));
 }
