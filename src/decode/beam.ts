@@ -87,19 +87,27 @@ async function beamBatch(model: Seq2Seq, inputs: TargetInputs, sources: readonly
     cutOff: [],
     done: false,
   }));
-  /** Sentences still searching; sentence active[b] owns rows b·k … b·k + k − 1. */
+  /**
+   * Sentences still searching; sentence active[b] owns rows b·width … b·width + width − 1.
+   * The first step has one hypothesis per sentence (<sos>), so it decodes one
+   * row per sentence; every later step k.
+   */
   let active = beams.flatMap((beam, i) => (beam.limit > 0 ? [i] : []));
-  active.forEach((i, b) => (beams[i]!.live = [{ node: null, logProb: 0, length: 0, row: b * k }]));
+  let width = 1;
+  active.forEach((i, b) => (beams[i]!.live = [{ node: null, logProb: 0, length: 0, row: b }]));
   if (active.length > 0) {
-    let dec: DecodingStart = startDecoding(model, sources, active.flatMap((i) => new Array<number>(k).fill(i)));
+    let dec: DecodingStart = startDecoding(model, sources, active);
     const paddedSrcLen = dec.enc.states.shape[1];
     try {
       while (active.length > 0) {
-        const { previous, scores } = stepInputs(active.map((i) => beams[i]!), k);
+        const { previous, scores } = stepInputs(
+          active.map((i) => beams[i]!),
+          width,
+        );
         const step = tidyKeep(() => {
           const s = searchStep(model, dec, inputs, previous);
           const total = logSoftmaxPlus(s.logits, tf.tensor1d(scores));
-          const { values, indices } = tf.topk(tf.reshape(total, [active.length, k * vocab]), k);
+          const { values, indices } = tf.topk(tf.reshape(total, [active.length, width * vocab]), k);
           return { state: s.state, values, indices, attention: s.attention };
         });
         tf.dispose(stateTensors(dec.state));
@@ -109,7 +117,7 @@ async function beamBatch(model: Seq2Seq, inputs: TargetInputs, sources: readonly
         const parentRows: number[] = [];
         active.forEach((i, b) => {
           const beam = beams[i]!;
-          const at = { first: b * k, values, indices, vocab, attention, paddedSrcLen };
+          const at = { first: b * width, candidates: b * k, values, indices, vocab, attention, paddedSrcLen };
           advance(beam, at, opts);
           if (beam.done) return;
           const slot = stillActive.length;
@@ -118,9 +126,11 @@ async function beamBatch(model: Seq2Seq, inputs: TargetInputs, sources: readonly
           beam.live.forEach((h, j) => (h.row = slot * k + j));
         });
         if (stillActive.length === 0) break;
-        // Rows of one sentence share their encoder rows, so the encoder output needs gathering only when sentences leave.
-        dec = keepRows(dec, parentRows, stillActive.length < active.length);
+        // Rows of one sentence share their encoder rows, so the encoder output needs gathering only when
+        // sentences leave, or after the first step, when each sentence's one row becomes k.
+        dec = keepRows(dec, parentRows, stillActive.length < active.length || width !== k);
         active = stillActive;
+        width = k;
       }
     } finally {
       disposeDecoding(dec);
@@ -129,25 +139,27 @@ async function beamBatch(model: Seq2Seq, inputs: TargetInputs, sources: readonly
   return beams.map((beam) => nbestOf(beam, opts));
 }
 
-/** Each row's previous token and summed log-probability (dead rows: −∞). */
-function stepInputs(beams: readonly SentenceBeam[], k: number): { previous: Int32Array; scores: Float32Array } {
-  const previous = new Int32Array(beams.length * k).fill(PAD);
-  const scores = new Float32Array(beams.length * k).fill(-Infinity);
+/** Each row's previous token and summed log-probability (dead rows: −∞), `width` rows per sentence. */
+function stepInputs(beams: readonly SentenceBeam[], width: number): { previous: Int32Array; scores: Float32Array } {
+  const previous = new Int32Array(beams.length * width).fill(PAD);
+  const scores = new Float32Array(beams.length * width).fill(-Infinity);
   beams.forEach((beam, b) =>
     beam.live.forEach((h, j) => {
-      previous[b * k + j] = h.node ? h.node.token : SOS;
-      scores[b * k + j] = h.logProb;
+      previous[b * width + j] = h.node ? h.node.token : SOS;
+      scores[b * width + j] = h.logProb;
     }),
   );
   return { previous, scores };
 }
 
 interface StepResult {
-  /** The sentence's first row. */
+  /** The sentence's first row in the decoder state. */
   first: number;
+  /** The sentence's first entry in values/indices (its k best extensions). */
+  candidates: number;
   /** [sentences·k] top summed log-probabilities, best first per sentence. */
   values: Float32Array;
-  /** [sentences·k] their index row·V + token within the sentence's k·V candidates. */
+  /** [sentences·k] their index row·V + token within the sentence's width·V candidates (row relative to `first`). */
   indices: Int32Array;
   vocab: number;
   /** [rows·paddedSrcLen] or null. */
@@ -160,7 +172,7 @@ function advance(beam: SentenceBeam, r: StepResult, opts: SearchOptions): void {
   const k = opts.beam;
   const alpha = opts.lengthPenalty;
   const next: Live[] = [];
-  for (let c = r.first; c < r.first + k; c++) {
+  for (let c = r.candidates; c < r.candidates + k; c++) {
     const logProb = r.values[c]!;
     if (!Number.isFinite(logProb)) continue; // an extension of a dead row
     const j = Math.floor(r.indices[c]! / r.vocab);
