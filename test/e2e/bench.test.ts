@@ -2,32 +2,22 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import type { BenchResult } from '../../bench/measure.ts';
 import { REPO_ROOT, runNode, stderrLines } from '../helpers/cli.ts';
 
 /** `npm run bench -- …` without npm: the same command line. */
 const bench = (args: string[]) => runNode(['--import', 'tsx', join(REPO_ROOT, 'bench', 'bench.ts'), ...args], { timeoutMs: 300_000 });
 
-describe('npm run bench on the real cmn-eng corpus (wasm, tiny counts)', () => {
-  test('the corpus is there (CI imports it before the tests)', () => {
-    assert.ok(existsSync(join(REPO_ROOT, 'data', 'cmn-eng', 'cmn-eng.tsv')), 'run ./bin/s2s data get cmn-eng first');
-  });
+const corpus = join(REPO_ROOT, 'data', 'cmn-eng', 'cmn-eng.tsv');
+const skip = existsSync(corpus) ? false : `corpus not found at ${corpus} (get it with: s2s data get cmn-eng)`;
 
+describe('npm run bench on the real cmn-eng corpus (wasm, tiny counts)', { skip }, () => {
   test('--json prints one object per backend in the documented shape, with no leaked tensors', async () => {
     const r = await bench(['--backend', 'wasm', '--steps', '2', '--sentences', '6', '--json']);
     assert.equal(r.code, 0, r.stderr);
     const lines = r.stdout.trim().split('\n');
     assert.equal(lines.length, 1);
-    const result = JSON.parse(lines[0]!) as Record<string, unknown> & {
-      train: { msPerStep: number; tgtTokPerSec: number };
-      greedy64: { sentPerSec: number };
-      greedy1: { sentPerSec: number };
-      beam5: { sentPerSec: number };
-      beam5b1: { sentPerSec: number };
-      peakRssMb: number;
-      leakedTensors: number;
-      steps: number;
-      sentences: number;
-    };
+    const result = JSON.parse(lines[0]!) as BenchResult;
     assert.deepEqual(Object.keys(result).slice(0, 7), ['backend', 'train', 'greedy64', 'greedy1', 'beam5', 'beam5b1', 'peakRssMb']);
     assert.equal(result.backend, 'wasm');
     assert.ok(result.train.msPerStep > 0 && result.train.tgtTokPerSec > 0);
