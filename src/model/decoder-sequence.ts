@@ -40,7 +40,7 @@ export function decodeTeacherForced(
     let state = initial;
     const outputs: tf.Tensor2D[] = [];
     for (let t = 0; t < steps; t++) {
-      const out = decoderStep(params, d, w, enc, state, xs[t]!, masks ? masks[t]! : null);
+      const out = decoderStep(params, d, w, enc, state, xs[t]!, masks ? masks[t]! : null, 'autodiff');
       outputs.push(out.attentional);
       state = out.state;
     }
@@ -179,7 +179,7 @@ function fusedRun(params: Params, d: ModelDims, x: FusedInputs): tf.Tensor3D {
     const attention: tf.Tensor2D[] = [];
     for (let t = 0; t < steps; t++) {
       const masks = maskList ? maskList.slice(t * L, (t + 1) * L) : null;
-      const out = decoderStep(params, d, inp.w, memory, state, xs[t]!, masks, true);
+      const out = decoderStep(params, d, inp.w, memory, state, xs[t]!, masks, 'trace');
       outputs.push(out.attentional);
       traces.push(out.trace!);
       attention.push(out.attention);

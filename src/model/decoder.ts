@@ -11,7 +11,7 @@
  * product [h̃_{t-1}; s_{t-1}]·[W_feed; U] per step.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { dense, embedLookup, tanh } from './ops.ts';
+import { addBias, dense, embedLookup, matMul, tanh } from './ops.ts';
 import type { LstmState } from './lstm.ts';
 import { attend } from './attention.ts';
 import { param, type ModelDims, type Params } from './params.ts';
@@ -105,7 +105,9 @@ export interface StepOutput {
  * @param xEmb [batch, 4·hidden]: projectTargetInputs of y_{t-1}
  * @param masks dropout multipliers (0 or 1/keep), one [batch, hidden] per layer:
  *   masks[l] (l < L−1) on layer l's output before layer l+1, masks[L−1] on h̃_t; null: no dropout
- * @param withTrace also return the values a backward pass needs
+ * @param mode 'plain': search, and the forward of the hand-written backward ('trace': also
+ *   return the values that backward needs); 'autodiff': products whose gradient avoids
+ *   wasm's slow transposed matMul (ops.matMul), for training through autodiff
  */
 export function decoderStep(
   params: Params,
@@ -115,8 +117,10 @@ export function decoderStep(
   state: DecoderState,
   xEmb: tf.Tensor2D,
   masks: readonly tf.Tensor2D[] | null,
-  withTrace = false,
+  mode: 'plain' | 'trace' | 'autodiff' = 'plain',
 ): StepOutput {
+  const withTrace = mode === 'trace';
+  const product = mode === 'autodiff' ? matMul : (a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D => tf.matMul(a, b);
   const layers: LstmState[] = [];
   const traces: LayerTrace[] = [];
   for (let l = 0; l < d.layers; l++) {
@@ -126,13 +130,13 @@ export function decoderStep(
     let z: tf.Tensor2D;
     if (l === 0) {
       recurrentIn = state.feed ? (tf.concat([state.feed, prev.h], 1) as tf.Tensor2D) : prev.h;
-      z = tf.add(xEmb, tf.matMul(recurrentIn, w.rec0));
+      z = tf.add(xEmb, product(recurrentIn, w.rec0));
     } else {
       const { w: wl, u, b } = w.upper[l - 1]!;
       const h = layers[l - 1]!.h;
       below = masks ? (tf.mul(h, masks[l - 1]!) as tf.Tensor2D) : h;
       recurrentIn = prev.h;
-      z = tf.add(tf.add(tf.matMul(below, wl), b), tf.matMul(prev.h, u));
+      z = tf.add(addBias(product(below, wl), b), product(prev.h, u));
     }
     const [zi, zf, zg, zo] = tf.split(z, 4, 1) as tf.Tensor2D[];
     const i = tf.sigmoid(zi!);
@@ -147,7 +151,7 @@ export function decoderStep(
   const top = layers[d.layers - 1]!.h;
   const { context, weights: attention } = attend(params, d, top, memory.keys, memory.states, memory.maskBias);
   const joined = tf.concat([context, top], 1) as tf.Tensor2D;
-  const attentionalRaw = tanh(tf.matMul(joined, w.wc)) as tf.Tensor2D;
+  const attentionalRaw = tanh(product(joined, w.wc)) as tf.Tensor2D;
   const attentional = masks ? (tf.mul(attentionalRaw, masks[d.layers - 1]!) as tf.Tensor2D) : attentionalRaw;
   return {
     state: { layers, feed: d.inputFeeding ? attentional : null },
@@ -173,7 +177,7 @@ export function decodeStep(
   const w = decoderWeights(params, d);
   const [batch] = inputProj.shape;
   const masks = dropoutMasks(drop, 1, d.layers, batch, d.hidden);
-  return decoderStep(params, d, w, enc, state, inputProj, masks ? masks[0]! : null);
+  return decoderStep(params, d, w, enc, state, inputProj, masks ? masks[0]! : null, 'autodiff');
 }
 
 /**
