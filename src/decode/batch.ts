@@ -80,7 +80,8 @@ export interface DecodingStart {
 export function startDecoding(model: Seq2Seq, sources: readonly (readonly number[])[], rows: readonly number[]): DecodingStart {
   return tidyKeep(() => {
     const { srcIds, srcMask } = sourceTensors(sources);
-    const full = encode(model.params, model.dims, srcIds, srcMask, noDropout);
+    const unpaddedSteps = Math.min(...sources.map((s) => s.length));
+    const full = encode(model.params, model.dims, srcIds, srcMask, noDropout, { unpaddedSteps, inference: true });
     const state = initialDecoderState(model.dims, full);
     const enc: EncoderOutput = { states: full.states, keys: full.keys, maskBias: full.maskBias };
     const weights = decoderWeights(model.params, model.dims);

@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { dense, embedLookup, tanh } from './ops.ts';
-import { runLstm, type LstmState } from './lstm.ts';
+import { runLstm, type LstmRunOptions, type LstmState } from './lstm.ts';
 import { param, type ModelDims, type Params } from './params.ts';
 import { attentionKeys } from './attention.ts';
 
@@ -27,8 +27,16 @@ export interface EncodedSource {
 /**
  * @param srcIds int32 [batch, srcLen], padded with 0
  * @param srcMask float32 [batch, srcLen]
+ * @param opts what the LSTM may skip: masking of positions every row has, and (search) keeping values for a backward pass
  */
-export function encode(params: Params, d: ModelDims, srcIds: tf.Tensor2D, srcMask: tf.Tensor2D, drop: Dropout): EncodedSource {
+export function encode(
+  params: Params,
+  d: ModelDims,
+  srcIds: tf.Tensor2D,
+  srcMask: tf.Tensor2D,
+  drop: Dropout,
+  opts: LstmRunOptions = { unpaddedSteps: 0, inference: false },
+): EncodedSource {
   const [batch, len] = srcIds.shape;
   const embedded = drop(embedLookup(param(params, 'src_emb'), tf.reshape(srcIds, [-1]))) as tf.Tensor2D;
   let layerInput: tf.Tensor2D = embedded; // [batch·len, in]
@@ -43,7 +51,7 @@ export function encode(params: Params, d: ModelDims, srcIds: tf.Tensor2D, srcMas
     for (const dir of directions) {
       const prefix = `enc/l${l}/${dir}`;
       const xProj = tf.reshape(dense(layerInput, param(params, `${prefix}/W`), param(params, `${prefix}/b`)), [batch, len, 4 * d.hidden]) as tf.Tensor3D;
-      const run = runLstm(xProj, srcMask, param(params, `${prefix}/U`), { h: zeros, c: zeros }, dir === 'bw');
+      const run = runLstm(xProj, srcMask, param(params, `${prefix}/U`), { h: zeros, c: zeros }, dir === 'bw', opts);
       outs.push(run.outputs);
       layerFinals.push(run.final);
     }

@@ -37,6 +37,8 @@ export interface BatchTensors {
   tgtOut: tf.Tensor2D;
   /** float32 [batch, tgtLen] */
   tgtMask: tf.Tensor2D;
+  /** The shortest source length: positions before it are real in every row (default 0: no such knowledge). */
+  srcUnpadded?: number;
 }
 
 /**
@@ -46,7 +48,7 @@ export interface BatchTensors {
 export function forwardLogits(model: Seq2Seq, b: BatchTensors, drop: Dropout = noDropout, gradient: 'auto' | 'autodiff' = 'auto'): tf.Tensor2D {
   const { dims: d, params } = model;
   const [batch, tgtLen] = b.tgtIn.shape;
-  const enc = encode(params, d, b.srcIds, b.srcMask, drop);
+  const enc = encode(params, d, b.srcIds, b.srcMask, drop, { unpaddedSteps: b.srcUnpadded ?? 0, inference: false });
   // Embedding projections of every target input in one product, time-major: [tgtLen, batch, 4H].
   const timeMajorIds = tf.reshape(tf.transpose(b.tgtIn), [-1]) as tf.Tensor1D;
   const inputs = tf.reshape(projectTargetInputs(params, timeMajorIds, drop), [tgtLen, batch, 4 * d.hidden]) as tf.Tensor3D;
@@ -83,5 +85,17 @@ export function batchTensors(b: Batch): BatchTensors {
     tgtIn: tf.tensor2d(b.tgtIn, [b.size, b.tgtLen], 'int32'),
     tgtOut: tf.tensor2d(b.tgtOut, [b.size, b.tgtLen], 'int32'),
     tgtMask: tf.tensor2d(b.tgtMask, [b.size, b.tgtLen], 'float32'),
+    srcUnpadded: shortestRow(b.srcMask, b.size, b.srcLen),
   };
+}
+
+/** The fewest leading 1s of any row of a right-padded [rows, len] mask. */
+function shortestRow(mask: Float32Array, rows: number, len: number): number {
+  let shortest = len;
+  for (let r = 0; r < rows; r++) {
+    let n = 0;
+    while (n < len && mask[r * len + n] === 1) n++;
+    shortest = Math.min(shortest, n);
+  }
+  return shortest;
 }

@@ -229,6 +229,42 @@ describe('model', () => {
     assert.deepEqual(run([[4, 5, 0, 0]], [[1, 1, 0, 0]]), run([[4, 5]], [[1, 1]]));
     disposeModel(model);
   });
+
+  for (const variant of [{}, { bidirectional: true, layers: 2 }]) {
+    test(`encoder: skipping the masking of unpadded positions, and the inference path, change nothing (${JSON.stringify(variant)})`, () => {
+      const model = createModel(config({ ...variant, initScale: 0.5 }), 12, 9, 5);
+      const batch = toyBatch(); // shortest source: 3 tokens
+      const flat = (e: ReturnType<typeof encode>): number[] => [
+        ...e.states.dataSync(),
+        ...e.keys.dataSync(),
+        ...e.initial.flatMap(({ h, c }) => [...h.dataSync(), ...c.dataSync()]),
+      ];
+      const encoded = (unpaddedSteps: number, inference: boolean): number[] =>
+        tf.tidy(() => flat(encode(model.params, model.dims, batch.srcIds, batch.srcMask, noDropout, { unpaddedSteps, inference })));
+      const reference = encoded(0, false);
+      for (const [steps, inference] of [[3, false], [3, true], [0, true]] as const) {
+        encoded(steps, inference).forEach((x, i) => assert.ok(Math.abs(x - reference[i]!) < 1e-6, `${steps}/${inference} [${i}]: ${x} vs ${reference[i]}`));
+      }
+      const gradsOf = (srcUnpadded: number): number[][] => {
+        let out: number[][] = [];
+        tf.tidy(() => {
+          const { grads } = tf.variableGrads(() => lossSum(model, { ...batch, srcUnpadded }), [...model.params.values()]);
+          out = Object.values(grads).map((g) => Array.from(g.dataSync()));
+        });
+        return out;
+      };
+      const masked = gradsOf(0);
+      gradsOf(3).forEach((g, k) => g.forEach((x, i) => assert.ok(Math.abs(x - masked[k]![i]!) <= 1e-5 * Math.max(1, Math.abs(x)), `grad ${k}[${i}]: ${x} vs ${masked[k]![i]}`)));
+      disposeModel(model);
+    });
+  }
+
+  test('batchTensors records the shortest source length', () => {
+    const b = makeBatch([{ src: [4, 5, 6], tgt: [4] }, { src: [7, 8], tgt: [5, 6] }], [0, 1]);
+    const t = batchTensors(b);
+    assert.equal(t.srcUnpadded, 2);
+    tf.dispose([t.srcIds, t.srcMask, t.tgtIn, t.tgtOut, t.tgtMask]);
+  });
 });
 
 describe('training steps', () => {
