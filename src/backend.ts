@@ -11,7 +11,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { UserError } from './cli/errors.ts';
+import { UserError, firstLine } from './cli/errors.ts';
 import { gpuNames, missingCudaLibraries } from './cuda.ts';
 import {
   activateWasm,
@@ -83,11 +83,6 @@ const requireHere = createRequire(import.meta.url);
 
 function short(pkg: string): string {
   return pkg.replace('@tensorflow/', '');
-}
-
-function firstLine(err: unknown): string {
-  const message = err instanceof Error ? err.message : String(err);
-  return message.split('\n')[0]!.trim();
 }
 
 /** The installed version of a package, or null. */

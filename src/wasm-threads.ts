@@ -35,6 +35,7 @@ import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { Worker as NodeWorker } from 'node:worker_threads';
 import type * as TF from '@tensorflow/tfjs-core';
+import { firstLine } from './cli/errors.ts';
 
 /** XNNPACK in tfjs-backend-wasm 4.22 never runs more threads than this (the main thread included). */
 export const WASM_MAX_THREADS = 8;
@@ -270,11 +271,6 @@ export async function startThreadedWasm(mod: unknown, threads: number, activate:
     os.cpus = realCpus;
     watch = null;
   }
-}
-
-function firstLine(err: unknown): string {
-  const message = err instanceof Error ? err.message : String(err);
-  return message.split('\n')[0]!.trim();
 }
 
 /**

@@ -37,3 +37,9 @@ export function formatUserError(err: UserError): string {
   const hint = err.hint ? `\ns2s: hint: ${err.hint}` : '';
   return `s2s: error: ${err.message}${where}${hint}`;
 }
+
+/** The first line of an error's message (or of its string form), trimmed. */
+export function firstLine(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  return message.split('\n')[0]!.trim();
+}

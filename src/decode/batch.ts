@@ -22,19 +22,30 @@ export function batchesByLength(sources: readonly (readonly number[])[], batchSi
 }
 
 /**
- * Runs `decodeBatch` on length-sorted batches and returns its results in input order.
+ * Runs `decodeBatch` on length-sorted batches of `opts.batchSize` and returns
+ * its results in input order. The target inputs (see TargetInputs) are made
+ * once for the whole search and disposed after it.
+ * @param rowsPerSentence decoder rows per sentence (the beam size)
  */
 export async function inInputOrder<T>(
+  model: Seq2Seq,
   sources: readonly (readonly number[])[],
-  batchSize: number,
-  decodeBatch: (batch: readonly (readonly number[])[]) => Promise<T[]>,
+  opts: SearchOptions,
+  rowsPerSentence: number,
+  decodeBatch: (batch: readonly (readonly number[])[], inputs: TargetInputs) => Promise<T[]>,
 ): Promise<T[]> {
-  const results = new Array<T>(sources.length);
-  for (const indices of batchesByLength(sources, batchSize)) {
-    const out = await decodeBatch(indices.map((i) => sources[i]!));
-    indices.forEach((index, k) => (results[index] = out[k]!));
+  const rowSteps = sources.reduce((sum, s) => sum + outputLimit(s.length, opts) * rowsPerSentence, 0);
+  const inputs = targetInputs(model, rowSteps);
+  try {
+    const results = new Array<T>(sources.length);
+    for (const indices of batchesByLength(sources, opts.batchSize)) {
+      const out = await decodeBatch(indices.map((i) => sources[i]!), inputs);
+      indices.forEach((index, k) => (results[index] = out[k]!));
+    }
+    return results;
+  } finally {
+    inputs.dispose();
   }
-  return results;
 }
 
 /** The padded source batch: ids int32 [batch, srcLen] and mask float32 [batch, srcLen] (srcLen ≥ 1). */
@@ -152,26 +163,6 @@ export interface TargetInputs {
   /** [rows, 4·hidden] for the tokens `previous` (call inside tf.tidy). */
   of(previous: Int32Array): tf.Tensor2D;
   dispose(): void;
-}
-
-/**
- * Runs `search` with the target inputs for these sources and disposes them after.
- * @param rowsPerSentence decoder rows per sentence (the beam size)
- */
-export async function withTargetInputs<T>(
-  model: Seq2Seq,
-  sources: readonly (readonly number[])[],
-  opts: SearchOptions,
-  rowsPerSentence: number,
-  search: (inputs: TargetInputs) => Promise<T>,
-): Promise<T> {
-  const rowSteps = sources.reduce((sum, s) => sum + outputLimit(s.length, opts) * rowsPerSentence, 0);
-  const inputs = targetInputs(model, rowSteps);
-  try {
-    return await search(inputs);
-  } finally {
-    inputs.dispose();
-  }
 }
 
 /** @param rowSteps an upper bound on the decoder rows × steps the search will run */

@@ -25,7 +25,6 @@ import {
   startDecoding,
   stateTensors,
   tidyKeep,
-  withTargetInputs,
   type DecodingStart,
   type TargetInputs,
 } from './batch.ts';
@@ -71,9 +70,7 @@ interface SentenceBeam {
  * @returns per sentence up to `nbest` hypotheses, best first, in input order
  */
 export async function beamSearch(model: Seq2Seq, sources: readonly (readonly number[])[], opts: SearchOptions): Promise<Hypothesis[][]> {
-  return withTargetInputs(model, sources, opts, opts.beam, (inputs) =>
-    inInputOrder(sources, opts.batchSize, (batch) => beamBatch(model, inputs, batch, opts)),
-  );
+  return inInputOrder(model, sources, opts, opts.beam, (batch, inputs) => beamBatch(model, inputs, batch, opts));
 }
 
 async function beamBatch(model: Seq2Seq, inputs: TargetInputs, sources: readonly (readonly number[])[], opts: SearchOptions): Promise<Hypothesis[][]> {
@@ -100,10 +97,7 @@ async function beamBatch(model: Seq2Seq, inputs: TargetInputs, sources: readonly
     const paddedSrcLen = dec.enc.states.shape[1];
     try {
       while (active.length > 0) {
-        const { previous, scores } = stepInputs(
-          active.map((i) => beams[i]!),
-          width,
-        );
+        const { previous, scores } = stepInputs(active.map((i) => beams[i]!), width);
         const step = tidyKeep(() => {
           const s = searchStep(model, dec, inputs, previous);
           const total = logSoftmaxPlus(s.logits, tf.tensor1d(scores));

@@ -16,7 +16,6 @@ import {
   startDecoding,
   stateTensors,
   tidyKeep,
-  withTargetInputs,
   type DecodingStart,
   type TargetInputs,
 } from './batch.ts';
@@ -36,9 +35,7 @@ interface Output {
  * @returns one hypothesis per sentence, in input order
  */
 export async function greedySearch(model: Seq2Seq, sources: readonly (readonly number[])[], opts: SearchOptions): Promise<Hypothesis[][]> {
-  const best = await withTargetInputs(model, sources, opts, 1, (inputs) =>
-    inInputOrder(sources, opts.batchSize, (batch) => greedyBatch(model, inputs, batch, opts)),
-  );
+  const best = await inInputOrder(model, sources, opts, 1, (batch, inputs) => greedyBatch(model, inputs, batch, opts));
   return best.map((h) => [h]);
 }
 

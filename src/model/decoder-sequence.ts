@@ -11,8 +11,8 @@
  * through autodiff of the same step function.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { LstmState } from './lstm.ts';
-import { withGradient } from './ops.ts';
+import { gateSlopes, lstmCellBackward, type LstmState } from './lstm.ts';
+import { productOverRows, sumOfRows, timesTransposeOf, withGradient } from './ops.ts';
 import type { ModelDims, Params } from './params.ts';
 import type { Dropout, EncodedSource } from './encoder.ts';
 import { decoderStep, decoderWeights, dropoutMasks, initialDecoderState, type AttentionMemory, type DecoderWeights, type StepTrace } from './decoder.ts';
@@ -143,24 +143,6 @@ function traceFromList(list: tf.Tensor[], layers: number): StackedTrace {
   return { layers: ls, joined: next(), attentionalRaw: next(), attention: next() };
 }
 
-/** x ↦ x·mᵀ with m transposed once (explicitly: wasm's transposed matMul is slow). */
-function timesTransposeOf(m: tf.Tensor2D): (x: tf.Tensor2D) => tf.Tensor2D {
-  const mT = tf.transpose(m) as tf.Tensor2D;
-  return (x) => tf.matMul(x, mT);
-}
-
-/** aᵀ·b over all steps: a [steps, batch, m], b [steps, batch, n] → [m, n]. */
-function sumOverSteps(a: tf.Tensor3D, b: tf.Tensor3D): tf.Tensor2D {
-  const rows = a.shape[0] * a.shape[1];
-  return tf.matMul(tf.transpose(tf.reshape(a, [rows, a.shape[2]])) as tf.Tensor2D, tf.reshape(b, [rows, b.shape[2]]) as tf.Tensor2D);
-}
-
-/** Σ over steps and rows of x [steps, batch, n] → [n], as a ones-row product (wasm sums over leading axes slowly). */
-function sumOfRows(x: tf.Tensor3D): tf.Tensor1D {
-  const rows = x.shape[0] * x.shape[1];
-  return tf.reshape(tf.matMul(tf.ones([1, rows]), tf.reshape(x, [rows, x.shape[2]]) as tf.Tensor2D), [x.shape[2]]);
-}
-
 const add = (a: tf.Tensor2D | null, b: tf.Tensor2D): tf.Tensor2D => (a ? (tf.add(a, b) as tf.Tensor2D) : b);
 
 function fusedRun(params: Params, d: ModelDims, x: FusedInputs): tf.Tensor3D {
@@ -211,11 +193,9 @@ function backward(d: ModelDims, dy: tf.Tensor3D, tr: StackedTrace, inp: FusedInp
   const tops = tf.unstack(tf.slice(tr.joined, [0, 0, encOut], [steps, batch, H])) as tf.Tensor2D[];
   // tanh'(x) = 1 − tanh²(x), for all steps at once.
   const attentionalSlope = tf.unstack(tf.sub(1, tf.square(tr.attentionalRaw))) as tf.Tensor2D[];
-  // Gate slopes: σ' = a(1 − a) for i, f, o and tanh' = 1 − a² = (1 − a)(1 + a) for g: (1 − a)(a + [g]).
-  const gOnes = tf.concat([tf.zeros([2 * H]), tf.ones([H]), tf.zeros([H])]);
   const layers = tr.layers.map((l) => ({
     acts: tf.unstack(l.acts) as tf.Tensor2D[],
-    slope: tf.unstack(tf.mul(tf.sub(1, l.acts), tf.add(l.acts, gOnes))) as tf.Tensor2D[],
+    slope: tf.unstack(gateSlopes(l.acts)) as tf.Tensor2D[],
     cPrev: tf.unstack(l.cPrev) as tf.Tensor2D[],
     tanhC: tf.unstack(l.tanhC) as tf.Tensor2D[],
     cellSlope: tf.unstack(tf.sub(1, tf.square(l.tanhC))) as tf.Tensor2D[],
@@ -254,13 +234,16 @@ function backward(d: ModelDims, dy: tf.Tensor3D, tr: StackedTrace, inp: FusedInp
     dh[L - 1] = add(dh[L - 1]!, tf.add(dTopJoined, dTopScores) as tf.Tensor2D);
     for (let l = L - 1; l >= 0; l--) {
       const ly = layers[l]!;
-      const [i, f, g, o] = tf.split(ly.acts[t]!, 4, 1) as tf.Tensor2D[];
-      const dhl = dh[l]!;
-      const dcTotal = add(dc[l], tf.mul(tf.mul(dhl, o!), ly.cellSlope[t]!) as tf.Tensor2D);
-      const dActs = tf.concat([tf.mul(dcTotal, g!), tf.mul(dcTotal, ly.cPrev[t]!), tf.mul(dcTotal, i!), tf.mul(dhl, ly.tanhC[t]!)], 1);
-      const dzt = tf.mul(dActs, ly.slope[t]!) as tf.Tensor2D;
+      const cell = lstmCellBackward(dh[l]!, dc[l] ?? null, {
+        acts: ly.acts[t]!,
+        slope: ly.slope[t]!,
+        cellSlope: ly.cellSlope[t]!,
+        cPrev: ly.cPrev[t]!,
+        tanhC: ly.tanhC[t]!,
+      });
+      const dzt = cell.dz;
       dz[l]![t] = dzt;
-      dc[l] = tf.mul(dcTotal, f!) as tf.Tensor2D;
+      dc[l] = cell.dcPrev;
       if (l === 0) {
         const dRec: tf.Tensor2D = timesRec0T(dzt);
         if (d.inputFeeding) {
@@ -284,12 +267,12 @@ function backward(d: ModelDims, dy: tf.Tensor3D, tr: StackedTrace, inp: FusedInp
     dKeys!,
     dValues!,
     tf.zerosLike(inp.maskBias),
-    sumOverSteps(tr.layers[0]!.recurrentIn, dzAll[0]!),
-    sumOverSteps(tr.joined, tf.stack(dPre) as tf.Tensor3D),
+    productOverRows(tr.layers[0]!.recurrentIn, dzAll[0]!),
+    productOverRows(tr.joined, tf.stack(dPre) as tf.Tensor3D),
     ...Array.from({ length: L }, (_, l) => [dh[l]!, dc[l]!]).flat(),
     ...Array.from({ length: L - 1 }, (_, k) => {
       const l = k + 1;
-      return [sumOverSteps(tr.layers[l]!.below!, dzAll[l]!), sumOverSteps(tr.layers[l]!.recurrentIn, dzAll[l]!), sumOfRows(dzAll[l]!)];
+      return [productOverRows(tr.layers[l]!.below!, dzAll[l]!), productOverRows(tr.layers[l]!.recurrentIn, dzAll[l]!), sumOfRows(dzAll[l]!)];
     }).flat(),
     ...(inp.masks ? [tf.zerosLike(inp.masks)] : []),
   ];

@@ -12,7 +12,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { addBias, dense, embedLookup, matMul, tanh } from './ops.ts';
-import type { LstmState } from './lstm.ts';
+import { lstmCell, type LstmState } from './lstm.ts';
 import { attend } from './attention.ts';
 import { param, type ModelDims, type Params } from './params.ts';
 import { noDropout, type Dropout, type EncodedSource } from './encoder.ts';
@@ -138,15 +138,12 @@ export function decoderStep(
       recurrentIn = prev.h;
       z = tf.add(addBias(product(below, wl), b), product(prev.h, u));
     }
-    const [zi, zf, zg, zo] = tf.split(z, 4, 1) as tf.Tensor2D[];
-    const i = tf.sigmoid(zi!);
-    const f = tf.sigmoid(zf!);
-    const g = tanh(zg!);
-    const o = tf.sigmoid(zo!);
-    const c = tf.add(tf.mul(f, prev.c), tf.mul(i, g)) as tf.Tensor2D;
-    const tanhC = tanh(c) as tf.Tensor2D;
-    layers.push({ h: tf.mul(o, tanhC) as tf.Tensor2D, c });
-    if (withTrace) traces.push({ recurrentIn, below, acts: tf.concat([i, f, g, o], 1) as tf.Tensor2D, cPrev: prev.c, tanhC });
+    const cell = lstmCell(z, prev.c);
+    layers.push({ h: cell.h, c: cell.c });
+    if (withTrace) {
+      const acts = tf.concat([cell.i, cell.f, cell.g, cell.o], 1) as tf.Tensor2D;
+      traces.push({ recurrentIn, below, acts, cPrev: prev.c, tanhC: cell.tanhC });
+    }
   }
   const top = layers[d.layers - 1]!.h;
   const { context, weights: attention } = attend(params, d, top, memory.keys, memory.states, memory.maskBias);

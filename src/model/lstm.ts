@@ -4,13 +4,78 @@
  * adds the recurrent product h·U. Gate order in the 4·H columns: i, f, g, o.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { tanh, withGradient } from './ops.ts';
+import { productOverRows, tanh, timesTransposeOf, withGradient } from './ops.ts';
 
 export interface LstmState {
   /** [batch, hidden] */
   h: tf.Tensor2D;
   /** [batch, hidden] */
   c: tf.Tensor2D;
+}
+
+/** One cell step's values: gate activations, the new cell state, tanh of it and the new output. */
+export interface CellStep {
+  i: tf.Tensor2D;
+  f: tf.Tensor2D;
+  g: tf.Tensor2D;
+  o: tf.Tensor2D;
+  c: tf.Tensor2D;
+  tanhC: tf.Tensor2D;
+  h: tf.Tensor2D;
+}
+
+/**
+ * The LSTM cell: gates of the pre-activations z = x·W + h·U + b, then
+ * c = f⊙c_prev + i⊙g and h = o⊙tanh(c).
+ * @param z [batch, 4·hidden]
+ * @param cPrev [batch, hidden]
+ */
+export function lstmCell(z: tf.Tensor2D, cPrev: tf.Tensor2D): CellStep {
+  const [zi, zf, zg, zo] = tf.split(z, 4, 1) as tf.Tensor2D[];
+  const i = tf.sigmoid(zi!);
+  const f = tf.sigmoid(zf!);
+  const g = tanh(zg!);
+  const o = tf.sigmoid(zo!);
+  const c = tf.add(tf.mul(f, cPrev), tf.mul(i, g)) as tf.Tensor2D;
+  const tanhC = tanh(c);
+  return { i, f, g, o, c, tanhC, h: tf.mul(o, tanhC) as tf.Tensor2D };
+}
+
+/**
+ * Gate slopes for packed activations a = [i, f, g, o] (any leading shape, last axis 4·hidden):
+ * σ' = a(1 − a) for i, f, o and tanh' = 1 − a² = (1 − a)(1 + a) for g, i.e. (1 − a)(a + [g]).
+ * Computed for all steps at once.
+ */
+export function gateSlopes(acts: tf.Tensor): tf.Tensor {
+  const hidden = acts.shape[acts.shape.length - 1]! / 4;
+  const gOnes = tf.concat([tf.zeros([2 * hidden]), tf.ones([hidden]), tf.zeros([hidden])]);
+  return tf.mul(tf.sub(1, acts), tf.add(acts, gOnes));
+}
+
+/** What a cell step's backward needs, per step: [batch, ·] each. */
+export interface CellSaved {
+  /** [i, f, g, o] packed */
+  acts: tf.Tensor2D;
+  /** gateSlopes(acts) */
+  slope: tf.Tensor2D;
+  /** 1 − tanh²(c) */
+  cellSlope: tf.Tensor2D;
+  cPrev: tf.Tensor2D;
+  tanhC: tf.Tensor2D;
+}
+
+/**
+ * The backward of lstmCell for one step.
+ * @param dh gradient of the step's output h
+ * @param dc gradient of the step's cell state c (null: none)
+ * @returns dz for the pre-activations [batch, 4·hidden] and the gradient of c_prev through the cell
+ */
+export function lstmCellBackward(dh: tf.Tensor2D, dc: tf.Tensor2D | null, s: CellSaved): { dz: tf.Tensor2D; dcPrev: tf.Tensor2D } {
+  const [i, f, g, o] = tf.split(s.acts, 4, 1) as tf.Tensor2D[];
+  const fromH = tf.mul(tf.mul(dh, o!), s.cellSlope);
+  const dcTotal = dc ? tf.add(dc, fromH) : fromH;
+  const dActs = tf.concat([tf.mul(dcTotal, g!), tf.mul(dcTotal, s.cPrev), tf.mul(dcTotal, i!), tf.mul(dh, s.tanhC)], 1);
+  return { dz: tf.mul(dActs, s.slope) as tf.Tensor2D, dcPrev: tf.mul(dcTotal, f!) as tf.Tensor2D };
 }
 
 /** How runLstm may save work. */
@@ -46,7 +111,7 @@ export function runLstm(
 ): { outputs: tf.Tensor3D; final: LstmState } {
   const [batch, len] = xProj.shape;
   if (opts.inference) {
-    const run = forwardLoop(tf.unstack(xProj, 1) as tf.Tensor2D[], maskSteps(mask), u, initial, reverse, opts.unpaddedSteps, false);
+    const run = forwardLoop(tf.unstack(xProj, 1) as tf.Tensor2D[], maskSteps(mask, opts.unpaddedSteps), u, initial, reverse, opts.unpaddedSteps, false);
     const last = run.outputs[reverse ? 0 : len - 1]!;
     return { outputs: tf.stack(run.outputs, 1) as tf.Tensor3D, final: { h: last, c: run.c } };
   }
@@ -58,9 +123,9 @@ export function runLstm(
   return { outputs, final: { h: lastH, c: lastC } };
 }
 
-/** The mask per position as [batch, 1] columns. */
-function maskSteps(mask: tf.Tensor2D): tf.Tensor2D[] {
-  return tf.unstack(tf.expandDims(mask, 2), 1) as tf.Tensor2D[];
+/** The mask per position as [batch, 1] columns; none when no position is padded in any row. */
+function maskSteps(mask: tf.Tensor2D, unpaddedSteps: number): tf.Tensor2D[] {
+  return unpaddedSteps >= mask.shape[1] ? [] : (tf.unstack(tf.expandDims(mask, 2), 1) as tf.Tensor2D[]);
 }
 
 /** Per-step values the backward pass needs (indexed by position). */
@@ -92,15 +157,14 @@ function forwardLoop(
   const kept: Kept | null = keep ? { acts: new Array(len), tanhC: new Array(len), hPrev: new Array(len), cPrev: new Array(len) } : null;
   for (let k = 0; k < len; k++) {
     const t = reverse ? len - 1 - k : k;
-    const [i, f, g, o] = gates(tf.add(xs[t]!, tf.matMul(h, u)));
-    const cNew = tf.add(tf.mul(f, c), tf.mul(i, g)) as tf.Tensor2D;
-    const tc = tanh(cNew) as tf.Tensor2D;
-    const hNew = tf.mul(o, tc) as tf.Tensor2D;
+    const cell = lstmCell(tf.add(xs[t]!, tf.matMul(h, u)), c);
+    const cNew = cell.c;
+    const hNew = cell.h;
     if (kept) {
       kept.hPrev[t] = h;
       kept.cPrev[t] = c;
-      kept.acts[t] = tf.concat([i, f, g, o], 1) as tf.Tensor2D;
-      kept.tanhC[t] = tc;
+      kept.acts[t] = tf.concat([cell.i, cell.f, cell.g, cell.o], 1) as tf.Tensor2D;
+      kept.tanhC[t] = cell.tanhC;
     }
     if (t < unpaddedSteps) {
       h = hNew;
@@ -115,12 +179,6 @@ function forwardLoop(
   return { outputs, c, kept };
 }
 
-/** Gate activations i, f, g, o of pre-activations z: [batch, 4·hidden] each. */
-function gates(z: tf.Tensor2D): [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D] {
-  const [zi, zf, zg, zo] = tf.split(z, 4, 1) as tf.Tensor2D[];
-  return [tf.sigmoid(zi!), tf.sigmoid(zf!), tanh(zg!), tf.sigmoid(zo!)];
-}
-
 /**
  * The masked LSTM over all steps as one op with its own gradient.
  * Inputs: xProj [B, T, 4H], mask [B, T], u [H, 4H], h0 [B, H], c0 [B, H].
@@ -131,7 +189,7 @@ function lstmSequenceOp(reverse: boolean, unpaddedSteps: number) {
     const [batch, len] = xProj!.shape as [number, number, number];
     const run = forwardLoop(
       tf.unstack(xProj!, 1) as tf.Tensor2D[],
-      maskSteps(mask as tf.Tensor2D),
+      maskSteps(mask as tf.Tensor2D, unpaddedSteps),
       u as tf.Tensor2D,
       { h: h0 as tf.Tensor2D, c: c0 as tf.Tensor2D },
       reverse,
@@ -146,15 +204,13 @@ function lstmSequenceOp(reverse: boolean, unpaddedSteps: number) {
         const [actsAll, tanhAll, hPrevAll, cPrevAll, sMask, sU] = saved as [tf.Tensor3D, tf.Tensor3D, tf.Tensor3D, tf.Tensor3D, tf.Tensor2D, tf.Tensor2D];
         const hidden = sU.shape[0];
         const dOut = tf.unstack(tf.slice(dy, [0, 0, 0], [batch, len, hidden]), 1) as tf.Tensor2D[];
-        const actsT = tf.unstack(actsAll, 1) as tf.Tensor2D[];
-        // Slopes for all steps at once: σ' = a(1 − a) for i, f, o and tanh' = 1 − a² = (1 − a)(1 + a) for g.
-        const gOnes = tf.concat([tf.zeros([2 * hidden]), tf.ones([hidden]), tf.zeros([hidden])]);
-        const slopeT = tf.unstack(tf.mul(tf.sub(1, actsAll), tf.add(actsAll, gOnes)), 1) as tf.Tensor2D[];
-        const tanhT = tf.unstack(tanhAll, 1) as tf.Tensor2D[];
-        const cellSlopeT = tf.unstack(tf.sub(1, tf.square(tanhAll)), 1) as tf.Tensor2D[];
-        const cPrevT = tf.unstack(cPrevAll, 1) as tf.Tensor2D[];
-        const msT = maskSteps(sMask);
-        const uT = tf.transpose(sU) as tf.Tensor2D;
+        const acts = tf.unstack(actsAll, 1) as tf.Tensor2D[];
+        const slope = tf.unstack(gateSlopes(actsAll), 1) as tf.Tensor2D[];
+        const tanhC = tf.unstack(tanhAll, 1) as tf.Tensor2D[];
+        const cellSlope = tf.unstack(tf.sub(1, tf.square(tanhAll)), 1) as tf.Tensor2D[];
+        const cPrev = tf.unstack(cPrevAll, 1) as tf.Tensor2D[];
+        const msT = maskSteps(sMask, unpaddedSteps);
+        const timesUT = timesTransposeOf(sU);
         let dh: tf.Tensor2D | null = null;
         let dc = tf.reshape(tf.slice(dy, [0, len, 0], [batch, 1, hidden]), [batch, hidden]) as tf.Tensor2D;
         const dz: tf.Tensor2D[] = new Array(len);
@@ -165,20 +221,14 @@ function lstmSequenceOp(reverse: boolean, unpaddedSteps: number) {
           const masked = t >= unpaddedSteps;
           const dhNew = masked ? (tf.mul(msT[t]!, dhAll) as tf.Tensor2D) : dhAll;
           const dcNew = masked ? (tf.mul(msT[t]!, dc) as tf.Tensor2D) : dc;
-          const [i, f, g, o] = tf.split(actsT[t]!, 4, 1) as tf.Tensor2D[];
-          const tc = tanhT[t]!;
-          const dcTotal = tf.add(dcNew, tf.mul(tf.mul(dhNew, o!), cellSlopeT[t]!));
-          const dActs = tf.concat([tf.mul(dcTotal, g!), tf.mul(dcTotal, cPrevT[t]!), tf.mul(dcTotal, i!), tf.mul(dhNew, tc)], 1);
-          const dzt = tf.mul(dActs, slopeT[t]!) as tf.Tensor2D;
-          dz[t] = dzt;
-          const dhPrev = tf.matMul(dzt, uT) as tf.Tensor2D;
-          const dcPrev = tf.mul(dcTotal, f!) as tf.Tensor2D;
+          const step = lstmCellBackward(dhNew, dcNew, { acts: acts[t]!, slope: slope[t]!, cellSlope: cellSlope[t]!, cPrev: cPrev[t]!, tanhC: tanhC[t]! });
+          dz[t] = step.dz;
+          const dhPrev = timesUT(step.dz);
           dh = masked ? (tf.add(tf.sub(dhAll, dhNew), dhPrev) as tf.Tensor2D) : dhPrev;
-          dc = masked ? (tf.add(tf.sub(dc, dcNew), dcPrev) as tf.Tensor2D) : dcPrev;
+          dc = masked ? (tf.add(tf.sub(dc, dcNew), step.dcPrev) as tf.Tensor2D) : step.dcPrev;
         }
         const dzAll = tf.stack(dz, 1) as tf.Tensor3D;
-        const rows = batch * len;
-        const dU = tf.matMul(tf.transpose(tf.reshape(hPrevAll, [rows, hidden])) as tf.Tensor2D, tf.reshape(dzAll, [rows, 4 * hidden]) as tf.Tensor2D);
+        const dU = productOverRows(hPrevAll, dzAll);
         return [dzAll, tf.zerosLike(sMask), dU, dh!, dc];
       },
     };

@@ -82,11 +82,35 @@ export function addBias(y: tf.Tensor2D, b: tf.Tensor1D): tf.Tensor2D {
 
 const addBiasWithProductGrad = withGradient(([y, b]) => ({
   value: tf.add(y!, b!),
-  gradFunc: (dy: tf.Tensor) => {
-    const [rows, cols] = dy.shape as [number, number];
-    return [tf.reshape(dy, [rows, cols]), tf.reshape(tf.matMul(tf.ones([1, rows]), dy as tf.Tensor2D), [cols])];
-  },
+  gradFunc: (dy: tf.Tensor) => [tf.reshape(dy, dy.shape), sumOfRows(dy)],
 }));
+
+/**
+ * Σ over every leading axis of x [..., n] → [n], as a ones-row product (wasm
+ * sums over leading axes by transposing first; a plain 2-D matMul is fast).
+ */
+export function sumOfRows(x: tf.Tensor): tf.Tensor1D {
+  const n = x.shape[x.shape.length - 1]!;
+  const rows = x.size / n;
+  return tf.reshape(tf.matMul(tf.ones([1, rows]), tf.reshape(x, [rows, n]) as tf.Tensor2D), [n]);
+}
+
+/**
+ * aᵀ·b summed over every leading position: a [..., m], b [..., n] with the
+ * same leading shape → [m, n] (e.g. a weight gradient over all steps and rows
+ * as one product). The transpose is explicit: wasm's transposed matMul is slow.
+ */
+export function productOverRows(a: tf.Tensor, b: tf.Tensor): tf.Tensor2D {
+  const m = a.shape[a.shape.length - 1]!;
+  const n = b.shape[b.shape.length - 1]!;
+  return tf.matMul(tf.transpose(tf.reshape(a, [a.size / m, m])) as tf.Tensor2D, tf.reshape(b, [b.size / n, n]) as tf.Tensor2D);
+}
+
+/** x ↦ x·mᵀ for many x and one m (e.g. in a backward walk): m is transposed once, explicitly. */
+export function timesTransposeOf(m: tf.Tensor2D): (x: tf.Tensor2D) => tf.Tensor2D {
+  const mT = tf.transpose(m) as tf.Tensor2D;
+  return (x) => tf.matMul(x, mT);
+}
 
 /**
  * Embedding lookup: rows of `table` for `ids`. The gradient scatter-adds the
