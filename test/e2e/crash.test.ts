@@ -19,7 +19,9 @@ import { loadCheckpoint, resolveCheckpointDir } from '../../src/train/checkpoint
 import { REPO_ROOT, runS2S, S2S_BIN } from '../helpers/cli.ts';
 
 const KILLS = 20;
-const MAX_STEPS = 40;
+// Far more steps than 20 kills can reach: a kill lands at most ~5 steps (0.2 s each) after the previous
+// resume, and a run that finishes before its kill would end the test early.
+const MAX_STEPS = 150;
 const work = mkdtempSync(join(tmpdir(), 's2s-crash-'));
 after(() => rmSync(work, { recursive: true, force: true }));
 before(async () => {
@@ -28,7 +30,7 @@ before(async () => {
 });
 
 const trainArgs = (out: string, ...extra: string[]) => [
-  '--backend', 'cpu', 'train', '--config', 'tiny', '--out', out, '--seed', '7', '--epochs', '3',
+  '--backend', 'cpu', 'train', '--config', 'tiny', '--out', out, '--seed', '7', '--epochs', '9',
   '--max-steps', String(MAX_STEPS), '--log-every', '1', ...extra,
 ];
 
