@@ -8,6 +8,9 @@
  *   copied it `steps` times. Here a slice copies only its own rows, heap to heap.
  * - GatherV2 along axis 0 (embedding lookup, selecting rows of decoder states):
  *   the stock kernel moves one element at a time; here whole rows are copied.
+ * - TopK (beam search: each row's k best of the target vocabulary): the stock
+ *   kernel sorts; here one pass per row keeps the k best so far, which for a
+ *   small k is a comparison with the k-th best per element.
  *
  * Anything else (strings, other gather axes or batch dims) goes to the stock kernel.
  */
@@ -16,6 +19,7 @@ import * as tf from '@tensorflow/tfjs-core';
 /** The parts of the wasm backend these kernels use. */
 interface WasmBackendLike {
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+  disposeData(dataId: object): boolean;
   typedArrayFromHeap(t: tf.TensorInfo): Float32Array | Int32Array | Uint8Array;
 }
 
@@ -39,6 +43,7 @@ export function registerWasmKernels(): void {
   const stockUnpack = stock(tf.Unpack);
   const stockSplitV = stock(tf.SplitV);
   const stockGather = stock(tf.GatherV2);
+  const stockTopK = stock(tf.TopK);
   replace(tf.Slice, (args) => {
     const x = args.inputs['x'] as tf.TensorInfo;
     if (x.dtype === 'string') return stockSlice(args);
@@ -77,6 +82,7 @@ export function registerWasmKernels(): void {
     });
   });
   replace(tf.GatherV2, (args) => gatherRows(args) ?? stockGather(args));
+  replace(tf.TopK, (args) => topKOfRows(args) ?? stockTopK(args));
   registered = true;
 }
 
@@ -146,4 +152,68 @@ function gatherRows(args: KernelArgs): tf.TensorInfo | null {
     ov.set(xv.subarray(at * row, (at + 1) * row), k * row);
   }
   return out;
+}
+
+/**
+ * The k largest entries of each row (last axis), largest first, equal values in
+ * index order (as tf.topk orders them). A NaN is never among them. null (the
+ * stock kernel decides) for dtypes other than float32, a k the stock kernel
+ * rejects, or a row with fewer than k entries above −∞.
+ */
+function topKOfRows(args: KernelArgs): tf.TensorInfo[] | null {
+  const x = args.inputs['x'] as tf.TensorInfo;
+  const { k } = args.attrs as unknown as tf.TopKAttrs;
+  const n = x.shape[x.shape.length - 1] ?? 0;
+  if (x.dtype !== 'float32' || x.shape.length === 0 || !(k >= 0 && k <= n)) return null;
+  const backend = args.backend as unknown as WasmBackendLike;
+  const outShape = [...x.shape.slice(0, -1), k];
+  const values = backend.makeOutput(outShape, x.dtype);
+  const indices = backend.makeOutput(outShape, 'int32');
+  const rows = n === 0 ? 0 : x.shape.reduce((a, b) => a * b, 1) / n;
+  if (k === 0 || rows === 0) return [values, indices];
+  // Views only after makeOutput: growing the heap detaches earlier views.
+  const complete = topKRows(
+    backend.typedArrayFromHeap(x) as Float32Array,
+    rows,
+    n,
+    k,
+    backend.typedArrayFromHeap(values) as Float32Array,
+    backend.typedArrayFromHeap(indices) as Int32Array,
+  );
+  if (complete) return [values, indices];
+  backend.disposeData(values.dataId);
+  backend.disposeData(indices.dataId);
+  return null;
+}
+
+/**
+ * Row by row, one pass keeping the k best so far (an entry enters only when it
+ * beats the k-th best, so ties keep the earlier index); false when a row has
+ * fewer than k entries above −∞ (the outputs are then incomplete).
+ */
+function topKRows(x: Float32Array, rows: number, n: number, k: number, values: Float32Array, indices: Int32Array): boolean {
+  const best = new Float32Array(k);
+  const at = new Int32Array(k);
+  for (let r = 0; r < rows; r++) {
+    const base = r * n;
+    best.fill(-Infinity);
+    let threshold = -Infinity;
+    for (let i = 0; i < n; i++) {
+      const v = x[base + i]!;
+      if (!(v > threshold)) continue;
+      let p = k - 1;
+      while (p > 0 && v > best[p - 1]!) {
+        best[p] = best[p - 1]!;
+        at[p] = at[p - 1]!;
+        p--;
+      }
+      best[p] = v;
+      at[p] = i;
+      threshold = best[k - 1]!;
+    }
+    if (threshold === -Infinity) return false;
+    values.set(best, r * k);
+    indices.set(at, r * k);
+  }
+  return true;
 }

@@ -196,21 +196,21 @@ export function searchStep(model: Seq2Seq, d: DecodingStart, inputs: TargetInput
 }
 
 /**
- * The one small read-back per decoding step: two small tensors (chosen ids and
- * scores) and, when asked for, the attention; all three are disposed.
+ * The one small read-back per decoding step: a few small tensors (chosen ids
+ * and scores) and, when asked for, the attention; all are disposed.
+ * @returns the small tensors' values in order, then the attention or null
  */
 export async function readStepAndDispose(
-  small: [tf.Tensor, tf.Tensor],
+  small: readonly tf.Tensor[],
   attention: tf.Tensor,
   withAttention: boolean,
-): Promise<[tf.TypedArray, tf.TypedArray, Float32Array | null]> {
+): Promise<[...tf.TypedArray[], Float32Array | null]> {
   try {
-    const [a, b, att] = await Promise.all([
-      small[0].data(),
-      small[1].data(),
+    const [att, ...values] = await Promise.all([
       withAttention ? (attention.data() as Promise<Float32Array>) : Promise.resolve(null),
+      ...small.map((t) => t.data()),
     ]);
-    return [a, b, att];
+    return [...values, att];
   } finally {
     tf.dispose([...small, attention]);
   }

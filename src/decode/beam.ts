@@ -4,7 +4,10 @@
  * rows per sentence (rows of hypotheses that ended are dead: score −∞).
  *
  * Per sentence and step, the `beam` best (hypothesis, token) extensions by
- * summed log-probability are taken with tf.topk over [sentences, beam·V].
+ * summed log-probability: each row's `beam` best tokens come from tf.topk over
+ * [rows, V] (a row's best extensions are its best tokens, whatever its score),
+ * and the sentence's best `beam` of its rows' beam·beam are picked on the JS
+ * side (bestExtensions), exactly what a topk over [sentences, beam·V] gives.
  * An extension by <eos> is finished and never extended; one that reaches the
  * length limit is cut off; the rest are the next live hypotheses.
  * A sentence's search ends when no hypothesis is live, or when it has `nbest`
@@ -15,7 +18,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { EOS, PAD, SOS } from '../data/vocab.ts';
 import type { Seq2Seq } from '../model/seq2seq.ts';
-import { logSoftmaxPlus } from '../model/ops.ts';
+import { maxLogProb } from '../model/ops.ts';
 import {
   disposeDecoding,
   inInputOrder,
@@ -100,13 +103,17 @@ async function beamBatch(model: Seq2Seq, inputs: TargetInputs, sources: readonly
         const { previous, scores } = stepInputs(active.map((i) => beams[i]!), width);
         const step = tidyKeep(() => {
           const s = searchStep(model, dec, inputs, previous);
-          const total = logSoftmaxPlus(s.logits, tf.tensor1d(scores));
-          const { values, indices } = tf.topk(tf.reshape(total, [active.length, width * vocab]), k);
-          return { state: s.state, values, indices, attention: s.attention };
+          const { values, indices } = tf.topk(s.logits, k);
+          return { state: s.state, values, indices, logMaxProb: maxLogProb(s.logits), attention: s.attention };
         });
         tf.dispose(stateTensors(dec.state));
         dec = { ...dec, state: step.state };
-        const [values, indices, attention] = (await readStepAndDispose([step.values, step.indices], step.attention, opts.returnAttention)) as [Float32Array, Int32Array, Float32Array | null];
+        const [rowValues, rowTokens, rowLogMaxProb, attention] = (await readStepAndDispose(
+          [step.values, step.indices, step.logMaxProb],
+          step.attention,
+          opts.returnAttention,
+        )) as [Float32Array, Int32Array, Float32Array, Float32Array | null];
+        const { values, indices } = bestExtensions({ values: rowValues, tokens: rowTokens, logMaxProb: rowLogMaxProb, scores, width, k, vocab });
         const stillActive: number[] = [];
         const parentRows: number[] = [];
         active.forEach((i, b) => {
@@ -133,6 +140,52 @@ async function beamBatch(model: Seq2Seq, inputs: TargetInputs, sources: readonly
   return beams.map((beam) => nbestOf(beam, opts));
 }
 
+export interface RowCandidates {
+  /** [rows·k] each row's k largest logits, largest first */
+  values: Float32Array;
+  /** [rows·k] their tokens */
+  tokens: Int32Array;
+  /** [rows] log of each row's largest probability (= m − log Σ exp(logits), m the largest logit) */
+  logMaxProb: Float32Array;
+  /** [rows] each row's summed log-probability so far (−∞: a dead row) */
+  scores: Float32Array;
+  /** rows per sentence */
+  width: number;
+  k: number;
+  vocab: number;
+}
+
+/**
+ * Per sentence, its k best extensions over all its rows by summed
+ * log-probability, best first; equal totals in the order of row·V + token,
+ * as tf.topk over [sentences, width·V] orders them. A row's log-probabilities
+ * are log p_v = x_v − m + log max p.
+ * @returns [sentences·k] totals (−∞ where fewer than k are finite) and their row·V + token
+ */
+export function bestExtensions(c: RowCandidates): { values: Float64Array; indices: Int32Array } {
+  const { width, k, vocab } = c;
+  const sentences = c.scores.length / width;
+  const values = new Float64Array(sentences * k).fill(-Infinity);
+  const indices = new Int32Array(sentences * k);
+  const pool: { total: number; index: number }[] = [];
+  for (let b = 0; b < sentences; b++) {
+    pool.length = 0;
+    for (let j = 0; j < width; j++) {
+      const row = b * width + j;
+      const score = c.scores[row]!;
+      if (score === -Infinity) continue;
+      const shift = c.logMaxProb[row]! - c.values[row * k]!;
+      for (let i = row * k; i < row * k + k; i++) pool.push({ total: score + c.values[i]! + shift, index: j * vocab + c.tokens[i]! });
+    }
+    pool.sort((x, y) => y.total - x.total || x.index - y.index);
+    for (let i = 0; i < Math.min(k, pool.length); i++) {
+      values[b * k + i] = pool[i]!.total;
+      indices[b * k + i] = pool[i]!.index;
+    }
+  }
+  return { values, indices };
+}
+
 /** Each row's previous token and summed log-probability (dead rows: −∞), `width` rows per sentence. */
 function stepInputs(beams: readonly SentenceBeam[], width: number): { previous: Int32Array; scores: Float32Array } {
   const previous = new Int32Array(beams.length * width).fill(PAD);
@@ -152,7 +205,7 @@ interface StepResult {
   /** The sentence's first entry in values/indices (its k best extensions). */
   candidates: number;
   /** [sentences·k] top summed log-probabilities, best first per sentence. */
-  values: Float32Array;
+  values: Float64Array;
   /** [sentences·k] their index row·V + token within the sentence's width·V candidates (row relative to `first`). */
   indices: Int32Array;
   vocab: number;

@@ -198,15 +198,3 @@ export function maskedCrossEntropySum(
 export function maxLogProb(logits: tf.Tensor2D): tf.Tensor1D {
   return tf.log(tf.max(tf.softmax(logits), 1)) as tf.Tensor1D;
 }
-
-/**
- * log softmax of `logits` plus a per-row offset, from one softmax:
- * log p_v + offset = x_v + (offset − m − log S) = x_v + (offset − m + log max p).
- * @param logits [n, vocab]
- * @param offset [n]
- * @returns [n, vocab]
- */
-export function logSoftmaxPlus(logits: tf.Tensor2D, offset: tf.Tensor1D): tf.Tensor2D {
-  const rowShift = tf.add(tf.sub(offset, tf.max(logits, 1)), tf.log(tf.max(tf.softmax(logits), 1)));
-  return tf.add(logits, tf.reshape(rowShift, [-1, 1]));
-}

@@ -21,7 +21,7 @@ function onBoth(f: () => tf.Tensor | tf.Tensor[]): { cpu: unknown; wasm: unknown
 const iota = (shape: number[], dtype: 'float32' | 'int32' = 'float32'): tf.Tensor =>
   tf.reshape(tf.range(0, shape.reduce((a, b) => a * b, 1), 1, dtype), shape);
 
-describe('wasm kernels registered by s2s (Slice, Unpack, SplitV, GatherV2) equal the cpu backend', () => {
+describe('wasm kernels registered by s2s (Slice, Unpack, SplitV, GatherV2, TopK) equal the cpu backend', () => {
   before(async () => {
     await initBackend('wasm', () => {});
     registerWasmKernels();
@@ -30,7 +30,7 @@ describe('wasm kernels registered by s2s (Slice, Unpack, SplitV, GatherV2) equal
 
   test('they are the registered wasm kernels, and registering twice is harmless', () => {
     registerWasmKernels();
-    for (const name of [tf.Slice, tf.Unpack, tf.SplitV, tf.GatherV2]) {
+    for (const name of [tf.Slice, tf.Unpack, tf.SplitV, tf.GatherV2, tf.TopK]) {
       assert.equal(tf.getKernel(name, 'wasm')?.kernelFunc.name, '', `${name} is s2s's (an arrow function)`);
     }
   });
@@ -88,6 +88,49 @@ describe('wasm kernels registered by s2s (Slice, Unpack, SplitV, GatherV2) equal
   test('an index out of range is an error, not garbage', () => {
     tf.setBackend('wasm');
     assert.throws(() => tf.tidy(() => tf.gather(iota([3, 2]), tf.tensor1d([3], 'int32')).dataSync()), /index value 3 is not in \[0, 2\]/);
+  });
+
+  test('topk per row: random rows of a beam-search shape, k 1 and 5, 1-D and 3-D inputs', () => {
+    const x = tf.tidy(() => tf.randomNormal([40, 2756], 0, 3, 'float32', 5));
+    const r = onBoth(() => [
+      ...Object.values(tf.topk(x, 5)),
+      ...Object.values(tf.topk(x, 1)),
+      ...Object.values(tf.topk(tf.reshape(tf.slice(x, [3, 0], [1, 2756]), [2756]), 5)),
+      ...Object.values(tf.topk(tf.reshape(tf.slice(x, [0, 0], [4, 2756]), [2, 2, 2756]), 3)),
+    ]);
+    assert.deepEqual(r.wasm, r.cpu);
+    x.dispose();
+  });
+
+  test('topk: ties keep index order, k equal to the row length, k 0, ascending and descending rows', () => {
+    const ties = tf.tensor2d([[1, 3, 3, 2, 3, 1], [0, 0, 0, 0, 0, 0], [5, 4, 3, 2, 1, 0], [0, 1, 2, 3, 4, 5]]);
+    const r = onBoth(() => [...Object.values(tf.topk(ties, 4)), ...Object.values(tf.topk(ties, 6)), ...Object.values(tf.topk(ties, 0))]);
+    assert.deepEqual(r.wasm, r.cpu);
+    tf.setBackend('wasm');
+    assert.deepEqual(Array.from(tf.tidy(() => tf.topk(ties, 4).indices.dataSync())), [1, 2, 4, 3, 0, 1, 2, 3, 0, 1, 2, 3, 5, 4, 3, 2]);
+    ties.dispose();
+  });
+
+  test('topk: rows with fewer than k entries above −∞ go to the stock kernel; a NaN is never chosen', () => {
+    // Backends order tied −∞ entries differently: the values must agree, and each index must point at its value.
+    const rows = [[-Infinity, 2, -Infinity, 1], [-Infinity, -Infinity, -Infinity, -Infinity]];
+    const x = tf.tensor2d(rows);
+    const r = onBoth(() => tf.topk(x, 3).values);
+    assert.deepEqual(r.wasm, r.cpu);
+    tf.setBackend('wasm');
+    const [values, indices] = tf.tidy(() => Object.values(tf.topk(x, 3)).map((t) => t.arraySync() as number[][]));
+    values!.forEach((row, i) => {
+      assert.equal(new Set(indices![i]).size, 3);
+      row.forEach((v, j) => assert.equal(rows[i]![indices![i]![j]!], v));
+    });
+    const before = tf.memory().numTensors;
+    const withNaN = tf.tidy(() => {
+      const { values, indices } = tf.topk(tf.tensor2d([[1, NaN, 3, 2]]), 2);
+      return [Array.from(values.dataSync()), Array.from(indices.dataSync())];
+    });
+    assert.deepEqual(withNaN, [[3, 2], [2, 3]]);
+    assert.equal(tf.memory().numTensors, before);
+    x.dispose();
   });
 
   test('slices of a tensor stay correct after the heap grows (views are taken after allocating)', () => {

@@ -12,7 +12,7 @@ import { encode, noDropout } from '../../src/model/encoder.ts';
 import { decodeStep, initialDecoderState, outputLogits, projectTargetInputs, type DecoderState } from '../../src/model/decoder.ts';
 import { search, searchOptions, type Hypothesis } from '../../src/decode/search.ts';
 import { greedySearch } from '../../src/decode/greedy.ts';
-import { beamSearch } from '../../src/decode/beam.ts';
+import { beamSearch, bestExtensions } from '../../src/decode/beam.ts';
 import { batchesByLength } from '../../src/decode/batch.ts';
 import { normalisedScore, outputLimit } from '../../src/decode/options.ts';
 
@@ -129,6 +129,85 @@ describe('options', () => {
     const srcs = [[1], [1, 2, 3], [1, 2], [1, 2, 3], []];
     const batches = batchesByLength(srcs, 2);
     assert.deepEqual(batches, [[1, 3], [2, 0], [4]]);
+  });
+});
+
+describe('bestExtensions: each sentence\'s k best from its rows\' k best tokens', () => {
+  /** Brute force: log-softmax of every row, score added, the k best of a sentence's width·V by total, then row·V + token. */
+  function bruteForce(logits: Float32Array[], scores: Float32Array, width: number, k: number, vocab: number): { values: number[]; indices: number[] } {
+    const values: number[] = [];
+    const indices: number[] = [];
+    for (let b = 0; b < scores.length / width; b++) {
+      const all: { total: number; index: number }[] = [];
+      for (let j = 0; j < width; j++) {
+        const row = logits[b * width + j]!;
+        const m = Math.max(...row);
+        const lse = m + Math.log(row.reduce((a, x) => a + Math.exp(x - m), 0));
+        row.forEach((x, v) => all.push({ total: scores[b * width + j]! + x - lse, index: j * vocab + v }));
+      }
+      all.sort((x, y) => y.total - x.total || x.index - y.index);
+      all.slice(0, k).forEach((c) => (values.push(c.total), indices.push(c.index)));
+    }
+    return { values, indices };
+  }
+
+  test('equals a topk over [sentences, width·V] of the summed log-probabilities, with dead rows and ties', () => {
+    const random = seedrandom('best-extensions');
+    const vocab = 12;
+    const k = 3;
+    const width = 3;
+    const sentences = 5;
+    const logits = Array.from({ length: sentences * width }, () => Float32Array.from({ length: vocab }, () => Math.round((random() * 8 - 4) * 4) / 4));
+    logits[4] = new Float32Array(vocab).fill(1); // every token tied
+    const scores = Float32Array.from({ length: sentences * width }, (_, r) => (r % width === 2 && r < 9 ? -Infinity : -random() * 3));
+    scores[12] = scores[13] = scores[14] = -2; // three identical rows: ties across rows
+    logits[13] = logits[12]!;
+    logits[14] = logits[12]!;
+    const rowTop = logits.map((row) =>
+      Array.from(row, (x, v) => ({ x, v }))
+        .sort((a, b) => b.x - a.x || a.v - b.v)
+        .slice(0, k),
+    );
+    const logMaxProb = Float32Array.from(logits, (row) => {
+      const m = Math.max(...row);
+      return -Math.log(row.reduce((a, x) => a + Math.exp(x - m), 0));
+    });
+    const got = bestExtensions({
+      values: Float32Array.from(rowTop.flatMap((r) => r.map((c) => c.x))),
+      tokens: Int32Array.from(rowTop.flatMap((r) => r.map((c) => c.v))),
+      logMaxProb,
+      scores,
+      width,
+      k,
+      vocab,
+    });
+    const want = bruteForce(logits, scores, width, k, vocab);
+    assert.deepEqual(Array.from(got.indices), want.indices);
+    Array.from(got.values).forEach((v, i) => assert.ok(Math.abs(v - want.values[i]!) < 1e-5, `${v} vs ${want.values[i]}`));
+  });
+
+  test('a sentence with fewer than k finite candidates is topped up with −∞', () => {
+    const got = bestExtensions({
+      values: Float32Array.from([2, 1, 5, 4]),
+      tokens: Int32Array.from([3, 0, 1, 2]),
+      logMaxProb: Float32Array.from([-0.5, -0.1]),
+      scores: Float32Array.from([-1, -Infinity]),
+      width: 2,
+      k: 2,
+      vocab: 4,
+    });
+    assert.deepEqual(Array.from(got.values), [-1.5, -2.5]);
+    assert.deepEqual(Array.from(got.indices), [3, 0]);
+    const single = bestExtensions({
+      values: Float32Array.from([2, 1]),
+      tokens: Int32Array.from([3, 0]),
+      logMaxProb: Float32Array.from([-0.5]),
+      scores: Float32Array.from([-Infinity]),
+      width: 1,
+      k: 2,
+      vocab: 4,
+    });
+    assert.deepEqual(Array.from(single.values), [-Infinity, -Infinity]);
   });
 });
 
