@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: s2s training and decoding speed per backend.
  *
- *   node --import tsx bench/bench.ts [--backend tensorflow,wasm,cpu] [--steps 30] [--sentences 500] [--json]
+ *   node --import tsx bench/bench.ts [--backend tensorflow,wasm,cpu] [--steps 30] [--sentences 500] [--json] [--profile]
  *
  * One backend: measured in this process. Several (the default: every one,
  * cpu with small counts): each in its own child process
@@ -32,7 +32,7 @@ async function benchHere(backend: BackendName, o: BenchOptions): Promise<BenchRe
   await initBackend(backend, log);
   const counts = countsFor(backend, o);
   const workload = await loadWorkload(benchConfig(o.config), WARMUP_STEPS + counts.steps, counts.sentences);
-  return runBench(backend, workload, counts, log);
+  return runBench(backend, workload, counts, log, o.profile);
 }
 
 /** Measures one backend in a child process; null (and why) when the child fails. */
@@ -51,6 +51,7 @@ function benchInChild(backend: BackendName, o: BenchOptions): Promise<{ result: 
     String(counts.sentences),
     '--config',
     o.config,
+    ...(o.profile ? ['--profile'] : []),
   ];
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, args, { cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'inherit'] });

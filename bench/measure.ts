@@ -18,6 +18,7 @@ import { disposeModel, type Seq2Seq } from '../src/model/seq2seq.ts';
 import { Adam } from '../src/train/adam.ts';
 import { trainStep } from '../src/train/step.ts';
 import { WARMUP_STEPS, median, type Counts } from './options.ts';
+import { profileBackend, type BenchProfile } from './profile.ts';
 import { freshModel, type Workload } from './workload.ts';
 
 /** One backend's figures; the first eight keys are the issue's JSON shape. */
@@ -41,6 +42,8 @@ export interface BenchResult {
   outputLenRatio: number;
   /** Why the counts are smaller than asked, or null. */
   capped: string | null;
+  /** With --profile: kernel times per training step and per decoded sentence. */
+  profile?: BenchProfile;
 }
 
 export interface DecodeMode {
@@ -93,9 +96,9 @@ export function outputLenRatio(w: Pick<Workload, 'validSources' | 'validTargetLe
   return src === 0 ? 1 : tgt / src;
 }
 
-/** Decodes the sources once untimed (2 sentences) and once timed: sentences/s and the mean output length. */
-async function timeDecoding(model: Seq2Seq, w: Workload, mode: DecodeMode): Promise<{ sentPerSec: number; meanLen: number }> {
-  const opts = {
+/** The search options of a decoding mode: the config's, with the output cap of the module comment. */
+function decodeOptions(w: Workload, mode: DecodeMode): Parameters<typeof search>[2] {
+  return {
     ...w.config.decoding,
     beam: mode.beam,
     nbest: 1,
@@ -104,6 +107,11 @@ async function timeDecoding(model: Seq2Seq, w: Workload, mode: DecodeMode): Prom
     maxLenRatio: outputLenRatio(w),
     maxLenExtra: 0.5,
   };
+}
+
+/** Decodes the sources once untimed (2 sentences) and once timed: sentences/s and the mean output length. */
+async function timeDecoding(model: Seq2Seq, w: Workload, mode: DecodeMode): Promise<{ sentPerSec: number; meanLen: number }> {
+  const opts = decodeOptions(w, mode);
   await search(model, w.validSources.slice(0, 2), opts);
   const start = performance.now();
   const nbest = await search(model, w.validSources, opts);
@@ -113,9 +121,11 @@ async function timeDecoding(model: Seq2Seq, w: Workload, mode: DecodeMode): Prom
 
 /**
  * Trains a fresh model for the warm-up and timed steps, then decodes with
- * another fresh one (see the module comment); disposes both.
+ * another fresh one (see the module comment); with `profile`, then profiles
+ * more steps and two searches (after peak RSS is taken, before leaks are
+ * counted); disposes both.
  */
-export async function runBench(backend: BackendName, w: Workload, counts: Counts, log: (line: string) => void): Promise<BenchResult> {
+export async function runBench(backend: BackendName, w: Workload, counts: Counts, log: (line: string) => void, profile = false): Promise<BenchResult> {
   const model = freshModel(w);
   const optimizer = new Adam({ lr: w.config.training.lr, beta1: w.config.training.beta1, beta2: w.config.training.beta2 });
   log(`${backend}: training ${WARMUP_STEPS} warm-up + ${counts.steps} timed steps`);
@@ -126,9 +136,14 @@ export async function runBench(backend: BackendName, w: Workload, counts: Counts
     log(`${backend}: ${mode.key}, ${w.validSources.length} sentences`);
     decoded[mode.key] = await timeDecoding(decoder, w, mode);
   }
+  const peakRssMb = round(process.resourceUsage().maxRSS / 1024, 0);
+  let profiled: BenchProfile | undefined;
+  if (profile) {
+    log(`${backend}: profiling training steps, greedy64 and beam5`);
+    profiled = await profileBackend(backend, { model, optimizer, firstStep: WARMUP_STEPS + counts.steps + 1 }, decoder, w, (mode) => decodeOptions(w, mode));
+  }
   disposeModel(decoder);
   const leakedTensors = tf.memory().numTensors - baseline;
-  const peakRssMb = round(process.resourceUsage().maxRSS / 1024, 0);
   optimizer.dispose();
   disposeModel(model);
   return {
@@ -149,5 +164,6 @@ export async function runBench(backend: BackendName, w: Workload, counts: Counts
     },
     outputLenRatio: round(outputLenRatio(w), 3),
     capped: counts.capped,
+    ...(profiled ? { profile: profiled } : {}),
   };
 }

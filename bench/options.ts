@@ -23,6 +23,8 @@ export interface BenchOptions {
   json: boolean;
   /** Config name under configs/ (or a path). */
   config: string;
+  /** Also profile kernels per training step and decoded sentence. */
+  profile: boolean;
 }
 
 export interface Counts {
@@ -58,6 +60,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     .option('--sentences <n>', 'validation sentences decoded per search mode', positiveInt('--sentences'), DEFAULT_SENTENCES)
     .option('--config <name>', 'config name or path', 'cmn-eng')
     .option('--json', 'one JSON object per backend per line', false)
+    .option('--profile', 'also time every kernel of a few training steps and of a greedy and a beam search (tf.profile)', false)
     .exitOverride()
     .configureOutput({ writeErr: () => {} });
   try {
@@ -67,7 +70,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     if (err.exitCode === 0) process.exit(0); // --help / --version, already printed
     throw new UserError(`${err.message.replace(/^error: /, '')} (see npm run bench -- --help)`, { exitCode: 2 });
   }
-  const o = program.opts<{ backend?: BackendName[]; steps: number; sentences: number; json: boolean; config: string }>();
+  const o = program.opts<{ backend?: BackendName[]; steps: number; sentences: number; json: boolean; config: string; profile: boolean }>();
   return {
     backends: o.backend ?? [...ALL_BACKENDS],
     explicitBackends: o.backend !== undefined,
@@ -75,6 +78,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     sentences: o.sentences,
     json: o.json,
     config: o.config,
+    profile: o.profile,
   };
 }
 

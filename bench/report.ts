@@ -3,6 +3,7 @@
  * figures of the issue (measured on this machine).
  */
 import type { BenchResult } from './measure.ts';
+import type { PhaseProfile } from './profile.ts';
 
 /** PyTorch reference on this machine (from the issue). */
 export const PYTORCH_REFERENCE = {
@@ -60,5 +61,33 @@ export function formatTable(results: readonly BenchResult[], notes: readonly str
     'after the first training step (model and Adam state exist).',
     ...counts,
     ...notes,
+    ...results.flatMap((r) => (r.profile ? formatProfile(r) : [])),
   ].join('\n');
+}
+
+/** Kernels shown per phase. */
+const TOP_KERNELS = 8;
+
+/** The --profile lines of one backend: per phase the totals, the products' bound and the costliest kernels. */
+export function formatProfile(r: BenchResult): string[] {
+  if (!r.profile) return [];
+  const phases: [string, PhaseProfile, number, string][] = [
+    ['training', r.profile.train, PYTORCH_REFERENCE.tgtTokPerSec, 'tok/s'],
+    ['greedy64', r.profile.greedy64, PYTORCH_REFERENCE.greedy64, 'sent/s'],
+    ['beam5 b64', r.profile.beam5, PYTORCH_REFERENCE.beam5, 'sent/s'],
+  ];
+  const lines = ['', `${r.backend} profile (tf.profile: backend kernels only, per training step or decoded sentence):`];
+  for (const [name, p, reference, unit] of phases) {
+    const share = p.kernelMs > 0 ? Math.round((100 * p.productMs) / p.kernelMs) : 0;
+    const bound =
+      p.productBound === null ? 'no products' : `products alone bound it at ${fmt(p.productBound)} ${unit} (${(p.productBound / reference).toFixed(2)}x)`;
+    lines.push(
+      `  ${name}: ${fmt(p.calls, 1)} kernels, ${fmt(p.kernelMs, 2)} ms per ${p.unit}; matrix products ${fmt(p.productMs, 2)} ms (${share}%): ${bound}`,
+      `    ${p.kernels
+        .slice(0, TOP_KERNELS)
+        .map((k) => `${k.kernel} ${fmt(k.calls, 1)}x ${fmt(k.ms, 2)} ms`)
+        .join(', ')}`,
+    );
+  }
+  return lines;
 }

@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import type { BenchResult } from '../../bench/measure.ts';
+import { summarise } from '../../bench/profile.ts';
 import { REPO_ROOT, runNode, stderrLines } from '../helpers/cli.ts';
 
 /** `npm run bench -- …` without npm: the same command line. */
@@ -28,9 +29,30 @@ describe('npm run bench on the real cmn-eng corpus (wasm, tiny counts)', { skip 
     assert.equal(result.sentences, 6);
   });
 
-  test('without --json: a table with the ratio to the PyTorch reference', async () => {
-    const r = await bench(['--backend', 'wasm', '--steps', '1', '--sentences', '2']);
+  test('--profile adds kernel times per step and per sentence; the products alone bound each throughput from above', async () => {
+    const r = await bench(['--backend', 'wasm', '--steps', '2', '--sentences', '12', '--json', '--profile']);
     assert.equal(r.code, 0, r.stderr);
+    const result = JSON.parse(r.stdout.trim()) as BenchResult;
+    assert.equal(result.leakedTensors, 0, 'profiling leaks nothing either');
+    const p = result.profile!;
+    const measured = [result.train.tgtTokPerSec, result.greedy64.sentPerSec, result.beam5.sentPerSec];
+    [p.train, p.greedy64, p.beam5].forEach((phase, i) => {
+      assert.ok(phase.productMs > 0 && phase.kernelMs > phase.productMs, JSON.stringify(phase).slice(0, 300));
+      assert.equal(phase.kernels[0]!.kernel, 'BatchMatMul', 'the products are the costliest kernel');
+      assert.ok(phase.kernels.every((k) => k.kernel !== 'unnamed scope'), 'composite entries are not counted');
+      assert.ok(phase.productBound! > measured[i]!, `bound ${phase.productBound} vs measured ${measured[i]}`);
+    });
+    assert.equal(p.train.unit, 'step');
+    assert.equal(p.greedy64.units, 12);
+  });
+
+  test('without --json: a table with the ratio to the PyTorch reference (and with --profile, the kernel lines)', async () => {
+    const r = await bench(['--backend', 'wasm', '--steps', '1', '--sentences', '2', '--profile']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^wasm profile/m);
+    assert.match(r.stdout, /^  training: [\d,.]+ kernels, [\d,.]+ ms per step; matrix products [\d,.]+ ms \(\d+%\): products alone bound it at [\d,]+ tok\/s \(\d+\.\d\dx\)$/m);
+    assert.match(r.stdout, /^  beam5 b64: .* sent\/s \(\d+\.\d\dx\)$/m);
+    assert.match(r.stdout, /^    BatchMatMul [\d.]+x [\d.]+ ms, /m);
     assert.match(r.stdout, /^wasm\s+[\d,.]+\s+[\d,]+ \(\d+\.\d\dx\)/m);
     assert.match(r.stdout, /^PyTorch ref\s+5,300\s+1,950\s+195\s+116\s+116/m);
     assert.match(r.stdout, /beam5 b64: batched/);
@@ -42,5 +64,27 @@ describe('npm run bench on the real cmn-eng corpus (wasm, tiny counts)', { skip 
     const lines = stderrLines(r);
     assert.equal(lines.length, 1, r.stderr);
     assert.match(lines[0]!, /--steps/);
+  });
+});
+
+describe('bench profile summary', () => {
+  test('per-unit calls and times of backend kernels only, the products and their bound', () => {
+    const kernels = [
+      { name: 'BatchMatMul', kernelTimeMs: 6 },
+      { name: 'BatchMatMul', kernelTimeMs: 4 },
+      { name: 'Add', kernelTimeMs: 1 },
+      { name: 'forward', kernelTimeMs: 11 },
+      { name: 'Add', kernelTimeMs: { error: 'not timed' } },
+    ];
+    const p = summarise(kernels, (n) => n !== 'forward', 'step', 2, 300);
+    assert.deepEqual(p.kernels, [
+      { kernel: 'BatchMatMul', calls: 1, ms: 5 },
+      { kernel: 'Add', calls: 1, ms: 0.5 },
+    ]);
+    assert.equal(p.calls, 2);
+    assert.equal(p.kernelMs, 5.5);
+    assert.equal(p.productMs, 5);
+    assert.equal(p.productBound, 60_000, '300 tokens per 5 ms of products');
+    assert.equal(summarise([{ name: 'Add', kernelTimeMs: 1 }], () => true, 'sentence', 1, 1).productBound, null);
   });
 });
