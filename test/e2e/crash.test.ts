@@ -103,9 +103,11 @@ describe('s2s train killed with SIGKILL at random moments', () => {
     for (let attempt = 0; kills < KILLS; attempt += 1) {
       assert.ok(attempt < KILLS * 2, `the run finished after only ${kills} kills`);
       const resume = saved > 0;
-      // Kill 0-1 logged steps after the first one, 0-600 ms later: inside a step, a validation or a checkpoint write.
+      // Kill 0-1 logged steps after the first one. Every other kill comes 0-20 ms after a step's log line, while
+      // that step's checkpoints are being written (the trainer logs a step, then saves); the rest 0-600 ms
+      // later: inside a step, a validation or a checkpoint write.
       const stepsBeforeKill = Math.floor(random() * 2);
-      const delayMs = Math.floor(random() * 600);
+      const delayMs = Math.floor(random() * (attempt % 2 === 0 ? 20 : 600));
       const args = trainArgs(out, '--save-every', '1', '--keep', '1', ...(resume ? ['--resume', out] : ['--force']));
       const r = await trainAndKill(args, stepsBeforeKill, delayMs);
       if (resume) assert.match(r.stderr, new RegExp(`resuming after step ${saved}\\b`), r.stderr);
