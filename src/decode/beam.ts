@@ -4,10 +4,12 @@
  * rows per sentence (rows of hypotheses that ended are dead: score −∞).
  *
  * Per sentence and step, the `beam` best (hypothesis, token) extensions by
- * summed log-probability: each row's `beam` best tokens come from tf.topk over
- * [rows, V] (a row's best extensions are its best tokens, whatever its score),
- * and the sentence's best `beam` of its rows' beam·beam are picked on the JS
- * side (bestExtensions), exactly what a topk over [sentences, beam·V] gives.
+ * summed log-probability: each row's `beam` most probable tokens come from
+ * tf.topk over the softmax [rows, V] (a row's best extensions are its most
+ * probable tokens, whatever its score), and the sentence's best `beam` of its
+ * rows' beam·beam are picked on the JS side (bestExtensions), exactly what a
+ * topk over [sentences, beam·V] of the summed log-probabilities gives. (An
+ * extension with a probability below float32's range, ~1e-38, is impossible.)
  * An extension by <eos> is finished and never extended; one that reaches the
  * length limit is cut off; the rest are the next live hypotheses.
  * A sentence's search ends when no hypothesis is live, or when it has `nbest`
@@ -18,7 +20,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { EOS, PAD, SOS } from '../data/vocab.ts';
 import type { Seq2Seq } from '../model/seq2seq.ts';
-import { maxLogProb } from '../model/ops.ts';
 import {
   disposeDecoding,
   inInputOrder,
@@ -103,17 +104,17 @@ async function beamBatch(model: Seq2Seq, inputs: TargetInputs, sources: readonly
         const { previous, scores } = stepInputs(active.map((i) => beams[i]!), width);
         const step = tidyKeep(() => {
           const s = searchStep(model, dec, inputs, previous);
-          const { values, indices } = tf.topk(s.logits, k);
-          return { state: s.state, values, indices, logMaxProb: maxLogProb(s.logits), attention: s.attention };
+          const { values, indices } = tf.topk(tf.softmax(s.logits), k);
+          return { state: s.state, values, indices, attention: s.attention };
         });
         tf.dispose(stateTensors(dec.state));
         dec = { ...dec, state: step.state };
-        const [rowValues, rowTokens, rowLogMaxProb, attention] = (await readStepAndDispose(
-          [step.values, step.indices, step.logMaxProb],
-          step.attention,
-          opts.returnAttention,
-        )) as [Float32Array, Int32Array, Float32Array, Float32Array | null];
-        const { values, indices } = bestExtensions({ values: rowValues, tokens: rowTokens, logMaxProb: rowLogMaxProb, scores, width, k, vocab });
+        const [rowProbs, rowTokens, attention] = (await readStepAndDispose([step.values, step.indices], step.attention, opts.returnAttention)) as [
+          Float32Array,
+          Int32Array,
+          Float32Array | null,
+        ];
+        const { values, indices } = bestExtensions({ probs: rowProbs, tokens: rowTokens, scores, width, k, vocab });
         const stillActive: number[] = [];
         const parentRows: number[] = [];
         active.forEach((i, b) => {
@@ -141,12 +142,10 @@ async function beamBatch(model: Seq2Seq, inputs: TargetInputs, sources: readonly
 }
 
 export interface RowCandidates {
-  /** [rows·k] each row's k largest logits, largest first */
-  values: Float32Array;
+  /** [rows·k] each row's k largest probabilities, largest first */
+  probs: Float32Array;
   /** [rows·k] their tokens */
   tokens: Int32Array;
-  /** [rows] log of each row's largest probability (= m − log Σ exp(logits), m the largest logit) */
-  logMaxProb: Float32Array;
   /** [rows] each row's summed log-probability so far (−∞: a dead row) */
   scores: Float32Array;
   /** rows per sentence */
@@ -158,8 +157,7 @@ export interface RowCandidates {
 /**
  * Per sentence, its k best extensions over all its rows by summed
  * log-probability, best first; equal totals in the order of row·V + token,
- * as tf.topk over [sentences, width·V] orders them. A row's log-probabilities
- * are log p_v = x_v − m + log max p.
+ * as tf.topk over [sentences, width·V] orders them.
  * @returns [sentences·k] totals (−∞ where fewer than k are finite) and their row·V + token
  */
 export function bestExtensions(c: RowCandidates): { values: Float64Array; indices: Int32Array } {
@@ -174,8 +172,7 @@ export function bestExtensions(c: RowCandidates): { values: Float64Array; indice
       const row = b * width + j;
       const score = c.scores[row]!;
       if (score === -Infinity) continue;
-      const shift = c.logMaxProb[row]! - c.values[row * k]!;
-      for (let i = row * k; i < row * k + k; i++) pool.push({ total: score + c.values[i]! + shift, index: j * vocab + c.tokens[i]! });
+      for (let i = row * k; i < row * k + k; i++) pool.push({ total: score + Math.log(c.probs[i]!), index: j * vocab + c.tokens[i]! });
     }
     pool.sort((x, y) => y.total - x.total || x.index - y.index);
     for (let i = 0; i < Math.min(k, pool.length); i++) {

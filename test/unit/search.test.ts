@@ -132,7 +132,7 @@ describe('options', () => {
   });
 });
 
-describe('bestExtensions: each sentence\'s k best from its rows\' k best tokens', () => {
+describe('bestExtensions: each sentence\'s k best from its rows\' k most probable tokens', () => {
   /** Brute force: log-softmax of every row, score added, the k best of a sentence's width·V by total, then row·V + token. */
   function bruteForce(logits: Float32Array[], scores: Float32Array, width: number, k: number, vocab: number): { values: number[]; indices: number[] } {
     const values: number[] = [];
@@ -168,14 +168,15 @@ describe('bestExtensions: each sentence\'s k best from its rows\' k best tokens'
         .sort((a, b) => b.x - a.x || a.v - b.v)
         .slice(0, k),
     );
-    const logMaxProb = Float32Array.from(logits, (row) => {
+    const probs = rowTop.flatMap((top, r) => {
+      const row = logits[r]!;
       const m = Math.max(...row);
-      return -Math.log(row.reduce((a, x) => a + Math.exp(x - m), 0));
+      const sum = row.reduce((a, x) => a + Math.exp(x - m), 0);
+      return top.map((c) => Math.exp(c.x - m) / sum);
     });
     const got = bestExtensions({
-      values: Float32Array.from(rowTop.flatMap((r) => r.map((c) => c.x))),
+      probs: Float32Array.from(probs),
       tokens: Int32Array.from(rowTop.flatMap((r) => r.map((c) => c.v))),
-      logMaxProb,
       scores,
       width,
       k,
@@ -188,20 +189,18 @@ describe('bestExtensions: each sentence\'s k best from its rows\' k best tokens'
 
   test('a sentence with fewer than k finite candidates is topped up with −∞', () => {
     const got = bestExtensions({
-      values: Float32Array.from([2, 1, 5, 4]),
+      probs: Float32Array.from([0.5, 0.25, 0.9, 0.05]),
       tokens: Int32Array.from([3, 0, 1, 2]),
-      logMaxProb: Float32Array.from([-0.5, -0.1]),
       scores: Float32Array.from([-1, -Infinity]),
       width: 2,
       k: 2,
       vocab: 4,
     });
-    assert.deepEqual(Array.from(got.values), [-1.5, -2.5]);
+    assert.deepEqual(Array.from(got.values), [-1 + Math.log(0.5), -1 + Math.log(0.25)]);
     assert.deepEqual(Array.from(got.indices), [3, 0]);
     const single = bestExtensions({
-      values: Float32Array.from([2, 1]),
+      probs: Float32Array.from([0.5, 0.25]),
       tokens: Int32Array.from([3, 0]),
-      logMaxProb: Float32Array.from([-0.5]),
       scores: Float32Array.from([-Infinity]),
       width: 1,
       k: 2,
