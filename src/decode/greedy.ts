@@ -6,7 +6,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { EOS, SOS } from '../data/vocab.ts';
 import type { Seq2Seq } from '../model/seq2seq.ts';
-import { maxLogProb } from '../model/ops.ts';
 import {
   disposeDecoding,
   inInputOrder,
@@ -52,16 +51,17 @@ async function greedyBatch(model: Seq2Seq, inputs: TargetInputs, sources: readon
       while (rows.length > 0) {
         const step = tidyKeep(() => {
           const s = searchStep(model, dec, inputs, previous);
-          return { state: s.state, token: tf.argMax(s.logits, 1), logProb: maxLogProb(s.logits), attention: s.attention };
+          const best = tf.topk(tf.softmax(s.logits), 1);
+          return { state: s.state, token: best.indices, prob: best.values, attention: s.attention };
         });
         tf.dispose(stateTensors(dec.state));
         dec = { ...dec, state: step.state };
-        const [tokens, logProbs, attention] = (await readStepAndDispose([step.token, step.logProb], step.attention, opts.returnAttention)) as [Int32Array, Float32Array, Float32Array | null];
+        const [tokens, probs, attention] = (await readStepAndDispose([step.token, step.prob], step.attention, opts.returnAttention)) as [Int32Array, Float32Array, Float32Array | null];
         const continuing: number[] = [];
         rows.forEach((sentence, r) => {
           const out = outputs[sentence]!;
           const token = tokens[r]!;
-          out.logProb += logProbs[r]!;
+          out.logProb += Math.log(probs[r]!);
           out.length += 1;
           if (token === EOS) return;
           out.ids.push(token);

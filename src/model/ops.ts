@@ -188,13 +188,3 @@ export function maskedCrossEntropySum(
   });
   return fn(logits, targets, mask) as tf.Scalar;
 }
-
-/**
- * log p of each row's most probable entry: −log S = log max softmax (see
- * maskedCrossEntropySum), from one softmax instead of an exp over the logits.
- * @param logits [n, vocab]
- * @returns [n]
- */
-export function maxLogProb(logits: tf.Tensor2D): tf.Tensor1D {
-  return tf.log(tf.max(tf.softmax(logits), 1)) as tf.Tensor1D;
-}
