@@ -4,12 +4,13 @@
  * rows per sentence (rows of hypotheses that ended are dead: score −∞).
  *
  * Per sentence and step, the `beam` best (hypothesis, token) extensions by
- * summed log-probability: each row's `beam` most probable tokens come from
- * tf.topk over the softmax [rows, V] (a row's best extensions are its most
- * probable tokens, whatever its score), and the sentence's best `beam` of its
- * rows' beam·beam are picked on the JS side (bestExtensions), exactly what a
- * topk over [sentences, beam·V] of the summed log-probabilities gives. (An
- * extension with a probability below float32's range, ~1e-38, is impossible.)
+ * summed log-probability: each row's `beam` most probable tokens that may be
+ * output (not <pad> or <sos>: NEVER_OUTPUT) come from tf.topk over the softmax
+ * [rows, V] (a row's best extensions are its most probable tokens, whatever its
+ * score), and the sentence's best `beam` of its rows' candidates are picked on
+ * the JS side (bestExtensions), exactly what a topk over [sentences, beam·V] of
+ * the summed log-probabilities gives. (An extension with a probability below
+ * float32's range, ~1e-38, is impossible.)
  * An extension by <eos> is finished and never extended; one that reaches the
  * length limit is cut off; the rest are the next live hypotheses.
  * A sentence's search ends when no hypothesis is live, or when it has `nbest`
@@ -32,7 +33,7 @@ import {
   type DecodingStart,
   type TargetInputs,
 } from './batch.ts';
-import { normalisedScore, outputLimit, scoreBound, type Hypothesis, type SearchOptions } from './options.ts';
+import { NEVER_OUTPUT, candidatesPerRow, normalisedScore, outputLimit, scoreBound, type Hypothesis, type SearchOptions } from './options.ts';
 
 /** A hypothesis as a chain back to <sos>, so that extensions share their prefix. */
 interface Node {
@@ -80,6 +81,7 @@ export async function beamSearch(model: Seq2Seq, sources: readonly (readonly num
 async function beamBatch(model: Seq2Seq, inputs: TargetInputs, sources: readonly (readonly number[])[], opts: SearchOptions): Promise<Hypothesis[][]> {
   const k = opts.beam;
   const vocab = model.dims.tgtVocab;
+  const perRow = candidatesPerRow(k, vocab);
   const beams: SentenceBeam[] = sources.map((s) => ({
     limit: outputLimit(s.length, opts),
     srcLen: s.length,
@@ -104,7 +106,7 @@ async function beamBatch(model: Seq2Seq, inputs: TargetInputs, sources: readonly
         const { previous, scores } = stepInputs(active.map((i) => beams[i]!), width);
         const step = tidyKeep(() => {
           const s = searchStep(model, dec, inputs, previous);
-          const { values, indices } = tf.topk(tf.softmax(s.logits), k);
+          const { values, indices } = tf.topk(tf.softmax(s.logits), perRow);
           return { state: s.state, values, indices, attention: s.attention };
         });
         tf.dispose(stateTensors(dec.state));
@@ -114,7 +116,7 @@ async function beamBatch(model: Seq2Seq, inputs: TargetInputs, sources: readonly
           Int32Array,
           Float32Array | null,
         ];
-        const { values, indices } = bestExtensions({ probs: rowProbs, tokens: rowTokens, scores, width, k, vocab });
+        const { values, indices } = bestExtensions({ probs: rowProbs, tokens: rowTokens, perRow, scores, width, k, vocab });
         const stillActive: number[] = [];
         const parentRows: number[] = [];
         active.forEach((i, b) => {
@@ -142,10 +144,12 @@ async function beamBatch(model: Seq2Seq, inputs: TargetInputs, sources: readonly
 }
 
 export interface RowCandidates {
-  /** [rows·k] each row's k largest probabilities, largest first */
+  /** [rows·perRow] each row's perRow largest probabilities, largest first */
   probs: Float32Array;
-  /** [rows·k] their tokens */
+  /** [rows·perRow] their tokens */
   tokens: Int32Array;
+  /** candidates per row: k plus as many as NEVER_OUTPUT may take (candidatesPerRow) */
+  perRow: number;
   /** [rows] each row's summed log-probability so far (−∞: a dead row) */
   scores: Float32Array;
   /** rows per sentence */
@@ -156,12 +160,12 @@ export interface RowCandidates {
 
 /**
  * Per sentence, its k best extensions over all its rows by summed
- * log-probability, best first; equal totals in the order of row·V + token,
- * as tf.topk over [sentences, width·V] orders them.
+ * log-probability, best first, leaving out NEVER_OUTPUT tokens; equal totals
+ * in the order of row·V + token, as tf.topk over [sentences, width·V] orders them.
  * @returns [sentences·k] totals (−∞ where fewer than k are finite) and their row·V + token
  */
 export function bestExtensions(c: RowCandidates): { values: Float64Array; indices: Int32Array } {
-  const { width, k, vocab } = c;
+  const { width, k, perRow, vocab } = c;
   const sentences = c.scores.length / width;
   const values = new Float64Array(sentences * k).fill(-Infinity);
   const indices = new Int32Array(sentences * k);
@@ -172,7 +176,10 @@ export function bestExtensions(c: RowCandidates): { values: Float64Array; indice
       const row = b * width + j;
       const score = c.scores[row]!;
       if (score === -Infinity) continue;
-      for (let i = row * k; i < row * k + k; i++) pool.push({ total: score + Math.log(c.probs[i]!), index: j * vocab + c.tokens[i]! });
+      for (let i = row * perRow; i < (row + 1) * perRow; i++) {
+        const token = c.tokens[i]!;
+        if (!NEVER_OUTPUT.has(token)) pool.push({ total: score + Math.log(c.probs[i]!), index: j * vocab + token });
+      }
     }
     pool.sort((x, y) => y.total - x.total || x.index - y.index);
     for (let i = 0; i < Math.min(k, pool.length); i++) {

@@ -1,6 +1,6 @@
 /**
  * Greedy search: at each step every sentence of the batch takes its most
- * probable next token. Sentences leave the batch when they emit <eos> or reach
+ * probable next token that may be output (not <pad> or <sos>: NEVER_OUTPUT). Sentences leave the batch when they emit <eos> or reach
  * their length limit; the encoder runs once per batch.
  */
 import * as tf from '@tensorflow/tfjs-core';
@@ -18,7 +18,7 @@ import {
   type DecodingStart,
   type TargetInputs,
 } from './batch.ts';
-import { normalisedScore, outputLimit, type Hypothesis, type SearchOptions } from './options.ts';
+import { NEVER_OUTPUT, candidatesPerRow, normalisedScore, outputLimit, type Hypothesis, type SearchOptions } from './options.ts';
 
 /** The output so far of one sentence. */
 interface Output {
@@ -47,21 +47,26 @@ async function greedyBatch(model: Seq2Seq, inputs: TargetInputs, sources: readon
     let dec: DecodingStart = startDecoding(model, sources, rows);
     const srcLen = dec.enc.states.shape[1];
     let previous = new Int32Array(rows.length).fill(SOS);
+    const perRow = candidatesPerRow(1, model.dims.tgtVocab);
     try {
       while (rows.length > 0) {
         const step = tidyKeep(() => {
           const s = searchStep(model, dec, inputs, previous);
-          const best = tf.topk(tf.softmax(s.logits), 1);
+          const best = tf.topk(tf.softmax(s.logits), perRow);
           return { state: s.state, token: best.indices, prob: best.values, attention: s.attention };
         });
         tf.dispose(stateTensors(dec.state));
         dec = { ...dec, state: step.state };
-        const [tokens, probs, attention] = (await readStepAndDispose([step.token, step.prob], step.attention, opts.returnAttention)) as [Int32Array, Float32Array, Float32Array | null];
+        const [candidates, probs, attention] = (await readStepAndDispose([step.token, step.prob], step.attention, opts.returnAttention)) as [Int32Array, Float32Array, Float32Array | null];
+        const tokens = new Int32Array(rows.length);
         const continuing: number[] = [];
         rows.forEach((sentence, r) => {
           const out = outputs[sentence]!;
-          const token = tokens[r]!;
-          out.logProb += Math.log(probs[r]!);
+          // The most probable token that may be output (candidates are in order of probability).
+          let c = r * perRow;
+          while (NEVER_OUTPUT.has(candidates[c]!)) c++;
+          const token = (tokens[r] = candidates[c]!);
+          out.logProb += Math.log(probs[c]!);
           out.length += 1;
           if (token === EOS) return;
           out.ids.push(token);

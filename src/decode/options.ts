@@ -3,6 +3,19 @@
  * per-sentence output length limit and the length-normalised score.
  */
 import { DEFAULTS, type DecodingConfig } from '../config.ts';
+import { PAD, SOS } from '../data/vocab.ts';
+
+/**
+ * Tokens a search never outputs (as fairseq and OpenNMT mask them): <pad> and
+ * <sos> are never training targets, but an untrained or briefly trained model
+ * can still rank them high. Scores stay log-probabilities under the full softmax.
+ */
+export const NEVER_OUTPUT: ReadonlySet<number> = new Set([PAD, SOS]);
+
+/** How many of a row's most probable tokens to fetch so that `k` of them can be output. */
+export function candidatesPerRow(k: number, vocab: number): number {
+  return Math.min(k + NEVER_OUTPUT.size, vocab);
+}
 
 /**
  * The decoding config's search fields (beam, length penalty α in

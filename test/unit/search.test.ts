@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs';
 import seedrandom from 'seedrandom';
 import { buildConfig, DEFAULTS, type ModelConfig } from '../../src/config.ts';
-import { EOS, SOS, UNK, Vocab } from '../../src/data/vocab.ts';
+import { EOS, PAD, SOS, UNK, Vocab } from '../../src/data/vocab.ts';
 import { detokenize } from '../../src/data/tokenize.ts';
 import { translate } from '../../src/decode/translator.ts';
 import { createModel, disposeModel, lossSum, type Seq2Seq } from '../../src/model/seq2seq.ts';
@@ -66,7 +66,8 @@ function teacherForcedLogProb(model: Seq2Seq, src: number[], ids: number[]): num
 
 /**
  * A plain reference beam search: one sentence, one decoder call per
- * hypothesis, no early stopping (runs until no hypothesis is live). The
+ * hypothesis, no early stopping (runs until no hypothesis is live), never
+ * outputting <pad> or <sos>. The
  * batched search with its stopping bound must find exactly the same n-best.
  */
 function referenceBeam(model: Seq2Seq, src: number[], o: ReturnType<typeof searchOptions>): Hypothesis[] {
@@ -84,7 +85,9 @@ function referenceBeam(model: Seq2Seq, src: number[], o: ReturnType<typeof searc
         const previous = tf.tensor1d([h.ids.at(-1) ?? SOS], 'int32');
         const out = decodeStep(params, dims, enc, h.state, projectTargetInputs(params, previous, noDropout), noDropout);
         const logp = tf.logSoftmax(outputLogits(params, dims, out.attentional)).dataSync();
-        logp.forEach((lp, token) => candidates.push({ parent: h, token, logProb: h.logProb + lp, state: out.state }));
+        logp.forEach((lp, token) => {
+          if (token !== PAD && token !== SOS) candidates.push({ parent: h, token, logProb: h.logProb + lp, state: out.state });
+        });
       }
       candidates.sort((a, b) => b.logProb - a.logProb);
       live = [];
@@ -143,7 +146,9 @@ describe('bestExtensions: each sentence\'s k best from its rows\' k most probabl
         const row = logits[b * width + j]!;
         const m = Math.max(...row);
         const lse = m + Math.log(row.reduce((a, x) => a + Math.exp(x - m), 0));
-        row.forEach((x, v) => all.push({ total: scores[b * width + j]! + x - lse, index: j * vocab + v }));
+        row.forEach((x, v) => {
+          if (v !== PAD && v !== SOS) all.push({ total: scores[b * width + j]! + x - lse, index: j * vocab + v });
+        });
       }
       all.sort((x, y) => y.total - x.total || x.index - y.index);
       all.slice(0, k).forEach((c) => (values.push(c.total), indices.push(c.index)));
@@ -151,14 +156,16 @@ describe('bestExtensions: each sentence\'s k best from its rows\' k most probabl
     return { values, indices };
   }
 
-  test('equals a topk over [sentences, width·V] of the summed log-probabilities, with dead rows and ties', () => {
+  test('equals a topk over [sentences, width·V] of the summed log-probabilities without <pad> and <sos>, with dead rows and ties', () => {
     const random = seedrandom('best-extensions');
     const vocab = 12;
     const k = 3;
+    const perRow = k + 2;
     const width = 3;
     const sentences = 5;
     const logits = Array.from({ length: sentences * width }, () => Float32Array.from({ length: vocab }, () => Math.round((random() * 8 - 4) * 4) / 4));
     logits[4] = new Float32Array(vocab).fill(1); // every token tied
+    logits[5]![PAD] = logits[5]![SOS] = 9; // <pad> and <sos> most probable
     const scores = Float32Array.from({ length: sentences * width }, (_, r) => (r % width === 2 && r < 9 ? -Infinity : -random() * 3));
     scores[12] = scores[13] = scores[14] = -2; // three identical rows: ties across rows
     logits[13] = logits[12]!;
@@ -166,7 +173,7 @@ describe('bestExtensions: each sentence\'s k best from its rows\' k most probabl
     const rowTop = logits.map((row) =>
       Array.from(row, (x, v) => ({ x, v }))
         .sort((a, b) => b.x - a.x || a.v - b.v)
-        .slice(0, k),
+        .slice(0, perRow),
     );
     const probs = rowTop.flatMap((top, r) => {
       const row = logits[r]!;
@@ -177,6 +184,7 @@ describe('bestExtensions: each sentence\'s k best from its rows\' k most probabl
     const got = bestExtensions({
       probs: Float32Array.from(probs),
       tokens: Int32Array.from(rowTop.flatMap((r) => r.map((c) => c.v))),
+      perRow,
       scores,
       width,
       k,
@@ -190,17 +198,19 @@ describe('bestExtensions: each sentence\'s k best from its rows\' k most probabl
   test('a sentence with fewer than k finite candidates is topped up with −∞', () => {
     const got = bestExtensions({
       probs: Float32Array.from([0.5, 0.25, 0.9, 0.05]),
-      tokens: Int32Array.from([3, 0, 1, 2]),
+      tokens: Int32Array.from([3, 1, 4, 5]),
+      perRow: 2,
       scores: Float32Array.from([-1, -Infinity]),
       width: 2,
       k: 2,
       vocab: 4,
     });
     assert.deepEqual(Array.from(got.values), [-1 + Math.log(0.5), -1 + Math.log(0.25)]);
-    assert.deepEqual(Array.from(got.indices), [3, 0]);
+    assert.deepEqual(Array.from(got.indices), [3, 1]);
     const single = bestExtensions({
       probs: Float32Array.from([0.5, 0.25]),
-      tokens: Int32Array.from([3, 0]),
+      tokens: Int32Array.from([3, 1]),
+      perRow: 2,
       scores: Float32Array.from([-Infinity]),
       width: 1,
       k: 2,
@@ -338,6 +348,35 @@ describe('crafted models', () => {
       const result = await search(model, srcs, { beam, nbest: 1 });
       assert.deepEqual(result.map((l) => l[0]!.ids), srcs.map(() => []));
     }
+    disposeModel(model);
+  });
+
+  test('a model that favours <pad> and <sos> never outputs them; scores stay log-probabilities under the full softmax', async () => {
+    const model = tinyModel({}, 6);
+    biasOutput(model, PAD, 4);
+    biasOutput(model, SOS, 5);
+    const srcs = sources(12, 4);
+    const o = searchOptions({ beam: 3, nbest: 3, lengthPenalty: 0, maxOutputLen: 12 });
+    let scored = 0;
+    for (const beam of [1, 3]) {
+      const result = await search(model, srcs, { ...o, beam, nbest: beam });
+      result.forEach((list, i) =>
+        list.forEach((h) => {
+          assert.ok(h.ids.length > 0 && !h.ids.includes(PAD) && !h.ids.includes(SOS), JSON.stringify(h.ids));
+          if (h.ids.length >= outputLimit(srcs[i]!.length, o)) return;
+          assert.ok(close(h.score, teacherForcedLogProb(model, srcs[i]!, h.ids), 1e-3), `beam ${beam}, ${i}`);
+          scored++;
+        }),
+      );
+    }
+    assert.ok(scored > 0, 'some hypotheses ended with <eos>');
+    // Without the exclusion these would be the most probable tokens: the test would not show anything otherwise.
+    const first = tf.tidy(() => {
+      const enc = encode(model.params, model.dims, tf.tensor2d([srcs[0]!], [1, srcs[0]!.length], 'int32'), tf.ones([1, srcs[0]!.length]) as tf.Tensor2D, noDropout);
+      const out = decodeStep(model.params, model.dims, enc, initialDecoderState(model.dims, enc), projectTargetInputs(model.params, tf.tensor1d([SOS], 'int32'), noDropout), noDropout);
+      return tf.argMax(outputLogits(model.params, model.dims, out.attentional), 1).dataSync()[0];
+    });
+    assert.ok(first === PAD || first === SOS);
     disposeModel(model);
   });
 
