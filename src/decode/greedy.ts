@@ -1,7 +1,8 @@
 /**
  * Greedy search: at each step every sentence of the batch takes its most
- * probable next token that may be output (not <pad> or <sos>: NEVER_OUTPUT). Sentences leave the batch when they emit <eos> or reach
- * their length limit; the encoder runs once per batch.
+ * probable next token that may be output (not <pad> or <sos>: NEVER_OUTPUT).
+ * Sentences leave the batch when they emit <eos> or reach their length limit;
+ * the encoder runs once per batch.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { EOS, SOS } from '../data/vocab.ts';

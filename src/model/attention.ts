@@ -15,8 +15,8 @@ import { param, type ModelDims, type Params } from './params.ts';
 
 /**
  * Whether the attention products run as batched matMuls: on tensorflow, where
- * they make batched decoding 5–6% faster (training unchanged); the wasm
- * backend's batched matMul is a scalar loop, so elsewhere multiply + sum.
+ * they make batched decoding a few per cent faster (training unchanged); the
+ * wasm backend's batched matMul is a scalar loop, so elsewhere multiply + sum.
  */
 function batchedProducts(): boolean {
   return tf.getBackend() === 'tensorflow';
