@@ -175,43 +175,59 @@ export function targetInputs(model: Seq2Seq, rowSteps: number): TargetInputs {
   return { of: (previous) => tf.gather(table, tf.tensor1d(previous, 'int32')), dispose: () => table.dispose() };
 }
 
-export interface SearchStep {
-  state: DecoderState;
-  /** [rows, tgtVocab] */
-  logits: tf.Tensor2D;
-  /** [rows, srcLen] */
-  attention: tf.Tensor2D;
-}
-
 /**
  * One decoder step for every row, fed the previous output ids (call inside
  * tf.tidy). The same decoderStep as training, without dropout.
  * @param previous [rows]: y_{t-1} of each row (<sos> at the start)
+ * @returns the new state, logits [rows, tgtVocab], attention [rows, srcLen]
  */
-export function searchStep(model: Seq2Seq, d: DecodingStart, inputs: TargetInputs, previous: Int32Array): SearchStep {
+function decodeRows(model: Seq2Seq, d: DecodingStart, inputs: TargetInputs, previous: Int32Array): { state: DecoderState; logits: tf.Tensor2D; attention: tf.Tensor2D } {
   const { params, dims } = model;
   const inputProj = inputs.of(previous);
   const out = decoderStep(params, dims, d.weights, d.enc, d.state, inputProj, null);
   return { state: out.state, logits: outputLogits(params, dims, out.attentional), attention: out.attention };
 }
 
+/** What one search step reads back: each row's most probable tokens and, when asked for, the attention. */
+export interface StepCandidates {
+  /** [rows·perRow] each row's perRow largest probabilities, largest first */
+  probs: Float32Array;
+  /** [rows·perRow] their tokens */
+  tokens: Int32Array;
+  /** [rows·paddedSrcLen] or null */
+  attention: Float32Array | null;
+}
+
 /**
- * The one small read-back per decoding step: a few small tensors (chosen ids
- * and scores) and, when asked for, the attention; all are disposed.
- * @returns the small tensors' values in order, then the attention or null
+ * One search step for every row: decodes, takes each row's `perRow` most
+ * probable tokens (topk over the softmax) and reads them back, with the
+ * attention when asked for: the one small read-back per step. The previous
+ * state's tensors and everything read back are disposed.
+ * @returns the decoding advanced to the new state, and the candidates
  */
-export async function readStepAndDispose(
-  small: readonly tf.Tensor[],
-  attention: tf.Tensor,
+export async function searchStep(
+  model: Seq2Seq,
+  d: DecodingStart,
+  inputs: TargetInputs,
+  previous: Int32Array,
+  perRow: number,
   withAttention: boolean,
-): Promise<[...tf.TypedArray[], Float32Array | null]> {
+): Promise<{ dec: DecodingStart; candidates: StepCandidates }> {
+  const step = tidyKeep(() => {
+    const s = decodeRows(model, d, inputs, previous);
+    const { values, indices } = tf.topk(tf.softmax(s.logits), perRow);
+    return { state: s.state, values, indices, attention: s.attention };
+  });
+  tf.dispose(stateTensors(d.state));
+  const dec = { ...d, state: step.state };
   try {
-    const [att, ...values] = await Promise.all([
-      withAttention ? (attention.data() as Promise<Float32Array>) : Promise.resolve(null),
-      ...small.map((t) => t.data()),
+    const [probs, tokens, attention] = await Promise.all([
+      step.values.data() as Promise<Float32Array>,
+      step.indices.data() as Promise<Int32Array>,
+      withAttention ? (step.attention.data() as Promise<Float32Array>) : Promise.resolve(null),
     ]);
-    return [...values, att];
+    return { dec, candidates: { probs, tokens, attention } };
   } finally {
-    tf.dispose([...small, attention]);
+    tf.dispose([step.values, step.indices, step.attention]);
   }
 }

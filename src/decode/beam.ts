@@ -18,21 +18,9 @@
  * normalisation (options.ts normalisedScore) the best a live hypothesis can
  * reach is logProb / limit^α (scoreBound), since logProb only falls.
  */
-import * as tf from '@tensorflow/tfjs-core';
 import { EOS, PAD, SOS } from '../data/vocab.ts';
 import type { Seq2Seq } from '../model/seq2seq.ts';
-import {
-  disposeDecoding,
-  inInputOrder,
-  keepRows,
-  readStepAndDispose,
-  searchStep,
-  startDecoding,
-  stateTensors,
-  tidyKeep,
-  type DecodingStart,
-  type TargetInputs,
-} from './batch.ts';
+import { disposeDecoding, inInputOrder, keepRows, searchStep, startDecoding, type DecodingStart, type StepCandidates, type TargetInputs } from './batch.ts';
 import { NEVER_OUTPUT, candidatesPerRow, normalisedScore, outputLimit, scoreBound, type Hypothesis, type SearchOptions } from './options.ts';
 
 /** A hypothesis as a chain back to <sos>, so that extensions share their prefix. */
@@ -104,19 +92,10 @@ async function beamBatch(model: Seq2Seq, inputs: TargetInputs, sources: readonly
     try {
       while (active.length > 0) {
         const { previous, scores } = stepInputs(active.map((i) => beams[i]!), width);
-        const step = tidyKeep(() => {
-          const s = searchStep(model, dec, inputs, previous);
-          const { values, indices } = tf.topk(tf.softmax(s.logits), perRow);
-          return { state: s.state, values, indices, attention: s.attention };
-        });
-        tf.dispose(stateTensors(dec.state));
-        dec = { ...dec, state: step.state };
-        const [rowProbs, rowTokens, attention] = (await readStepAndDispose([step.values, step.indices], step.attention, opts.returnAttention)) as [
-          Float32Array,
-          Int32Array,
-          Float32Array | null,
-        ];
-        const { values, indices } = bestExtensions({ probs: rowProbs, tokens: rowTokens, perRow, scores, width, k, vocab });
+        const step = await searchStep(model, dec, inputs, previous, perRow, opts.returnAttention);
+        dec = step.dec;
+        const { probs, tokens, attention } = step.candidates;
+        const { values, indices } = bestExtensions({ probs, tokens, perRow, scores, width, k, vocab });
         const stillActive: number[] = [];
         const parentRows: number[] = [];
         active.forEach((i, b) => {
@@ -143,11 +122,8 @@ async function beamBatch(model: Seq2Seq, inputs: TargetInputs, sources: readonly
   return beams.map((beam) => nbestOf(beam, opts));
 }
 
-export interface RowCandidates {
-  /** [rows·perRow] each row's perRow largest probabilities, largest first */
-  probs: Float32Array;
-  /** [rows·perRow] their tokens */
-  tokens: Int32Array;
+/** A step's candidates (see StepCandidates) and what picking among them needs. */
+export interface RowCandidates extends Pick<StepCandidates, 'probs' | 'tokens'> {
   /** candidates per row: k plus as many as NEVER_OUTPUT may take (candidatesPerRow) */
   perRow: number;
   /** [rows] each row's summed log-probability so far (−∞: a dead row) */

@@ -4,21 +4,9 @@
  * Sentences leave the batch when they emit <eos> or reach their length limit;
  * the encoder runs once per batch.
  */
-import * as tf from '@tensorflow/tfjs-core';
 import { EOS, SOS } from '../data/vocab.ts';
 import type { Seq2Seq } from '../model/seq2seq.ts';
-import {
-  disposeDecoding,
-  inInputOrder,
-  keepRows,
-  readStepAndDispose,
-  searchStep,
-  startDecoding,
-  stateTensors,
-  tidyKeep,
-  type DecodingStart,
-  type TargetInputs,
-} from './batch.ts';
+import { disposeDecoding, inInputOrder, keepRows, searchStep, startDecoding, type DecodingStart, type TargetInputs } from './batch.ts';
 import { NEVER_OUTPUT, candidatesPerRow, normalisedScore, outputLimit, type Hypothesis, type SearchOptions } from './options.ts';
 
 /** The output so far of one sentence. */
@@ -51,14 +39,9 @@ async function greedyBatch(model: Seq2Seq, inputs: TargetInputs, sources: readon
     const perRow = candidatesPerRow(1, model.dims.tgtVocab);
     try {
       while (rows.length > 0) {
-        const step = tidyKeep(() => {
-          const s = searchStep(model, dec, inputs, previous);
-          const best = tf.topk(tf.softmax(s.logits), perRow);
-          return { state: s.state, token: best.indices, prob: best.values, attention: s.attention };
-        });
-        tf.dispose(stateTensors(dec.state));
-        dec = { ...dec, state: step.state };
-        const [candidates, probs, attention] = (await readStepAndDispose([step.token, step.prob], step.attention, opts.returnAttention)) as [Int32Array, Float32Array, Float32Array | null];
+        const step = await searchStep(model, dec, inputs, previous, perRow, opts.returnAttention);
+        dec = step.dec;
+        const { probs, tokens: candidates, attention } = step.candidates;
         const tokens = new Int32Array(rows.length);
         const continuing: number[] = [];
         rows.forEach((sentence, r) => {
