@@ -17,7 +17,7 @@ import { search } from '../src/decode/search.ts';
 import { disposeModel, type Seq2Seq } from '../src/model/seq2seq.ts';
 import { Adam } from '../src/train/adam.ts';
 import { trainStep } from '../src/train/step.ts';
-import { WARMUP_STEPS, median, type Counts } from './options.ts';
+import { WARMUP_STEPS, median, round, type Counts } from './options.ts';
 import { profileBackend, type BenchProfile } from './profile.ts';
 import { freshModel, type Workload } from './workload.ts';
 
@@ -64,7 +64,6 @@ export const DECODE_MODES: readonly DecodeMode[] = [
   { key: 'beam5b1', beam: 5, batchSize: 1 },
 ];
 
-const round = (x: number, digits: number): number => Number(x.toFixed(digits));
 const mean = (xs: readonly number[]): number => (xs.length === 0 ? 0 : xs.reduce((a, b) => a + b, 0) / xs.length);
 
 /** Warm-up steps, then timed steps: median ms per step and median target tokens/s per step. */

@@ -94,6 +94,11 @@ export function countsFor(backend: BackendName, o: Pick<BenchOptions, 'steps' | 
   return { steps, sentences, capped };
 }
 
+/** x to `digits` decimals (for reported figures). */
+export function round(x: number, digits: number): number {
+  return Number(x.toFixed(digits));
+}
+
 /** The median of a non-empty list. */
 export function median(values: readonly number[]): number {
   if (values.length === 0) throw new RangeError('median of an empty list');

@@ -17,6 +17,7 @@ import type { Seq2Seq } from '../src/model/seq2seq.ts';
 import type { Adam } from '../src/train/adam.ts';
 import { trainStep } from '../src/train/step.ts';
 import type { DecodeMode } from './measure.ts';
+import { round } from './options.ts';
 import type { Workload } from './workload.ts';
 
 /** Kernels that are matrix products. */
@@ -60,7 +61,6 @@ export interface ProfiledKernel {
   kernelTimeMs: number | { error: string } | Promise<number | { error: string }>;
 }
 
-const round = (x: number, digits: number): number => Number(x.toFixed(digits));
 
 /**
  * Kernel times per unit from a profile's kernel list.
