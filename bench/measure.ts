@@ -17,7 +17,7 @@ import { search } from '../src/decode/search.ts';
 import { disposeModel, type Seq2Seq } from '../src/model/seq2seq.ts';
 import { Adam } from '../src/train/adam.ts';
 import { trainStep } from '../src/train/step.ts';
-import { WARMUP_STEPS, median, round, type Counts } from './options.ts';
+import { DECODE_MODES, WARMUP_STEPS, median, round, type Counts, type DecodeMode } from './options.ts';
 import { profileBackend, type BenchProfile } from './profile.ts';
 import { freshModel, type Workload } from './workload.ts';
 
@@ -45,24 +45,6 @@ export interface BenchResult {
   /** With --profile: kernel times per training step and per decoded sentence. */
   profile?: BenchProfile;
 }
-
-export interface DecodeMode {
-  key: 'greedy64' | 'greedy1' | 'beam5' | 'beam5b1';
-  beam: number;
-  batchSize: number;
-}
-
-/**
- * `beam5` is batched (64 sentences, 320 hypotheses per decoder call), the
- * figure the issue's targets name; `beam5b1` decodes one sentence at a time,
- * as the PyTorch reference figure was measured.
- */
-export const DECODE_MODES: readonly DecodeMode[] = [
-  { key: 'greedy64', beam: 1, batchSize: 64 },
-  { key: 'greedy1', beam: 1, batchSize: 1 },
-  { key: 'beam5', beam: 5, batchSize: 64 },
-  { key: 'beam5b1', beam: 5, batchSize: 1 },
-];
 
 const mean = (xs: readonly number[]): number => (xs.length === 0 ? 0 : xs.reduce((a, b) => a + b, 0) / xs.length);
 

@@ -13,6 +13,29 @@ export const WARMUP_STEPS = 3;
 /** cpu is ~50× slower than tensorflow: when it runs as part of the default set it gets at most these. */
 export const CPU_CAP = { steps: 1, sentences: 5 } as const;
 
+export interface DecodeMode {
+  key: 'greedy64' | 'greedy1' | 'beam5' | 'beam5b1';
+  beam: number;
+  batchSize: number;
+}
+
+/**
+ * `beam5` is batched (64 sentences, 320 hypotheses per decoder call), the
+ * figure the issue's targets name; `beam5b1` decodes one sentence at a time,
+ * as the PyTorch reference figure was measured.
+ */
+export const DECODE_MODES: readonly DecodeMode[] = [
+  { key: 'greedy64', beam: 1, batchSize: 64 },
+  { key: 'greedy1', beam: 1, batchSize: 1 },
+  { key: 'beam5', beam: 5, batchSize: 64 },
+  { key: 'beam5b1', beam: 5, batchSize: 1 },
+];
+
+/** The decoding mode named `key`. */
+export function decodeMode(key: DecodeMode['key']): DecodeMode {
+  return DECODE_MODES.find((m) => m.key === key)!;
+}
+
 export interface BenchOptions {
   /** The backends to measure, in order. */
   backends: BackendName[];

@@ -16,8 +16,7 @@ import { search } from '../src/decode/search.ts';
 import type { Seq2Seq } from '../src/model/seq2seq.ts';
 import type { Adam } from '../src/train/adam.ts';
 import { trainStep } from '../src/train/step.ts';
-import type { DecodeMode } from './measure.ts';
-import { round } from './options.ts';
+import { decodeMode, round, type DecodeMode } from './options.ts';
 import type { Workload } from './workload.ts';
 
 /** Kernels that are matrix products. */
@@ -60,7 +59,6 @@ export interface ProfiledKernel {
   name: string;
   kernelTimeMs: number | { error: string } | Promise<number | { error: string }>;
 }
-
 
 /**
  * Kernel times per unit from a profile's kernel list.
@@ -117,7 +115,7 @@ export async function profileBackend(
   };
   return {
     train: summarise(train.kernels, isKernel, 'step', batches.length, tokensPerStep),
-    greedy64: await decode({ key: 'greedy64', beam: 1, batchSize: 64 }),
-    beam5: await decode({ key: 'beam5', beam: 5, batchSize: 64 }),
+    greedy64: await decode(decodeMode('greedy64')),
+    beam5: await decode(decodeMode('beam5')),
   };
 }
