@@ -12,7 +12,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { addBias, dense, embedLookup, matMul, tanh } from './ops.ts';
-import { lstmCell, type LstmState } from './lstm.ts';
+import { lstmCell, packedGates, type LstmState } from './lstm.ts';
 import { attend } from './attention.ts';
 import { param, type ModelDims, type Params } from './params.ts';
 import { noDropout, type Dropout, type EncodedSource } from './encoder.ts';
@@ -140,10 +140,7 @@ export function decoderStep(
     }
     const cell = lstmCell(z, prev.c);
     layers.push({ h: cell.h, c: cell.c });
-    if (withTrace) {
-      const acts = tf.concat([cell.i, cell.f, cell.g, cell.o], 1) as tf.Tensor2D;
-      traces.push({ recurrentIn, below, acts, cPrev: prev.c, tanhC: cell.tanhC });
-    }
+    if (withTrace) traces.push({ recurrentIn, below, acts: packedGates(cell), cPrev: prev.c, tanhC: cell.tanhC });
   }
   const top = layers[d.layers - 1]!.h;
   const { context, weights: attention } = attend(params, d, top, memory.keys, memory.states, memory.maskBias);

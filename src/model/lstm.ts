@@ -41,6 +41,11 @@ export function lstmCell(z: tf.Tensor2D, cPrev: tf.Tensor2D): CellStep {
   return { i, f, g, o, c, tanhC, h: tf.mul(o, tanhC) as tf.Tensor2D };
 }
 
+/** The gate activations packed as [i, f, g, o] ([batch, 4·hidden]): what the backward pass saves. */
+export function packedGates(cell: CellStep): tf.Tensor2D {
+  return tf.concat([cell.i, cell.f, cell.g, cell.o], 1) as tf.Tensor2D;
+}
+
 /**
  * Gate slopes for packed activations a = [i, f, g, o] (any leading shape, last axis 4·hidden):
  * σ' = a(1 − a) for i, f, o and tanh' = 1 − a² = (1 − a)(1 + a) for g, i.e. (1 − a)(a + [g]).
@@ -163,7 +168,7 @@ function forwardLoop(
     if (kept) {
       kept.hPrev[t] = h;
       kept.cPrev[t] = c;
-      kept.acts[t] = tf.concat([cell.i, cell.f, cell.g, cell.o], 1) as tf.Tensor2D;
+      kept.acts[t] = packedGates(cell);
       kept.tanhC[t] = cell.tanhC;
     }
     if (t < unpaddedSteps) {
