@@ -10,8 +10,8 @@
  */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import type { BackendName } from '../src/backend.ts';
-import { UserError, formatUserError } from '../src/cli/errors.ts';
+import type { BackendName } from '../src/backend/index.ts';
+import { UserError, formatUserError } from '../src/errors.ts';
 import { PROJECT_ROOT } from '../src/project.ts';
 import type { BenchResult } from './measure.ts';
 import { WARMUP_STEPS, countsFor, parseBenchArgs, type BenchOptions } from './options.ts';
@@ -26,7 +26,7 @@ const log = (line: string): void => {
 
 /** Measures one backend in this process. */
 async function benchHere(backend: BackendName, o: BenchOptions): Promise<BenchResult> {
-  const { initBackend } = await import('../src/backend.ts');
+  const { initBackend } = await import('../src/backend/index.ts');
   const { loadWorkload } = await import('./workload.ts');
   const { runBench } = await import('./measure.ts');
   await initBackend(backend, log);

@@ -12,7 +12,7 @@
  * The mean output lengths are reported next to the reference lengths.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { BackendName } from '../src/backend.ts';
+import type { BackendName } from '../src/backend/index.ts';
 import { search } from '../src/decode/search.ts';
 import { disposeModel, type Seq2Seq } from '../src/model/seq2seq.ts';
 import { Adam } from '../src/train/adam.ts';

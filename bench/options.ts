@@ -3,8 +3,8 @@
  * (the plain-JavaScript cpu backend gets small counts unless asked for by name).
  */
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
-import { UserError } from '../src/cli/errors.ts';
-import type { BackendName } from '../src/backend.ts';
+import { UserError } from '../src/errors.ts';
+import type { BackendName } from '../src/backend/index.ts';
 
 export const ALL_BACKENDS: readonly BackendName[] = ['tensorflow', 'wasm', 'cpu'];
 export const DEFAULT_STEPS = 30;

@@ -11,7 +11,7 @@
  * throughput however little else the step did ("products alone").
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { BackendName } from '../src/backend.ts';
+import type { BackendName } from '../src/backend/index.ts';
 import { search } from '../src/decode/search.ts';
 import type { Seq2Seq } from '../src/model/seq2seq.ts';
 import type { Adam } from '../src/train/adam.ts';

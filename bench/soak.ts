@@ -12,7 +12,7 @@ import { spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend, type BackendName } from '../src/backend.ts';
+import { initBackend, type BackendName } from '../src/backend/index.ts';
 import { buildConfig, configNameOf, readConfigFile, resolveConfigPath } from '../src/config.ts';
 import { makeBatch, planBatches, type EncodedPair } from '../src/data/batches.ts';
 import { buildVocabs, loadDataset } from '../src/data/dataset.ts';

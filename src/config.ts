@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { basename, dirname, extname, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
-import { UserError } from './cli/errors.ts';
+import { UserError } from './errors.ts';
 
 export type Group = 'data' | 'model' | 'training' | 'decoding';
 export const GROUPS: readonly Group[] = ['data', 'model', 'training', 'decoding'];

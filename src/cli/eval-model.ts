@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { buildConfig, type S2SConfig } from '../config.ts';
-import { UserError, usageError } from './errors.ts';
+import { UserError, usageError } from '../errors.ts';
 import { initBackendFor } from './global-options.ts';
 
 export interface ModelEvalFlags {

@@ -4,7 +4,7 @@
  * touching tensors.
  */
 import type { Command } from 'commander';
-import { initBackend, threadsFromEnv, type BackendChoice, type BackendRequest } from '../backend.ts';
+import { initBackend, threadsFromEnv, type BackendChoice, type BackendRequest } from '../backend/index.ts';
 
 export interface GlobalOptions {
   backend: BackendRequest;

@@ -8,7 +8,7 @@ import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CommanderError } from 'commander';
-import { formatUserError, UserError } from './errors.ts';
+import { formatUserError, UserError } from '../errors.ts';
 import { buildProgram } from './program.ts';
 
 export const EXIT_USAGE = 2;

@@ -3,8 +3,8 @@
  * Building it loads no TensorFlow: commands import heavy modules in their actions.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { BACKEND_REQUESTS } from '../backend.ts';
-import { defaultWasmThreads, parseThreads, THREADS_ENV, THREADS_EXPECTED, WASM_MAX_THREADS } from '../wasm-threads.ts';
+import { BACKEND_REQUESTS } from '../backend/index.ts';
+import { defaultWasmThreads, parseThreads, THREADS_ENV, THREADS_EXPECTED, WASM_MAX_THREADS } from '../backend/wasm-threads.ts';
 import { register as registerData } from './commands/data.ts';
 import { register as registerDoctor } from './commands/doctor.ts';
 import { register as registerEval } from './commands/eval.ts';

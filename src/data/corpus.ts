@@ -13,7 +13,7 @@ import { extname } from 'node:path';
 import { Readable, pipeline } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { parse } from 'csv-parse';
-import { UserError, usageError } from '../cli/errors.ts';
+import { UserError, usageError } from '../errors.ts';
 import type { DataConfig } from '../config.ts';
 
 /** One sentence pair as read; `origin` is `file:line` (the source file's line for plain files). */

@@ -3,7 +3,7 @@
  * configured corpus, tokenize both sides, drop pairs longer than `maxLen`,
  * split into train/valid, and build the vocabularies from the training side.
  */
-import { UserError } from '../cli/errors.ts';
+import { UserError } from '../errors.ts';
 import type { DataConfig } from '../config.ts';
 import { type CorpusPair, SkipLog, corpusColumns, formatSkip, formatSkipped, readCorpus, readDelimited } from './corpus.ts';
 import { type SplitRecord, applySplit, holdoutSplit } from './split.ts';

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { writeFileAtomic } from '../fs-atomic.ts';
 import { basename, extname, join, resolve } from 'node:path';
 import { crc32, gunzipSync, inflateRawSync } from 'node:zlib';
-import { UserError } from '../cli/errors.ts';
+import { UserError } from '../errors.ts';
 
 export interface CorpusSpec {
   name: string;

@@ -6,7 +6,7 @@
  * SplitRecord and re-applied on resume, even if the corpus is re-read.
  */
 import { createHash } from 'node:crypto';
-import { UserError } from '../cli/errors.ts';
+import { UserError } from '../errors.ts';
 
 /** `validKeys` are the sourceHash()es of the held-out source sentences, sorted. */
 export interface HoldoutSplit {

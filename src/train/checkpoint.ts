@@ -18,7 +18,7 @@ import { existsSync, statSync } from 'node:fs';
 import { mkdir, open, readFile, readdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { UserError } from '../cli/errors.ts';
+import { UserError } from '../errors.ts';
 import { configFromPlain, configToPlain, type S2SConfig } from '../config.ts';
 import { Vocab } from '../data/vocab.ts';
 import { parseSplitRecord, type SplitRecord } from '../data/split.ts';

@@ -4,7 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { S2SConfig } from '../config.ts';
-import { UserError } from '../cli/errors.ts';
+import { UserError } from '../errors.ts';
 import type { Batch } from '../data/batches.ts';
 import { noDropout, type Dropout } from '../model/encoder.ts';
 import { batchTensors, lossSum, type Seq2Seq } from '../model/seq2seq.ts';

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { initBackend } from '../../src/backend.ts';
-import { registerWasmKernels } from '../../src/wasm-kernels.ts';
+import { initBackend } from '../../src/backend/index.ts';
+import { registerWasmKernels } from '../../src/backend/wasm-kernels.ts';
 
 /** Runs `f` on cpu and on wasm (with s2s's kernels) and returns both results as nested arrays. */
 function onBoth(f: () => tf.Tensor | tf.Tensor[]): { cpu: unknown; wasm: unknown } {

@@ -1,5 +1,5 @@
 /**
- * The threaded SIMD wasm binary in Node (src/wasm-threads.ts): it really runs
+ * The threaded SIMD wasm binary in Node (src/backend/wasm-threads.ts): it really runs
  * XNNPACK on more than one thread, computes what the cpu backend computes,
  * leaks no tensors, lets the process exit, and falls back to the
  * single-threaded binary with one warning when its workers do not start.
@@ -12,8 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend, type BackendChoice } from '../../src/backend.ts';
-import { FAULT_ENV, runningPthreadWorkers, TIMEOUT_ENV, wasmThreading } from '../../src/wasm-threads.ts';
+import { initBackend, type BackendChoice } from '../../src/backend/index.ts';
+import { FAULT_ENV, runningPthreadWorkers, TIMEOUT_ENV, wasmThreading } from '../../src/backend/wasm-threads.ts';
 import { runS2S, stderrLines } from '../helpers/cli.ts';
 
 const work = mkdtempSync(join(tmpdir(), 's2s-wasm-threads-'));

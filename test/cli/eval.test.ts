@@ -11,7 +11,7 @@ import {
   scoreOptionsFromFlags,
   type EvalScoreOptions,
 } from '../../src/cli/commands/eval.ts';
-import { UserError } from '../../src/cli/errors.ts';
+import { UserError } from '../../src/errors.ts';
 import { runS2S, SHARED_DIR } from '../helpers/cli.ts';
 
 const HYPOTHESES = ['我们明天早上去公园散步。', '这本书非常有意思，我看了两遍。'];

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { CommanderError } from 'commander';
-import { UserError } from '../../src/cli/errors.ts';
+import { UserError } from '../../src/errors.ts';
 import { main, reportError, type MainIO } from '../../src/cli/main.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 's2s-main-test-'));

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { parse } from 'yaml';
-import { packageVersion } from '../../src/backend.ts';
+import { packageVersion } from '../../src/backend/index.ts';
 import { REPO_ROOT, runS2S, SHARED_DIR, stderrLines } from '../helpers/cli.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 's2s-cli-test-'));

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import seedrandom from 'seedrandom';
-import { UserError } from '../../src/cli/errors.ts';
+import { UserError } from '../../src/errors.ts';
 import { disposeModel } from '../../src/model/seq2seq.ts';
 import { loadCheckpoint, resolveCheckpointDir } from '../../src/train/checkpoint.ts';
 import { REPO_ROOT, runS2S, S2S_BIN } from '../helpers/cli.ts';

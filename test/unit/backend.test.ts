@@ -10,8 +10,8 @@ import {
   threadsFromEnv,
   type BackendDeps,
   type BackendName,
-} from '../../src/backend.ts';
-import { UserError } from '../../src/cli/errors.ts';
+} from '../../src/backend/index.ts';
+import { UserError } from '../../src/errors.ts';
 
 const GPU = '@tensorflow/tfjs-node-gpu';
 const NODE = '@tensorflow/tfjs-node';

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { UserError } from '../../src/cli/errors.ts';
+import { UserError } from '../../src/errors.ts';
 import { buildConfig } from '../../src/config.ts';
 import { makeBatch } from '../../src/data/batches.ts';
 import { Vocab } from '../../src/data/vocab.ts';

@@ -6,7 +6,7 @@ import { after, describe, test } from 'node:test';
 import { Command, CommanderError } from 'commander';
 import { parse } from 'yaml';
 import { addConfigOptions, configFromOptions, projectRoot } from '../../src/cli/config-options.ts';
-import { formatUserError, UserError } from '../../src/cli/errors.ts';
+import { formatUserError, UserError } from '../../src/errors.ts';
 import { buildConfig, DEFAULTS, GROUPS, readConfigFile, SCHEMA, type Group, type S2SConfig } from '../../src/config.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 's2s-config-test-'));

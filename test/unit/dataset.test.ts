@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { UserError } from '../../src/cli/errors.ts';
+import { UserError } from '../../src/errors.ts';
 import { DEFAULTS, type DataConfig } from '../../src/config.ts';
 import { buildVocabs, loadDataset, skippedSummary, tokenizersOf } from '../../src/data/dataset.ts';
 import { normaliseSource } from '../../src/data/split.ts';

@@ -9,7 +9,7 @@ import {
   parseNvidiaSmi,
   splitLibraryPath,
   type LibrarySearch,
-} from '../../src/cuda.ts';
+} from '../../src/backend/cuda.ts';
 
 const LDCONFIG = [
   '542 libs found in cache `/etc/ld.so.cache\'',

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { UserError } from '../../src/cli/errors.ts';
+import { UserError } from '../../src/errors.ts';
 import { type CorpusPair, SkipLog, readDelimited } from '../../src/data/corpus.ts';
 import { type Split, applySplit, holdoutSplit, normaliseSource, parseSplitRecord, sourceHash } from '../../src/data/split.ts';
 

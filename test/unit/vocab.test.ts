@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { UserError } from '../../src/cli/errors.ts';
+import { UserError } from '../../src/errors.ts';
 import { EOS, PAD, SOS, SPECIALS, UNK, Vocab, compareCodePoints, coverage, loadVocab, saveVocab } from '../../src/data/vocab.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 's2s-vocab-'));

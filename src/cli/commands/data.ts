@@ -5,7 +5,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { usageError } from '../errors.ts';
+import { usageError } from '../../errors.ts';
 import { globalOptions } from '../global-options.ts';
 
 interface GetFlags {

@@ -5,7 +5,7 @@
  * function of the gathered facts (`doctorReport`) so it is tested without a GPU.
  */
 import type { Command } from 'commander';
-import type { LibraryStatus, NvidiaSmi } from '../../cuda.ts';
+import type { LibraryStatus, NvidiaSmi } from '../../backend/cuda.ts';
 
 export interface DoctorFacts {
   /** `process.platform process.arch`, e.g. `linux x64`. */
@@ -109,8 +109,8 @@ export function register(program: Command): void {
     .command('doctor')
     .description('check the CUDA/cuDNN libraries and packages GPU training needs, and say what to install')
     .action(async () => {
-      const { probeCuda } = await import('../../cuda.ts');
-      const { packageVersion, realBackendDeps } = await import('../../backend.ts');
+      const { probeCuda } = await import('../../backend/cuda.ts');
+      const { packageVersion, realBackendDeps } = await import('../../backend/index.ts');
       const installedWithoutBinding = (pkg: string): boolean =>
         realBackendDeps.isInstalled(pkg) && !realBackendDeps.hasBinding(pkg);
       const cuda = probeCuda();

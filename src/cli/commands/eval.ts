@@ -22,7 +22,7 @@ import {
 import { corpusChrf, formatChrf, sentenceChrf, type ChrfOptions } from '../../eval/chrf.ts';
 import { pyRstrip } from '../../eval/python-compat.ts';
 import { BLEU_TOKENIZERS, isBleuTokenizer, type BleuTokenizer } from '../../eval/tokenizers.ts';
-import { UserError, usageError } from '../errors.ts';
+import { UserError, usageError } from '../../errors.ts';
 import {
   bleuJson,
   chrfJson,

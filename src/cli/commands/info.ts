@@ -2,7 +2,7 @@
  * `s2s info`: versions, and every backend with whether it can run here and why.
  */
 import type { Command } from 'commander';
-import type { BackendInfo } from '../../backend.ts';
+import type { BackendInfo } from '../../backend/index.ts';
 
 export interface InfoFacts {
   s2sVersion: string;
@@ -42,7 +42,7 @@ export function register(program: Command): void {
     .command('info')
     .description('show versions and which backends can run here, and why not')
     .action(async (_opts: unknown, command: Command) => {
-      const { packageVersion, probeBackends } = await import('../../backend.ts');
+      const { packageVersion, probeBackends } = await import('../../backend/index.ts');
       const { globalOptions } = await import('../global-options.ts');
       const backends = await probeBackends({}, { threads: globalOptions(command).threads });
       process.stdout.write(

@@ -6,7 +6,7 @@ import { accessSync, constants, existsSync, readdirSync, statSync } from 'node:f
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { S2SConfig } from '../../config.ts';
-import { UserError } from '../errors.ts';
+import { UserError } from '../../errors.ts';
 import { addConfigOptions, configFromOptions, overridesFromOptions, projectRoot } from '../config-options.ts';
 import { globalOptions, initBackendFor } from '../global-options.ts';
 

@@ -12,7 +12,7 @@ import { checkValue, DEFAULT_CONFIG_NAME, SCHEMA, type DecodingConfig } from '..
 import type { Translation } from '../../decode/translator.ts';
 // Pure string functions, no TensorFlow: cheap to load with the program.
 import { renderHeatmap, renderHeatmapSvg, type HeatmapData } from '../../decode/heatmap.ts';
-import { UserError, usageError } from '../errors.ts';
+import { UserError, usageError } from '../../errors.ts';
 import { overridesFromOptions, projectRoot } from '../config-options.ts';
 import { globalOptions, initBackendFor } from '../global-options.ts';
 

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import type { DatasetReport } from '../../data/dataset.ts';
 import { addConfigOptions, configFromOptions } from '../config-options.ts';
-import { usageError, UserError } from '../errors.ts';
+import { usageError, UserError } from '../../errors.ts';
 import { globalOptions } from '../global-options.ts';
 
 export interface SideReport {

@@ -35,7 +35,7 @@ import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { Worker as NodeWorker } from 'node:worker_threads';
 import type * as TF from '@tensorflow/tfjs-core';
-import { firstLine } from './cli/errors.ts';
+import { firstLine } from '../errors.ts';
 
 /** XNNPACK in tfjs-backend-wasm 4.22 never runs more threads than this (the main thread included). */
 export const WASM_MAX_THREADS = 8;

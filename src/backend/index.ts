@@ -11,7 +11,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { UserError, firstLine } from './cli/errors.ts';
+import { UserError, firstLine } from '../errors.ts';
 import { gpuNames, missingCudaLibraries } from './cuda.ts';
 import {
   activateWasm,
