@@ -7,7 +7,7 @@ import { UserError } from '../errors.ts';
 import type { DataConfig } from '../config.ts';
 import { type CorpusPair, SkipLog, corpusColumns, formatSkip, formatSkipped, readCorpus, readDelimited } from './corpus.ts';
 import { type SplitRecord, applySplit, holdoutSplit } from './split.ts';
-import { type TokenizerKind, defaultTokenizer, tokenize } from './tokenize.ts';
+import { type TokenizerKind, sideTokenizer, tokenizeSide } from './tokenize.ts';
 import { Vocab } from './vocab.ts';
 
 export interface TokenizedPair {
@@ -44,11 +44,8 @@ export interface Tokenizers {
 }
 
 /** The configured tokenizers, or each language's default. */
-export function tokenizersOf(data: Pick<DataConfig, 'srcTokenizer' | 'tgtTokenizer' | 'srcLang' | 'tgtLang'>): Tokenizers {
-  return {
-    src: data.srcTokenizer ?? defaultTokenizer(data.srcLang),
-    tgt: data.tgtTokenizer ?? defaultTokenizer(data.tgtLang),
-  };
+export function tokenizersOf(data: Readonly<DataConfig>): Tokenizers {
+  return { src: sideTokenizer(data, 'src').kind, tgt: sideTokenizer(data, 'tgt').kind };
 }
 
 /** A tokenized pair with its raw source, which decides the split. */
@@ -63,12 +60,10 @@ async function tokenizeAll(
   data: Readonly<DataConfig>,
   counts: { read: number; tooLong: number },
 ): Promise<Loaded[]> {
-  const kinds = tokenizersOf(data);
-  const opts = (kind: TokenizerKind) => ({ lowercase: data.lowercase && kind === 'word' });
   const out: Loaded[] = [];
   for await (const { src, tgt, origin } of pairs) {
     counts.read += 1;
-    const pair = { src: tokenize(kinds.src, src, opts(kinds.src)), tgt: tokenize(kinds.tgt, tgt, opts(kinds.tgt)), origin };
+    const pair = { src: tokenizeSide(data, 'src', src), tgt: tokenizeSide(data, 'tgt', tgt), origin };
     if (pair.src.length > data.maxLen || pair.tgt.length > data.maxLen) counts.tooLong += 1;
     else out.push({ pair, source: src });
   }

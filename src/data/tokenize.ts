@@ -29,6 +29,33 @@ export function defaultTokenizer(lang: string): TokenizerKind {
   return CHAR_LANGUAGES.has(base) ? 'char' : 'word';
 }
 
+/** What decides how one side of a corpus is tokenized (a subset of the data config). */
+export interface SideSettings {
+  srcLang: string;
+  tgtLang: string;
+  srcTokenizer: TokenizerKind | null;
+  tgtTokenizer: TokenizerKind | null;
+  lowercase: boolean;
+}
+
+/** How one side is tokenized: the one rule training, validation and decoding share. */
+export interface SideTokenizer {
+  kind: TokenizerKind;
+  /** `lowercase` applies to word tokenizers only; char tokenizers keep case. */
+  options: TokenizeOptions;
+}
+
+export function sideTokenizer(data: Readonly<SideSettings>, side: 'src' | 'tgt'): SideTokenizer {
+  const kind = (side === 'src' ? data.srcTokenizer : data.tgtTokenizer) ?? defaultTokenizer(side === 'src' ? data.srcLang : data.tgtLang);
+  return { kind, options: { lowercase: data.lowercase && kind === 'word' } };
+}
+
+/** Tokenizes text of one side as training does. */
+export function tokenizeSide(data: Readonly<SideSettings>, side: 'src' | 'tgt', text: string): string[] {
+  const { kind, options } = sideTokenizer(data, side);
+  return tokenize(kind, text, options);
+}
+
 export function tokenize(kind: TokenizerKind, text: string, opts: TokenizeOptions): string[] {
   return kind === 'word' ? tokenizeWords(text, opts) : tokenizeChars(text, opts);
 }

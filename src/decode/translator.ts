@@ -4,8 +4,7 @@
  * detokenized by the target language's detokenizer (Chinese without spaces).
  */
 import type { DataConfig, DecodingConfig, S2SConfig } from '../config.ts';
-import { tokenizersOf } from '../data/dataset.ts';
-import { detokenize, tokenize, type TokenizerKind } from '../data/tokenize.ts';
+import { detokenize, sideTokenizer, tokenizeSide } from '../data/tokenize.ts';
 import { UNK, type Vocab } from '../data/vocab.ts';
 import type { Seq2Seq } from '../model/seq2seq.ts';
 import { search, type Hypothesis } from './search.ts';
@@ -49,15 +48,9 @@ export interface PreparedSource {
   truncated: number;
 }
 
-/** Word tokenizers lowercase when the data config says so; char tokenizers never do (as in training, data/dataset.ts). */
-function tokenizeOptions(data: DataConfig, kind: TokenizerKind): { lowercase: boolean } {
-  return { lowercase: data.lowercase && kind === 'word' };
-}
-
 /** Tokenizes a source sentence as in training and maps it to ids, keeping at most data.maxLen tokens. */
 export function prepareSource(text: string, data: DataConfig, srcVocab: Vocab): PreparedSource {
-  const kind = tokenizersOf(data).src;
-  const all = tokenize(kind, text, tokenizeOptions(data, kind));
+  const all = tokenizeSide(data, 'src', text);
   const tokens = all.slice(0, data.maxLen);
   return { tokens, ids: srcVocab.encode(tokens), truncated: all.length - tokens.length };
 }
@@ -88,7 +81,7 @@ export function targetTokens(
 /** Translates sentences (any number; decoded in batches of decoding.batchSize). */
 export async function translate(m: TranslationModel, texts: readonly string[], opts: TranslateOptions): Promise<Translation[]> {
   const { data, decoding } = { data: m.config.data, decoding: opts.decoding };
-  const tgtKind = tokenizersOf(data).tgt;
+  const tgtKind = sideTokenizer(data, 'tgt').kind;
   const prepared = texts.map((text) => prepareSource(text, data, m.srcVocab));
   const nonEmpty = prepared.flatMap((p, i) => (p.ids.length > 0 ? [i] : []));
   const withAttention = opts.attention || decoding.replaceUnk;

@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { S2SConfig } from '../config.ts';
 import { makeBatch, planBatches, type EncodedPair } from '../data/batches.ts';
-import { detokenize, defaultTokenizer } from '../data/tokenize.ts';
+import { detokenize, sideTokenizer } from '../data/tokenize.ts';
 import type { Vocab } from '../data/vocab.ts';
 import { search } from '../decode/search.ts';
 import { corpusBleu, defaultBleuTokenizer } from '../eval/bleu.ts';
@@ -44,7 +44,7 @@ export async function validate(model: Seq2Seq, set: ValidationSet, config: S2SCo
   if (n > 0) {
     const sources = set.pairs.slice(0, n).map((p) => p.src);
     const results = await search(model, sources, { ...config.decoding, beam: 1, nbest: 1 });
-    const kind = config.data.tgtTokenizer ?? defaultTokenizer(config.data.tgtLang);
+    const kind = sideTokenizer(config.data, 'tgt').kind;
     const hypotheses = results.map((nbest) => detokenize(kind, tgtVocab.decode(nbest[0]?.ids ?? [])));
     bleu = corpusBleu(hypotheses, [set.references.slice(0, n)], {
       tokenize: defaultBleuTokenizer(config.data.tgtLang),

@@ -82,7 +82,7 @@ async function runTrain(opts: Record<string, unknown>, command: Command): Promis
   const { quiet } = globalOptions(command);
   const tf = await import('@tensorflow/tfjs-core');
   const { loadDataset, buildVocabs, skippedSummary } = await import('../../data/dataset.ts');
-  const { tokenize, detokenize, defaultTokenizer } = await import('../../data/tokenize.ts');
+  const { tokenizeSide, sideTokenizer, detokenize } = await import('../../data/tokenize.ts');
   const { createModel } = await import('../../model/seq2seq.ts');
   const { loadCheckpoint, resolveCheckpointDir } = await import('../../train/checkpoint.ts');
   const { Trainer } = await import('../../train/trainer.ts');
@@ -126,11 +126,11 @@ async function runTrain(opts: Record<string, unknown>, command: Command): Promis
   if (!quiet) write(`vocabulary: ${vocabs.src.size} source, ${vocabs.tgt.size} target tokens`);
   const encode = (pairs: typeof dataset.train) =>
     pairs.map((p) => ({ src: vocabs.src.encode(p.src), tgt: vocabs.tgt.encode(p.tgt) }));
-  const tgtKind = config.data.tgtTokenizer ?? defaultTokenizer(config.data.tgtLang);
+  const tgtKind = sideTokenizer(config.data, 'tgt').kind;
   const valid = {
     pairs: encode(dataset.valid),
     // References as the model sees text: normalised by the target tokenizer, then detokenized.
-    references: dataset.valid.map((p) => detokenize(tgtKind, tokenize(tgtKind, detokenize(tgtKind, p.tgt), { lowercase: config.data.lowercase }))),
+    references: dataset.valid.map((p) => detokenize(tgtKind, tokenizeSide(config.data, 'tgt', detokenize(tgtKind, p.tgt)))),
   };
   const model = resume ? resume.model : createModel(config.model, vocabs.src.size, vocabs.tgt.size, config.training.seed);
   const progress = createProgress({
