@@ -5,7 +5,8 @@
  */
 import { existsSync } from 'node:fs';
 import { isAbsolute, relative, resolve } from 'node:path';
-import { buildConfig, configNameOf, readConfigFile, resolveConfigPath, type S2SConfig } from '../src/config.ts';
+import { buildConfig, type S2SConfig } from '../src/config.ts';
+import { configNameOf, readConfigFile, resolveConfigPath } from '../src/config-file.ts';
 import { makeBatch, planBatches, type Batch, type EncodedPair } from '../src/data/batches.ts';
 import { buildVocabs, loadDataset } from '../src/data/dataset.ts';
 import { createModel, type Seq2Seq } from '../src/model/seq2seq.ts';

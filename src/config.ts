@@ -4,8 +4,6 @@
  * flags (`emb-size: 256` ⇔ `--emb-size 256`), grouped data / model / training /
  * decoding. Unknown keys and wrong types are errors that name the key and file.
  */
-import { readFileSync } from 'node:fs';
-import { basename, dirname, extname, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import { UserError } from './errors.ts';
 
@@ -371,32 +369,6 @@ export function parseConfigText(text: string, file: string): Overrides {
     out[g] = values;
   }
   return out;
-}
-
-/** Where the named config lives: a path, or a name under the project's configs/. */
-export function resolveConfigPath(nameOrPath: string, projectRoot: string): string {
-  const ext = extname(nameOrPath);
-  if (ext === '.yaml' || ext === '.yml' || nameOrPath.includes('/')) return resolve(nameOrPath);
-  return resolve(projectRoot, 'configs', `${nameOrPath}.yaml`);
-}
-
-export function configNameOf(path: string): string {
-  return basename(path, extname(path));
-}
-
-/** Reads and validates a YAML config file. Relative data paths stay relative to the working directory. */
-export function readConfigFile(path: string): Overrides {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new UserError(code === 'ENOENT' ? 'config file not found' : `cannot read config (${code})`, {
-      where: path,
-      hint: code === 'ENOENT' ? `configs shipped with s2s live in ${dirname(path)}` : undefined,
-    });
-  }
-  return parseConfigText(text, path);
 }
 
 /** Merges layers of overrides over the defaults (later layers win) into a frozen config. */

@@ -10,17 +10,15 @@ import { stringify } from 'yaml';
 import {
   buildConfig,
   checkValue,
-  configNameOf,
   configToPlain,
   DEFAULT_CONFIG_NAME,
   kebabToCamel,
-  readConfigFile,
-  resolveConfigPath,
   SCHEMA,
   type Group,
   type Overrides,
   type S2SConfig,
 } from '../config.ts';
+import { configNameOf, readConfigFile, resolveConfigPath } from '../config-file.ts';
 import { PROJECT_ROOT } from '../project.ts';
 
 /** The directory holding s2s's package.json (configs/ lives there). */

@@ -3,8 +3,6 @@
  * deterministic order (count descending, then by code points), saved as JSON
  * with the counts so that a saved vocabulary round-trips exactly.
  */
-import { readFileSync } from 'node:fs';
-import { writeFileAtomic } from '../fs-atomic.ts';
 import { UserError } from '../errors.ts';
 
 export const PAD = 0;
@@ -144,26 +142,4 @@ export function coverage(vocab: Vocab, sentences: Iterable<readonly string[]>): 
     }
   }
   return { tokens, unknown, rate: tokens === 0 ? 0 : unknown / tokens };
-}
-
-/** Writes the vocabulary as JSON, to a temporary file first then renamed, so a crash never leaves half a file. */
-export function saveVocab(path: string, vocab: Vocab): void {
-  writeFileAtomic(path, JSON.stringify(vocab.toJSON()) + '\n');
-}
-
-export function loadVocab(path: string): Vocab {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new UserError(code === 'ENOENT' ? 'vocabulary file not found' : `cannot read vocabulary (${code})`, { where: path });
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (err) {
-    throw new UserError(`not a valid vocabulary: invalid JSON (${(err as Error).message})`, { where: path });
-  }
-  return Vocab.fromJSON(json, path);
 }

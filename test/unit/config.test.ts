@@ -7,7 +7,8 @@ import { Command, CommanderError } from 'commander';
 import { parse } from 'yaml';
 import { addConfigOptions, configFromOptions, projectRoot } from '../../src/cli/config-options.ts';
 import { formatUserError, UserError } from '../../src/errors.ts';
-import { buildConfig, DEFAULTS, GROUPS, readConfigFile, SCHEMA, type Group, type S2SConfig } from '../../src/config.ts';
+import { buildConfig, DEFAULTS, GROUPS, SCHEMA, type Group, type S2SConfig } from '../../src/config.ts';
+import { readConfigFile } from '../../src/config-file.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 's2s-config-test-'));
 after(() => rmSync(dir, { recursive: true, force: true }));

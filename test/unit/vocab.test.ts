@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { UserError } from '../../src/errors.ts';
-import { EOS, PAD, SOS, SPECIALS, UNK, Vocab, compareCodePoints, coverage, loadVocab, saveVocab } from '../../src/data/vocab.ts';
+import { EOS, PAD, SOS, SPECIALS, UNK, Vocab, compareCodePoints, coverage } from '../../src/data/vocab.ts';
+import { loadVocab, saveVocab } from '../../src/data/vocab-file.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 's2s-vocab-'));
 after(() => rmSync(dir, { recursive: true, force: true }));

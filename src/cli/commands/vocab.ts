@@ -56,7 +56,8 @@ export function register(program: Command): void {
     const config = configFromOptions(opts, ['data']);
     const { quiet } = globalOptions(command);
     const { buildVocabs, loadDataset, skippedSummary } = await import('../../data/dataset.ts');
-    const { coverage, saveVocab } = await import('../../data/vocab.ts');
+    const { coverage } = await import('../../data/vocab.ts');
+    const { saveVocab } = await import('../../data/vocab-file.ts');
     const { writeFileAtomic } = await import('../../fs-atomic.ts');
 
     const data = config.data;
