@@ -21,15 +21,15 @@ import { DECODE_MODES, WARMUP_STEPS, median, round, type Counts, type DecodeMode
 import { profileBackend, type BenchProfile } from './profile.ts';
 import { freshModel, type Workload } from './workload.ts';
 
-/** One backend's figures; the first eight keys are the issue's JSON shape. */
+/** One backend's figures; the first eight keys are the `--json` output's stable shape. */
 export interface BenchResult {
   backend: BackendName;
   train: { msPerStep: number; tgtTokPerSec: number };
   greedy64: { sentPerSec: number };
   greedy1: { sentPerSec: number };
-  /** Beam 5, batched (64 sentences per batch), as the issue's tensorflow target asks. */
+  /** Beam 5, batched (64 sentences per batch). */
   beam5: { sentPerSec: number };
-  /** Beam 5 one sentence at a time, as the PyTorch reference figure was measured. */
+  /** Beam 5 one sentence at a time, as the reference figure (PyTorch 1.13) was measured. */
   beam5b1: { sentPerSec: number };
   peakRssMb: number;
   leakedTensors: number;

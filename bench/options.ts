@@ -21,8 +21,8 @@ export interface DecodeMode {
 
 /**
  * `beam5` is batched (64 sentences, 320 hypotheses per decoder call), the
- * figure the issue's targets name; `beam5b1` decodes one sentence at a time,
- * as the PyTorch reference figure was measured.
+ * the figure the speed targets name; `beam5b1` decodes one sentence at a time,
+ * as the reference figure (PyTorch 1.13) was measured.
  */
 export const DECODE_MODES: readonly DecodeMode[] = [
   { key: 'greedy64', beam: 1, batchSize: 64 },

@@ -1,11 +1,11 @@
 /**
- * The results as a readable table, with the ratio to the PyTorch reference
- * figures of the issue (measured on this machine).
+ * The results as a readable table, with the ratio to the reference figures:
+ * a PyTorch 1.13 implementation of the same model, measured on a 2-core machine.
  */
 import type { BenchResult } from './measure.ts';
 import type { PhaseProfile } from './profile.ts';
 
-/** PyTorch reference on this machine (from the issue). */
+/** A PyTorch 1.13 implementation of the same model, measured on a 2-core machine. */
 export const PYTORCH_REFERENCE = {
   tgtTokPerSec: 5300,
   greedy64: 1950,
@@ -40,7 +40,7 @@ export function formatTable(results: readonly BenchResult[], notes: readonly str
     fmt(r.peakRssMb),
     String(r.leakedTensors),
   ]);
-  const ref = ['PyTorch ref', '', fmt(PYTORCH_REFERENCE.tgtTokPerSec), fmt(PYTORCH_REFERENCE.greedy64), fmt(PYTORCH_REFERENCE.greedy1), fmt(PYTORCH_REFERENCE.beam5), fmt(PYTORCH_REFERENCE.beam5), '', ''];
+  const ref = ['PyTorch 1.13', '', fmt(PYTORCH_REFERENCE.tgtTokPerSec), fmt(PYTORCH_REFERENCE.greedy64), fmt(PYTORCH_REFERENCE.greedy1), fmt(PYTORCH_REFERENCE.beam5), fmt(PYTORCH_REFERENCE.beam5), '', ''];
   const lines = padTable([header, ...rows, ref]);
   const counts = results.map(
     (r) =>
@@ -50,10 +50,11 @@ export function formatTable(results: readonly BenchResult[], notes: readonly str
   return [
     ...lines,
     '',
-    '(x) = ratio to the PyTorch reference. Training: median per step over the timed steps (after 3 warm-up',
+    '(x) = ratio to a PyTorch 1.13 implementation of the same model, measured on a 2-core machine (row "PyTorch 1.13").',
+    'Training: median per step over the timed steps (after 3 warm-up',
     'steps) of real batches of a freshly initialised model. Decoding: validation sentences after a 2-sentence',
     'warm-up. beam5 b64: batched, 64 sentences (320 hypotheses) per decoder call, the figure the targets name;',
-    'beam5 b1: one sentence at a time, as the PyTorch reference (116 sent/s, one at a time) was measured.',
+    'beam5 b1: one sentence at a time, as the PyTorch 1.13 reference (116 sent/s, one at a time) was measured.',
     'A briefly trained model decodes unrealistically (greedy stops at once, beam runs to the limit), so',
     'decoding uses a fresh model, which never emits <eos>, with each output capped at round(r x source length),',
     'r = sum of reference lengths / sum of source lengths: outputs are as long as the references on average.',

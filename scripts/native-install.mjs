@@ -33,9 +33,9 @@ const TFJS_NODE = { name: '@tensorflow/tfjs-node', version: '4.22.0' };
 const INSTALLER_LIBTF_VERSION = '2.9.1';
 const TARBALL_NAME = `libtensorflow-cpu-linux-x86_64-${INSTALLER_LIBTF_VERSION}.tar.gz`;
 /**
- * The tensorflow-cpu wheel used by default: 2.21.0 (manylinux_2_27, glibc ≥ 2.27). Against 2.12.1 on
- * the development machine, five alternating pairs: training 3–17% less ms/step, greedy b64 11–39% more
- * sentences/s, beam unchanged (README, Speed).
+ * The tensorflow-cpu wheel used by default: 2.21.0 (manylinux_2_27, glibc ≥ 2.27). Against 2.12.1,
+ * five alternating pairs: training 3–17% less ms/step, greedy b64 11–39% more sentences/s, beam
+ * unchanged (docs/performance.md).
  */
 const DEFAULT_PYPI_TF_VERSION = '2.21.0';
 /** First TF release whose pip wheel ships libtensorflow_cc.so.2 (2.9–2.11 only have _pywrap_tensorflow_internal.so); manylinux2014, glibc ≥ 2.17. */

@@ -3,7 +3,8 @@
  * (`sacrebleu/metrics/bleu.py`): same preprocessing (optional lowercase,
  * trailing whitespace removed, tokenizer), same clipped n-gram statistics
  * summed over lines, same smoothing, effective order and brevity penalty, and
- * the same text formatting. Checked against /work/shared/bleu-vectors.
+ * the same text formatting. Checked against sacreBLEU 2.6.0's outputs
+ * (test/unit/bleu.test.ts).
  */
 import { formatFixed, pyRstrip, pySplit } from './python-compat.ts';
 import { bleuSignature, type SmoothMethod } from './signature.ts';

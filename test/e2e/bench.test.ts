@@ -49,7 +49,7 @@ describe('npm run bench on the real cmn-eng corpus (wasm, tiny counts)', { skip 
     for (const phase of [p.greedy64, p.beam5]) assert.ok(Math.abs(phase.productBound! - 1000 / phase.productMs) <= 1000 / phase.productMs / 100 + 1);
   });
 
-  test('without --json: a table with the ratio to the PyTorch reference (and with --profile, the kernel lines)', async () => {
+  test('without --json: a table with the ratio to the PyTorch 1.13 reference (and with --profile, the kernel lines)', async () => {
     const r = await bench(['--backend', 'wasm', '--steps', '1', '--sentences', '2', '--profile']);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^wasm profile/m);
@@ -57,7 +57,7 @@ describe('npm run bench on the real cmn-eng corpus (wasm, tiny counts)', { skip 
     assert.match(r.stdout, /^  beam5 b64: .* sent\/s \(\d+\.\d\dx\)$/m);
     assert.match(r.stdout, /^    BatchMatMul [\d.]+x [\d.]+ ms, /m);
     assert.match(r.stdout, /^wasm\s+[\d,.]+\s+[\d,]+ \(\d+\.\d\dx\)/m);
-    assert.match(r.stdout, /^PyTorch ref\s+5,300\s+1,950\s+195\s+116\s+116/m);
+    assert.match(r.stdout, /^PyTorch 1.13\s+5,300\s+1,950\s+195\s+116\s+116/m);
     assert.match(r.stdout, /beam5 b64: batched/);
   });
 
