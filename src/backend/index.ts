@@ -13,12 +13,14 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { UserError, firstLine } from '../errors.ts';
 import { gpuNames, missingCudaLibraries } from './cuda.ts';
+import { traitsFor, useBackendTraits } from './traits.ts';
 import {
   activateWasm,
   defaultWasmThreads,
   parseThreads,
   THREADS_ENV,
   THREADS_EXPECTED,
+  type WasmStartOptions,
   type WasmThreading,
 } from './wasm-threads.ts';
 
@@ -55,8 +57,9 @@ export interface BackendDeps {
    * Activates wasm (tfjs-backend-wasm loaded as `mod`, paths set) with
    * `threads` threads via `activate`, falling back to the single-threaded
    * binary (see wasm-threads.ts); throws when wasm cannot start at all.
+   * `start`: faults injected by tests.
    */
-  activateWasm: (mod: unknown, threads: number, activate: () => Promise<unknown>) => Promise<WasmThreading>;
+  activateWasm: (mod: unknown, threads: number, activate: () => Promise<unknown>, start?: WasmStartOptions) => Promise<WasmThreading>;
 }
 
 /** How initBackend and probeBackends start wasm. */
@@ -140,8 +143,8 @@ export const realBackendDeps: BackendDeps = {
   missingGpuLibraries: () => (process.platform === 'linux' ? missingCudaLibraries() : ['libcuda.so.1']),
   activate: activateInCore,
   wasmDir: wasmBinaryDir,
-  activateWasm: async (mod, threads, activate) => {
-    const threading = await activateWasm(mod, threads, activate);
+  activateWasm: async (mod, threads, activate, start) => {
+    const threading = await activateWasm(mod, threads, activate, start);
     // s2s's replacements for slow stock wasm kernels (loaded here: tfjs stays out of CLI start-up).
     (await import('./wasm-kernels.ts')).registerWasmKernels();
     return threading;
@@ -350,6 +353,7 @@ export async function initBackend(
     await activateCpu(deps);
     choice = { name: 'cpu', reasons: skipped.map(formatSkip), provider: short(CPU_PACKAGE), gpu: false };
   }
+  useBackendTraits(traitsFor(choice.name));
   log(describeChoice(choice, requested));
   return choice;
 }

@@ -41,11 +41,18 @@ import { firstLine } from '../errors.ts';
 export const WASM_MAX_THREADS = 8;
 /** The environment variable behind `--threads`. */
 export const THREADS_ENV = 'S2S_THREADS';
-/** Test-only: `error` makes every pthread worker throw at start, `hang` makes it never load. */
-export const FAULT_ENV = 'S2S_WASM_THREADS_FAULT';
-/** Test-only: how long start-up may take before falling back, in ms. */
-export const TIMEOUT_ENV = 'S2S_WASM_THREADS_TIMEOUT_MS';
 const DEFAULT_TIMEOUT_MS = 30_000;
+
+/**
+ * How a threaded start-up is run; tests pass faults to exercise the fallback.
+ * Nothing in s2s sets these but tests (the CLI runs with the defaults).
+ */
+export interface WasmStartOptions {
+  /** `error`: every pthread worker throws at start; `hang`: no worker ever loads. */
+  fault?: 'error' | 'hang';
+  /** How long start-up may take before falling back, in ms (default 30 s). */
+  timeoutMs?: number;
+}
 
 /** The default thread count: one per core, at most {@link WASM_MAX_THREADS}. */
 export function defaultWasmThreads(): number {
@@ -99,7 +106,7 @@ function wasmOutDir(): string {
  */
 const BOOTSTRAP = `
 const { workerData } = require('node:worker_threads');
-if (workerData.fault === 'error') throw new Error('injected pthread worker failure (${FAULT_ENV}=error)');
+if (workerData.fault === 'error') throw new Error('injected pthread worker failure');
 if (workerData.fault === 'hang') { setInterval(() => {}, 1 << 30); return; }
 URL.createObjectURL = () => workerData.mainScript;
 URL.revokeObjectURL = () => {};
@@ -184,11 +191,6 @@ interface EngineInternals {
   registryFactory: Record<string, { factory: () => TF.KernelBackend | Promise<TF.KernelBackend>; priority: number } | undefined>;
 }
 
-function timeoutMs(): number {
-  const raw = Number(process.env[TIMEOUT_ENV]);
-  return Number.isFinite(raw) && raw > 0 ? raw : DEFAULT_TIMEOUT_MS;
-}
-
 interface PThreadInternals {
   unusedWorkers: NodeWorker[];
   runningWorkers: NodeWorker[];
@@ -212,7 +214,12 @@ export function runningPthreadWorkers(): number {
  * count XNNPACK runs. On failure it undoes everything and throws, leaving the
  * single-threaded binary to start on the next activation.
  */
-export async function startThreadedWasm(mod: unknown, threads: number, activate: () => Promise<unknown>): Promise<number> {
+export async function startThreadedWasm(
+  mod: unknown,
+  threads: number,
+  activate: () => Promise<unknown>,
+  options: WasmStartOptions = {},
+): Promise<number> {
   const tf = await loadTf();
   const wasm = wasmFunctions(mod);
   if (!wasmThreadsSupported()) throw new Error('this Node has no WebAssembly threads (SharedArrayBuffer, atomics)');
@@ -226,7 +233,7 @@ export async function startThreadedWasm(mod: unknown, threads: number, activate:
   const Pthread = pthreadWorkerClass({
     mainScript: join(out, 'tfjs-backend-wasm-threaded-simd.js'),
     workerScript: join(out, 'tfjs-backend-wasm-threaded-simd.worker.js'),
-    fault: process.env[FAULT_ENV] || undefined,
+    fault: options.fault,
   });
   const previousWorker = Object.getOwnPropertyDescriptor(globalThis, 'Worker');
   const realCpus = os.cpus;
@@ -234,7 +241,7 @@ export async function startThreadedWasm(mod: unknown, threads: number, activate:
   const failed = new Promise<never>((_, reject) => (fail = reject));
   const w: Watch = { workers: new Set(), fail, state: 'starting' };
   watch = w;
-  const limit = timeoutMs();
+  const limit = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const timer = setTimeout(() => fail(new Error(`pthread workers did not start within ${limit} ms`)), limit);
 
   tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', true);
@@ -280,7 +287,12 @@ export async function startThreadedWasm(mod: unknown, threads: number, activate:
  * reason in `fallback`. A backend started earlier in this process is reused
  * as it runs. Throws only when wasm cannot start at all.
  */
-export async function activateWasm(mod: unknown, threads: number, activate: () => Promise<unknown>): Promise<WasmThreading> {
+export async function activateWasm(
+  mod: unknown,
+  threads: number,
+  activate: () => Promise<unknown>,
+  options: WasmStartOptions = {},
+): Promise<WasmThreading> {
   const tf = await loadTf();
   if (threading && 'wasm' in tf.engine().registry) {
     await activate();
@@ -289,7 +301,7 @@ export async function activateWasm(mod: unknown, threads: number, activate: () =
   let fallback: string | null = null;
   if (threads > 1) {
     try {
-      const running = await startThreadedWasm(mod, threads, activate);
+      const running = await startThreadedWasm(mod, threads, activate, options);
       threading = { requested: threads, threads: running, fallback: null };
       return threading;
     } catch (err) {

@@ -5,22 +5,14 @@
  *   concat   v_aᵀ tanh(W_a [s; h_j]) = v_aᵀ tanh(W_s s + W_h h_j)   (W_h h_j precomputed)
  * α = softmax over unmasked positions; context c = Σ_j α_j h_j.
  * Written as 2-D matrix products and elementwise multiply + sum: batched
- * matMuls run a slow scalar loop on the wasm backend. On tensorflow the two
- * per-position products (s · k_j and Σ_j α_j h_j) are batched matMuls instead
- * (batchedProducts, the one place that chooses).
+ * matMuls run a slow scalar loop on the wasm backend. Where the backend's
+ * traits say so (tensorflow) the two per-position products (s · k_j and
+ * Σ_j α_j h_j) are batched matMuls instead.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { matMul, tanh } from './ops.ts';
 import { param, type ModelDims, type Params } from './params.ts';
-
-/**
- * Whether the attention products run as batched matMuls: on tensorflow, where
- * they make batched decoding a few per cent faster (training unchanged); the
- * wasm backend's batched matMul is a scalar loop, so elsewhere multiply + sum.
- */
-function batchedProducts(): boolean {
-  return tf.getBackend() === 'tensorflow';
-}
+import { backendTraits } from '../backend/traits.ts';
 
 /**
  * The part of the score that depends only on the encoder states.
@@ -47,7 +39,7 @@ export function attentionScores(params: Params, d: ModelDims, query: tf.Tensor2D
     const hiddenAct = tf.reshape(tanh(tf.add(keys, q)), [batch * len, hidden]) as tf.Tensor2D;
     return tf.reshape(matMul(hiddenAct, param(params, 'att/v')), [batch, len]) as tf.Tensor2D;
   }
-  if (batchedProducts()) return tf.reshape(tf.matMul(keys, tf.expandDims(query, 2)), [keys.shape[0], keys.shape[1]]) as tf.Tensor2D;
+  if (backendTraits().batchedAttentionProducts) return tf.reshape(tf.matMul(keys, tf.expandDims(query, 2)), [keys.shape[0], keys.shape[1]]) as tf.Tensor2D;
   return tf.sum(tf.mul(keys, tf.expandDims(query, 1)), 2) as tf.Tensor2D;
 }
 
@@ -67,7 +59,7 @@ export function attend(
   maskBias: tf.Tensor2D,
 ): { context: tf.Tensor2D; weights: tf.Tensor2D } {
   const weights = tf.softmax(tf.add(attentionScores(params, d, query, keys), maskBias)) as tf.Tensor2D;
-  const context = batchedProducts()
+  const context = backendTraits().batchedAttentionProducts
     ? (tf.reshape(tf.matMul(tf.expandDims(weights, 1), values), [values.shape[0], values.shape[2]]) as tf.Tensor2D)
     : (tf.sum(tf.mul(values, tf.expandDims(weights, 2)), 1) as tf.Tensor2D);
   return { context, weights };

@@ -9,6 +9,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 // The stock gradients of the ops used below (tfjs-core registers none by default).
 import '@tensorflow/tfjs';
+import { backendTraits } from '../backend/traits.ts';
 
 type GradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor[];
 
@@ -47,13 +48,9 @@ const matMulWithPlainGrad = withGradient(([a, b], save) => {
   };
 });
 
-/**
- * tanh, chosen per backend in this one place: wasm's Tanh kernel is scalar and
- * about 10× slower than its (vectorised) Sigmoid, so there tanh(x) = 2σ(2x) − 1
- * (absolute error ~1e-7); elsewhere the backend's own tanh.
- */
+/** tanh: 2σ(2x) − 1 where the backend's traits say so (wasm), else the backend's own. */
 export function tanh<T extends tf.Tensor>(x: T): T {
-  if (tf.getBackend() !== 'wasm') return tf.tanh(x);
+  if (!backendTraits().tanhFromSigmoid) return tf.tanh(x);
   return tf.sub(tf.mul(tf.sigmoid(tf.mul(x, 2)), 2), 1) as T;
 }
 

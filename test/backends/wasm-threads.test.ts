@@ -13,8 +13,16 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend, type BackendChoice } from '../../src/backend/index.ts';
-import { FAULT_ENV, runningPthreadWorkers, TIMEOUT_ENV, wasmThreading } from '../../src/backend/wasm-threads.ts';
-import { runS2S, stderrLines } from '../helpers/cli.ts';
+import { runningPthreadWorkers, wasmThreading } from '../../src/backend/wasm-threads.ts';
+import { REPO_ROOT, runS2S, stderrLines, type RunOptions } from '../helpers/cli.ts';
+
+/** Runs the child with test/helpers/wasm-faults.ts injecting `fault` (and a start-up timeout) into the threaded start. */
+function withFault(fault: 'error' | 'hang', timeoutMs?: number): RunOptions {
+  return {
+    preload: [join(REPO_ROOT, 'test', 'helpers', 'wasm-faults.ts')],
+    env: { WASM_FAULT: fault, ...(timeoutMs ? { WASM_TIMEOUT_MS: String(timeoutMs) } : {}) },
+  };
+}
 
 const work = mkdtempSync(join(tmpdir(), 's2s-wasm-threads-'));
 after(() => rmSync(work, { recursive: true, force: true }));
@@ -93,12 +101,12 @@ function losses(file: string): number[] {
     .map((l) => (JSON.parse(l) as { loss: number }).loss);
 }
 
-async function trainTiny(name: string, globalFlags: string[], env: Record<string, string> = {}) {
+async function trainTiny(name: string, globalFlags: string[], run: RunOptions = {}) {
   const out = join(work, name);
   const logJson = join(work, `${name}.jsonl`);
   const r = await runS2S(
     ['--backend', 'wasm', ...globalFlags, 'train', '--config', 'tiny', '--epochs', '1', '--out', out, '--log-json', logJson],
-    { env, timeoutMs: 90_000 },
+    { ...run, timeoutMs: 90_000 },
   );
   return { r, out, logJson };
 }
@@ -134,12 +142,12 @@ describe('threaded wasm from the CLI', () => {
   });
 
   test('a pthread worker that fails at start: one warning, then training on one thread', async () => {
-    const { r, logJson } = await trainTiny('fault-error', ['--threads', '2'], { [FAULT_ENV]: 'error' });
+    const { r, logJson } = await trainTiny('fault-error', ['--threads', '2'], withFault('error'));
     assert.equal(r.signal, null);
     assert.equal(r.code, 0, r.stderr);
     const lines = stderrLines(r);
     assert.deepEqual(lines.slice(0, 2), [
-      `s2s: warning: threaded wasm did not start (injected pthread worker failure (${FAULT_ENV}=error)); ` +
+      's2s: warning: threaded wasm did not start (injected pthread worker failure); ' +
         'using the single-threaded SIMD binary',
       'backend: wasm (requested)',
     ]);
@@ -150,7 +158,7 @@ describe('threaded wasm from the CLI', () => {
 
   test('workers that never load: falls back after the timeout instead of hanging', async () => {
     const started = Date.now();
-    const { r, logJson } = await trainTiny('fault-hang', ['--threads', '2'], { [FAULT_ENV]: 'hang', [TIMEOUT_ENV]: '1000' });
+    const { r, logJson } = await trainTiny('fault-hang', ['--threads', '2'], withFault('hang', 1000));
     assert.equal(r.signal, null, 'not killed: no hang, and the hung workers do not keep the process alive');
     assert.equal(r.code, 0, r.stderr);
     assert.equal(
@@ -174,16 +182,17 @@ describe('threaded wasm from the CLI', () => {
   });
 
   test('--quiet silences the fallback warning too', async () => {
-    const r = await runS2S(['--backend', 'wasm', '--threads', '2', '--quiet', 'translate', '--checkpoint', join(work, 'threads2', 'last'), 'i am happy .'], {
-      env: { [FAULT_ENV]: 'error' },
-    });
+    const r = await runS2S(
+      ['--backend', 'wasm', '--threads', '2', '--quiet', 'translate', '--checkpoint', join(work, 'threads2', 'last'), 'i am happy .'],
+      withFault('error'),
+    );
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stderr, '');
     assert.notEqual(r.stdout.trim(), '');
   });
 
   test('info says why wasm is not threaded after a failed start', async () => {
-    const r = await runS2S(['--threads', '2', 'info'], { env: { [FAULT_ENV]: 'error' } });
+    const r = await runS2S(['--threads', '2', 'info'], withFault('error'));
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^ {2}wasm 4\.22\.0 +available +SIMD yes, threads no \(threaded start failed: injected pthread worker failure/m);
   });

@@ -20,6 +20,8 @@ export interface RunOptions {
   input?: string;
   /** Kill the child after this many ms (default 120000). */
   timeoutMs?: number;
+  /** Modules the child loads first (`node --import tsx --import M`), e.g. test/helpers/wasm-faults.ts. */
+  preload?: string[];
 }
 
 export interface RunResult {
@@ -31,7 +33,8 @@ export interface RunResult {
 
 /** Spawns `node bin/s2s ...args` and resolves when it exits. */
 export function runS2S(args: string[], opts: RunOptions = {}): Promise<RunResult> {
-  return runNode([S2S_BIN, ...args], opts);
+  const preload = (opts.preload ?? []).flatMap((m) => ['--import', m]);
+  return runNode([...(preload.length > 0 ? ['--import', 'tsx', ...preload] : []), S2S_BIN, ...args], opts);
 }
 
 /** Spawns `node ...args` (e.g. a script through `--import tsx`) and resolves when it exits. */

@@ -12,6 +12,7 @@ import {
   type BackendName,
 } from '../../src/backend/index.ts';
 import { UserError } from '../../src/errors.ts';
+import { backendTraits, traitsFor } from '../../src/backend/traits.ts';
 
 const GPU = '@tensorflow/tfjs-node-gpu';
 const NODE = '@tensorflow/tfjs-node';
@@ -267,6 +268,8 @@ describe('initBackend on the real tfjs-core', () => {
     assert.equal(choice.name, 'wasm');
     assert.equal(tf.getBackend(), 'wasm');
     assert.deepEqual(lines, ['backend: wasm (requested)']);
+    assert.deepEqual(backendTraits(), traitsFor('wasm'), 'model code reads the traits chosen here');
+    assert.equal(backendTraits().tanhFromSigmoid, true);
     const sum = tf.tidy(() => tf.add(tf.tensor1d([1, 2]), tf.tensor1d([3, 4])).arraySync());
     assert.deepEqual(sum, [4, 6]);
   });
@@ -281,6 +284,8 @@ describe('initBackend on the real tfjs-core', () => {
     assert.equal(choice.name, 'tensorflow');
     assert.equal(tf.getBackend(), 'tensorflow', "s2s's own tfjs-core runs on it");
     assert.equal(lines.length, 1);
+    assert.deepEqual(backendTraits(), traitsFor('tensorflow'));
+    assert.equal(backendTraits().fusedEncoder, true);
     assert.deepEqual(tf.tidy(() => tf.matMul(tf.ones([2, 3]), tf.ones([3, 1])).arraySync()), [[3], [3]]);
   });
 
@@ -288,6 +293,8 @@ describe('initBackend on the real tfjs-core', () => {
     const choice = await initBackend('cpu', () => {});
     assert.equal(choice.name, 'cpu');
     assert.equal(tf.getBackend(), 'cpu');
+    assert.deepEqual(backendTraits(), traitsFor('cpu'));
+    assert.equal(backendTraits().fusedEncoder || backendTraits().tanhFromSigmoid || backendTraits().batchedAttentionProducts, false);
     assert.deepEqual(tf.tidy(() => tf.mul(tf.scalar(3), tf.scalar(4)).arraySync()), 12);
   });
 });
