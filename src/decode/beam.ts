@@ -13,10 +13,18 @@
  * float32's range, ~1e-38, is impossible.)
  * An extension by <eos> is finished and never extended; one that reaches the
  * length limit is cut off; the rest are the next live hypotheses.
- * A sentence's search ends when no hypothesis is live, or when it has `nbest`
- * finished ones and no live one can beat the nbest-th of them: with length
- * normalisation (options.ts normalisedScore) the best a live hypothesis can
- * reach is logProb / limit^α (scoreBound), since logProb only falls.
+ * A sentence's search ends when no hypothesis is live, when `beam` hypotheses
+ * have finished (fairseq's rule), or earlier when it has `nbest` finished ones
+ * and no live one can beat the nbest-th of them: with length normalisation
+ * (options.ts normalisedScore) the best a live hypothesis can reach is
+ * logProb / limit^α (scoreBound), since logProb only falls.
+ *
+ * Why `beam` finished hypotheses end the search: with α > 0 that bound is
+ * loose (a live hypothesis's logProb / limit^α beats almost any finished
+ * score), so without the rule every search ran to the length limit, and a
+ * weak model's repetitions, each token more probable than the sentence's
+ * average, won on normalised score: `我在欢。。。。。。。。。。。` against
+ * greedy's `我在欢。` (toy model, α = 1: 3.7× greedy's output length).
  */
 import { EOS, PAD, SOS } from '../data/vocab.ts';
 import type { Seq2Seq } from '../model/seq2seq.ts';
@@ -217,7 +225,7 @@ function advance(beam: SentenceBeam, r: StepResult, opts: SearchOptions): void {
     else next.push({ node, logProb, length, row });
   }
   beam.live = next;
-  beam.done = next.length === 0 || cannotImprove(beam, opts);
+  beam.done = next.length === 0 || beam.finished.length >= k || cannotImprove(beam, opts);
 }
 
 function cannotImprove(beam: SentenceBeam, opts: SearchOptions): boolean {

@@ -66,9 +66,9 @@ function teacherForcedLogProb(model: Seq2Seq, src: number[], ids: number[]): num
 
 /**
  * A plain reference beam search: one sentence, one decoder call per
- * hypothesis, no early stopping (runs until no hypothesis is live), never
- * outputting <pad> or <sos>. The
- * batched search with its stopping bound must find exactly the same n-best.
+ * hypothesis, no stopping bound (runs until no hypothesis is live or `beam`
+ * have finished), never outputting <pad> or <sos>. The batched search with
+ * its stopping bound must find exactly the same n-best.
  */
 function referenceBeam(model: Seq2Seq, src: number[], o: ReturnType<typeof searchOptions>): Hypothesis[] {
   const { params, dims } = model;
@@ -79,7 +79,7 @@ function referenceBeam(model: Seq2Seq, src: number[], o: ReturnType<typeof searc
     const enc = encode(params, dims, tf.tensor2d([src], [1, src.length], 'int32'), tf.ones([1, src.length]) as tf.Tensor2D, noDropout);
     type Live = { ids: number[]; logProb: number; state: DecoderState };
     let live: Live[] = [{ ids: [], logProb: 0, state: initialDecoderState(dims, enc) }];
-    while (live.length > 0) {
+    while (live.length > 0 && finished.length < o.beam) {
       const candidates: { parent: Live; token: number; logProb: number; state: DecoderState }[] = [];
       for (const h of live) {
         const previous = tf.tensor1d([h.ids.at(-1) ?? SOS], 'int32');
