@@ -71,7 +71,7 @@ async function tokenizeAll(
 }
 
 /** Why a corpus gave no pair at all: empty, every row malformed, or every pair too long. */
-function noUsablePairs(data: Readonly<DataConfig>, counts: { read: number; tooLong: number }, skips: SkipLog): UserError {
+export function noUsablePairs(data: Readonly<DataConfig>, counts: { read: number; tooLong: number }, skips: SkipLog): UserError {
   const where = data.src !== null && data.tgt !== null ? `${data.src}, ${data.tgt}` : data.data.join(', ');
   if (counts.tooLong > 0) {
     return new UserError(`all ${counts.tooLong} pairs are longer than ${data.maxLen} tokens`, { where, hint: 'raise --max-len' });

@@ -84,6 +84,109 @@ export function holdoutSplit<T>(
 }
 
 /**
+ * holdoutSplit over a stream, in bounded memory: `add` each item with its
+ * position; only the `capacity` source groups of lowest seeded rank are
+ * kept (with their items), which is all holdoutSplit visits unless groups
+ * larger than the room left are skipped past all of them. With the default
+ * capacity (4 × validSize + 1000 groups) that needs thousands of oversized
+ * groups, and then fewer pairs are held out, never more.
+ */
+export class StreamingHoldout<T> {
+  private readonly groups = new Map<string, HoldoutGroup<T>>();
+  /** Max-heap of the kept groups by rank. */
+  private readonly heap: HoldoutGroup<T>[] = [];
+  private total = 0;
+
+  constructor(
+    readonly seed: number,
+    readonly validSize: number,
+    readonly capacity = 4 * validSize + 1000,
+  ) {}
+
+  /** Item number `index` of the stream, whose source sentence is `source`. */
+  add(index: number, source: string, item: T): void {
+    this.total += 1;
+    const key = sourceHash(source);
+    let group = this.groups.get(key);
+    if (group === undefined) {
+      const rank = sha256(`${this.seed}:${key}`);
+      if (this.heap.length >= this.capacity && rank >= this.heap[0]!.rank) return;
+      group = { key, rank, size: 0, items: [] };
+      this.groups.set(key, group);
+      this.push(group);
+      if (this.heap.length > this.capacity) this.groups.delete(this.pop().key);
+    }
+    group.size += 1;
+    // A group larger than validSize is never held out: its items need not be kept.
+    if (group.size <= this.validSize) group.items.push({ index, item });
+    else group.items.length = 0;
+  }
+
+  /** The split record and the held-out items in stream order; throws as holdoutSplit does. */
+  finish(): { record: HoldoutSplit; valid: { index: number; item: T }[] } {
+    if (this.validSize > 0 && this.validSize >= this.total) {
+      throw new UserError(`--valid-size ${this.validSize} leaves nothing to train on: the corpus has ${this.total} usable pairs`, {
+        where: '--valid-size',
+        hint: 'lower --valid-size, or give a separate validation corpus with --valid FILE',
+        exitCode: 2,
+      });
+    }
+    const order = [...this.heap].sort((a, b) => (a.rank < b.rank ? -1 : a.rank > b.rank ? 1 : 0));
+    const validKeys: string[] = [];
+    const valid: { index: number; item: T }[] = [];
+    let taken = 0;
+    for (const group of order) {
+      if (taken === this.validSize) break;
+      if (taken + group.size > this.validSize) continue;
+      validKeys.push(group.key);
+      valid.push(...group.items);
+      taken += group.size;
+    }
+    validKeys.sort();
+    valid.sort((a, b) => a.index - b.index);
+    return { record: { kind: 'holdout', seed: this.seed, validSize: this.validSize, validKeys }, valid };
+  }
+
+  private push(group: HoldoutGroup<T>): void {
+    const heap = this.heap;
+    heap.push(group);
+    for (let i = heap.length - 1; i > 0; ) {
+      const parent = (i - 1) >> 1;
+      if (heap[parent]!.rank >= heap[i]!.rank) break;
+      [heap[parent], heap[i]] = [heap[i]!, heap[parent]!];
+      i = parent;
+    }
+  }
+
+  private pop(): HoldoutGroup<T> {
+    const heap = this.heap;
+    const top = heap[0]!;
+    const last = heap.pop()!;
+    if (heap.length > 0) {
+      heap[0] = last;
+      for (let i = 0; ; ) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let big = i;
+        if (l < heap.length && heap[l]!.rank > heap[big]!.rank) big = l;
+        if (r < heap.length && heap[r]!.rank > heap[big]!.rank) big = r;
+        if (big === i) break;
+        [heap[big], heap[i]] = [heap[i]!, heap[big]!];
+        i = big;
+      }
+    }
+    return top;
+  }
+}
+
+interface HoldoutGroup<T> {
+  key: string;
+  rank: string;
+  size: number;
+  items: { index: number; item: T }[];
+}
+
+/**
  * Re-applies a saved split. A holdout sends the pairs whose source is one of
  * `validKeys` to validation; a file split sends every pair to training (the
  * validation pairs are read from the file).

@@ -107,12 +107,15 @@ export class Vocab {
   /** Counts tokens and keeps those seen at least `minFreq` times, most frequent first. */
   static build(sentences: Iterable<readonly string[]>, opts: BuildOptions): Vocab {
     const counts = new Map<string, number>();
-    for (const sentence of sentences) {
-      for (const token of sentence) counts.set(token, (counts.get(token) ?? 0) + 1);
-    }
-    for (const special of SPECIALS) counts.delete(special);
+    for (const sentence of sentences) countTokens(counts, sentence);
+    return Vocab.fromCounts(counts, opts);
+  }
+
+  /** The vocabulary of tokens counted elsewhere (e.g. while streaming a corpus); `counts` is not changed. */
+  static fromCounts(counts: ReadonlyMap<string, number>, opts: BuildOptions): Vocab {
+    const specials = new Set(SPECIALS);
     const kept = [...counts]
-      .filter(([, count]) => count >= opts.minFreq)
+      .filter(([token, count]) => count >= opts.minFreq && !specials.has(token))
       .sort(([ta, ca], [tb, cb]) => cb - ca || compareCodePoints(ta, tb));
     const room = opts.maxSize > 0 ? Math.max(0, opts.maxSize - SPECIALS.length) : kept.length;
     const chosen = kept.slice(0, room);
@@ -120,6 +123,15 @@ export class Vocab {
       [...SPECIALS, ...chosen.map(([t]) => t)],
       [...SPECIALS.map(() => 0), ...chosen.map(([, c]) => c)],
     );
+  }
+}
+
+/** Adds a sentence's tokens to `counts`. */
+export function countTokens(counts: Map<string, number>, tokens: readonly string[], by = 1): void {
+  for (const token of tokens) {
+    const count = (counts.get(token) ?? 0) + by;
+    if (count === 0) counts.delete(token);
+    else counts.set(token, count);
   }
 }
 

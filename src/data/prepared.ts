@@ -1,0 +1,582 @@
+/**
+ * A prepared dataset: the corpus read, tokenized, filtered, split and
+ * encoded once, into compact binary files that training reads batch by batch
+ * without holding the corpus in JavaScript objects.
+ *
+ *   index.json                 format, config hash, source files (size, mtime, sha256),
+ *                              counts, split, id width, every file below with size + sha256
+ *   src.vocab.json, tgt.vocab.json
+ *   valid.json                 the validation pairs, tokenized (small)
+ *   train.src.bin, train.tgt.bin          token ids of every training pair, concatenated
+ *                                         (little-endian uint16, or uint32 past 65,536 tokens)
+ *   train.src-len.bin, train.tgt-len.bin  uint16 length of each pair's side
+ *
+ * A set is written into a temporary sibling directory, index.json last, and
+ * renamed into place only when complete (the previous set stays until then),
+ * so a crash or a full disk never leaves a half-written set that looks valid.
+ * Opening a set checks every file's size and sha256 against the index.
+ */
+import { createHash } from 'node:crypto';
+import { closeSync, existsSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
+import { mkdir, open, rename, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import type { DataConfig } from '../config.ts';
+import { UserError } from '../errors.ts';
+import { fillBatch, type Batch } from './batches.ts';
+import { SkipLog, corpusColumns, formatSkip, readCorpus, readDelimited, type CorpusPair } from './corpus.ts';
+import { noUsablePairs, type DatasetReport, type TokenizedPair } from './dataset.ts';
+import { StreamingHoldout, parseSplitRecord, sourceHash, type SplitRecord } from './split.ts';
+import { tokenizeSide } from './tokenize.ts';
+import { Vocab, countTokens } from './vocab.ts';
+
+export const PREPARED_FORMAT = 's2s-prepared';
+/** Bumped when the layout or the meaning of a file changes. */
+export const PREPARED_VERSION = 1;
+const INDEX = 'index.json';
+/** Lengths are stored as uint16. */
+const MAX_STORED_LEN = 0xffff;
+
+export interface SourceFile {
+  path: string;
+  bytes: number;
+  mtimeMs: number;
+  sha256: string;
+}
+
+export interface FileEntry {
+  bytes: number;
+  sha256: string;
+}
+
+export interface PreparedIndex {
+  format: typeof PREPARED_FORMAT;
+  version: typeof PREPARED_VERSION;
+  /** Hash of everything in the data config and the seed: a different value means a different set. */
+  configHash: string;
+  sources: SourceFile[];
+  report: DatasetReport;
+  split: SplitRecord;
+  /** Bytes per stored token id, per side. */
+  idBytes: { src: 2 | 4; tgt: 2 | 4 };
+  /** Tokens stored per side (the sum of the lengths). */
+  tokens: { src: number; tgt: number };
+  files: Record<string, FileEntry>;
+}
+
+/** A prepared set that does not match its index: truncated, altered or partly deleted. */
+export class DamagedPreparedData extends UserError {}
+
+// ---------------------------------------------------------------- what a set is prepared from
+
+/** The files a config reads, resolved: the corpus and the validation file. */
+export function sourceFiles(data: Readonly<DataConfig>): string[] {
+  const corpus = data.src !== null && data.tgt !== null ? [data.src, data.tgt] : data.data;
+  return [...corpus, ...(data.valid !== null ? [data.valid] : [])].map((f) => resolve(f));
+}
+
+/** The data config with resolved paths, and the split seed: what decides a set's contents. */
+export function configHash(data: Readonly<DataConfig>, seed: number): string {
+  const abs = (f: string | null): string | null => (f === null ? null : resolve(f));
+  const keyed = {
+    ...data,
+    data: data.data.map((f) => resolve(f)),
+    src: abs(data.src),
+    tgt: abs(data.tgt),
+    valid: abs(data.valid),
+    seed,
+    format: PREPARED_VERSION,
+  };
+  const sorted = Object.fromEntries(Object.entries(keyed).sort(([a], [b]) => (a < b ? -1 : 1)));
+  return createHash('sha256').update(JSON.stringify(sorted)).digest('hex');
+}
+
+async function hashFile(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  const handle = await open(path, 'r');
+  try {
+    for await (const chunk of handle.createReadStream()) hash.update(chunk as Buffer);
+  } finally {
+    await handle.close().catch(() => {});
+  }
+  return hash.digest('hex');
+}
+
+async function describeSource(path: string): Promise<SourceFile> {
+  try {
+    const info = await stat(path);
+    return { path, bytes: info.size, mtimeMs: info.mtimeMs, sha256: await hashFile(path) };
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new UserError('file not found', { where: path });
+    if (code === 'EISDIR') throw new UserError('is a directory, expected a file', { where: path });
+    throw new UserError(`cannot read file (${code ?? (err as Error).message})`, { where: path });
+  }
+}
+
+/**
+ * Why a set no longer matches the config and its files, or null if it does.
+ * A source file whose size and modification time are unchanged is taken as
+ * unchanged; otherwise its sha256 decides (a `touch` alone re-prepares nothing).
+ */
+export async function staleReason(index: PreparedIndex, data: Readonly<DataConfig>, seed: number): Promise<string | null> {
+  if (index.configHash !== configHash(data, seed)) return 'the data configuration changed';
+  const wanted = sourceFiles(data);
+  if (wanted.join('\n') !== index.sources.map((s) => s.path).join('\n')) return 'the corpus files changed';
+  for (const source of index.sources) {
+    let info;
+    try {
+      info = await stat(source.path);
+    } catch {
+      return `${source.path} is gone`;
+    }
+    if (info.size !== source.bytes) return `${source.path} changed (${source.bytes} → ${info.size} bytes)`;
+    if (info.mtimeMs !== source.mtimeMs && (await hashFile(source.path)) !== source.sha256) return `${source.path} changed`;
+  }
+  return null;
+}
+
+// ---------------------------------------------------------------- writing
+
+/** Test hook: called before each write with the file and the bytes about to be written (throw to fail it). */
+export type WriteHook = (file: string, bytes: number) => void;
+
+/** Writes a stream of unsigned integers of one width to a file, hashing as it goes. */
+class IntWriter {
+  private buffer: Uint8Array;
+  private view: DataView;
+  private used = 0;
+  private written = 0;
+  private readonly hash = createHash('sha256');
+
+  private constructor(
+    private readonly handle: FileHandle,
+    readonly name: string,
+    readonly width: 2 | 4,
+    private readonly hook: WriteHook | undefined,
+  ) {
+    this.buffer = new Uint8Array(1 << 20);
+    this.view = new DataView(this.buffer.buffer);
+  }
+
+  static async create(dir: string, name: string, width: 2 | 4, hook?: WriteHook): Promise<IntWriter> {
+    return new IntWriter(await open(join(dir, name), 'w'), name, width, hook);
+  }
+
+  /** True once the buffer should be flushed. */
+  push(value: number): boolean {
+    if (this.width === 2) this.view.setUint16(this.used, value, true);
+    else this.view.setUint32(this.used, value, true);
+    this.used += this.width;
+    return this.used > this.buffer.length - 64;
+  }
+
+  async flush(): Promise<void> {
+    if (this.used === 0) return;
+    const bytes = this.buffer.subarray(0, this.used);
+    this.hook?.(this.name, bytes.length);
+    await this.handle.write(bytes);
+    this.hash.update(bytes);
+    this.written += bytes.length;
+    this.used = 0;
+  }
+
+  async close(): Promise<FileEntry> {
+    await this.flush();
+    await this.handle.sync();
+    await this.handle.close();
+    return { bytes: this.written, sha256: this.hash.digest('hex') };
+  }
+
+  async abandon(): Promise<void> {
+    await this.handle.close().catch(() => {});
+  }
+}
+
+export interface PrepareOptions {
+  data: Readonly<DataConfig>;
+  /** The holdout split's seed (training.seed). */
+  seed: number;
+  /** The set's directory; an existing set there is replaced only when the new one is complete. */
+  dir: string;
+  /** Re-apply this split (a resumed run) instead of choosing one. */
+  split?: SplitRecord;
+  /** Encode with these vocabularies (a resumed run) instead of building them. */
+  vocabs?: { src: Vocab; tgt: Vocab };
+  /** Progress: which pass, and pairs read so far. */
+  onProgress?: (pass: 1 | 2, pairs: number) => void;
+  writeHook?: WriteHook;
+}
+
+interface Tokenized {
+  src: string[];
+  tgt: string[];
+  origin: string;
+}
+
+/** Reads and tokenizes the corpus, dropping over-long pairs; `index` counts kept pairs. */
+async function* keptPairs(
+  pairs: AsyncIterable<CorpusPair>,
+  data: Readonly<DataConfig>,
+  counts: { read: number; tooLong: number },
+): AsyncGenerator<{ index: number; raw: CorpusPair; pair: Tokenized }> {
+  let index = 0;
+  for await (const raw of pairs) {
+    counts.read += 1;
+    const src = tokenizeSide(data, 'src', raw.src);
+    const tgt = tokenizeSide(data, 'tgt', raw.tgt);
+    const limit = Math.min(data.maxLen, MAX_STORED_LEN);
+    if (src.length > limit || tgt.length > limit) {
+      counts.tooLong += 1;
+      continue;
+    }
+    yield { index: index++, raw, pair: { src, tgt, origin: raw.origin } };
+  }
+}
+
+function isDiskFull(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException).code;
+  return code === 'ENOSPC' || code === 'EDQUOT';
+}
+
+/**
+ * Prepares the configured corpus into `opts.dir`, streaming it twice: pass 1
+ * tokenizes, counts tokens and chooses the validation pairs; pass 2 encodes
+ * every training pair into the binary files. Memory holds the token counts,
+ * the validation pairs and a bounded number of holdout candidates, never the
+ * corpus.
+ */
+export async function prepareDataset(opts: PrepareOptions): Promise<PreparedIndex> {
+  const { data, seed } = opts;
+  const dir = resolve(opts.dir);
+  const sources: SourceFile[] = [];
+  for (const file of sourceFiles(data)) sources.push(await describeSource(file));
+
+  // ---- pass 1: count, split
+  const skips = new SkipLog(data.strict);
+  const counts = { read: 0, tooLong: 0 };
+  const srcCounts = new Map<string, number>();
+  const tgtCounts = new Map<string, number>();
+  const fixedValid = opts.split?.kind === 'holdout' ? new Set(opts.split.validKeys) : null;
+  const fileSplit = opts.split?.kind === 'file' ? opts.split : data.valid !== null && !opts.split ? { kind: 'file' as const, valid: data.valid } : null;
+  const holdout = fixedValid === null && fileSplit === null ? new StreamingHoldout<Tokenized>(seed, data.validSize) : null;
+  const fixedValidPairs: { index: number; item: Tokenized }[] = [];
+  let kept = 0;
+  for await (const { index, raw, pair } of keptPairs(readCorpus(data, skips), data, counts)) {
+    kept = index + 1;
+    if (index % 65536 === 0) opts.onProgress?.(1, counts.read);
+    if (fixedValid !== null && fixedValid.has(sourceHash(raw.src))) {
+      fixedValidPairs.push({ index, item: pair });
+      continue;
+    }
+    holdout?.add(index, raw.src, pair);
+    countTokens(srcCounts, pair.src);
+    countTokens(tgtCounts, pair.tgt);
+  }
+  if (kept === 0) throw noUsablePairs(data, counts, skips);
+
+  let split: SplitRecord;
+  let validPairs: { index: number; item: Tokenized }[];
+  if (holdout !== null) {
+    const chosen = holdout.finish();
+    split = chosen.record;
+    validPairs = chosen.valid;
+    for (const { item } of validPairs) {
+      countTokens(srcCounts, item.src, -1);
+      countTokens(tgtCounts, item.tgt, -1);
+    }
+  } else if (fileSplit !== null) {
+    split = fileSplit;
+    validPairs = [];
+    const columns = corpusColumns(data);
+    const validReader = readDelimited(fileSplit.valid, { columns, delimiter: data.delimiter }, skips);
+    for await (const { index, pair } of keptPairs(validReader, data, counts)) validPairs.push({ index, item: pair });
+  } else {
+    split = opts.split!;
+    validPairs = fixedValidPairs;
+  }
+  const validIndices = holdout !== null || fixedValid !== null ? new Set(validPairs.map((v) => v.index)) : new Set<number>();
+  const trainCount = kept - validIndices.size;
+  if (trainCount === 0) throw new UserError('no training pairs left after filtering', { where: sourceFiles(data).join(', ') });
+
+  const vocabs = opts.vocabs ?? {
+    src: Vocab.fromCounts(srcCounts, { minFreq: data.srcMinFreq, maxSize: data.srcMaxVocab }),
+    tgt: Vocab.fromCounts(tgtCounts, { minFreq: data.tgtMinFreq, maxSize: data.tgtMaxVocab }),
+  };
+  srcCounts.clear();
+  tgtCounts.clear();
+
+  // ---- pass 2: encode into a temporary directory
+  const tmp = join(dirname(dir), `.${basename(dir)}.tmp-${process.pid}`);
+  const writers: IntWriter[] = [];
+  try {
+    await rm(tmp, { recursive: true, force: true });
+    await mkdir(tmp, { recursive: true });
+    const width = (v: Vocab): 2 | 4 => (v.size <= 0x10000 ? 2 : 4);
+    const idBytes = { src: width(vocabs.src), tgt: width(vocabs.tgt) };
+    const srcIds = await IntWriter.create(tmp, 'train.src.bin', idBytes.src, opts.writeHook);
+    writers.push(srcIds);
+    const tgtIds = await IntWriter.create(tmp, 'train.tgt.bin', idBytes.tgt, opts.writeHook);
+    writers.push(tgtIds);
+    const srcLens = await IntWriter.create(tmp, 'train.src-len.bin', 2, opts.writeHook);
+    writers.push(srcLens);
+    const tgtLens = await IntWriter.create(tmp, 'train.tgt-len.bin', 2, opts.writeHook);
+    writers.push(tgtLens);
+    const tokens = { src: 0, tgt: 0 };
+    const again = { read: 0, tooLong: 0 };
+    let seen = 0;
+    for await (const { index, pair } of keptPairs(readCorpus(data, new SkipLog(false)), data, again)) {
+      seen = index + 1;
+      if (index % 65536 === 0) opts.onProgress?.(2, again.read);
+      if (validIndices.has(index)) continue;
+      let full = false;
+      for (const token of pair.src) full = srcIds.push(vocabs.src.id(token)) || full;
+      for (const token of pair.tgt) full = tgtIds.push(vocabs.tgt.id(token)) || full;
+      full = srcLens.push(pair.src.length) || full;
+      full = tgtLens.push(pair.tgt.length) || full;
+      tokens.src += pair.src.length;
+      tokens.tgt += pair.tgt.length;
+      if (full) for (const w of writers) await w.flush();
+    }
+    if (seen !== kept) {
+      throw new UserError(`the corpus changed while it was being prepared (${kept} pairs, then ${seen})`, {
+        where: sourceFiles(data).join(', '),
+      });
+    }
+    const files: Record<string, FileEntry> = {};
+    for (const w of writers.splice(0)) files[w.name] = await w.close();
+    const small = async (name: string, text: string): Promise<void> => {
+      const bytes = Buffer.from(text);
+      opts.writeHook?.(name, bytes.length);
+      await writeFile(join(tmp, name), bytes);
+      files[name] = { bytes: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') };
+    };
+    await small('src.vocab.json', JSON.stringify(vocabs.src.toJSON()) + '\n');
+    await small('tgt.vocab.json', JSON.stringify(vocabs.tgt.toJSON()) + '\n');
+    const valid: TokenizedPair[] = validPairs.map(({ item }) => item);
+    await small('valid.json', JSON.stringify({ pairs: valid }) + '\n');
+    const index: PreparedIndex = {
+      format: PREPARED_FORMAT,
+      version: PREPARED_VERSION,
+      configHash: configHash(data, seed),
+      sources,
+      report: {
+        read: counts.read,
+        skipped: skips.count,
+        firstSkip: skips.first && formatSkip(skips.first),
+        tooLong: counts.tooLong,
+        train: trainCount,
+        valid: valid.length,
+      },
+      split,
+      idBytes,
+      tokens,
+      files,
+    };
+    opts.writeHook?.(INDEX, 0);
+    await writeFile(join(tmp, INDEX), JSON.stringify(index, null, 1) + '\n');
+    await swapInto(tmp, dir);
+    return index;
+  } catch (err) {
+    for (const w of writers) await w.abandon();
+    await rm(tmp, { recursive: true, force: true }).catch(() => {});
+    if (isDiskFull(err)) {
+      throw new UserError('disk full while writing the prepared data; nothing was replaced', {
+        where: dir,
+        hint: 'free some space (the prepared files take about 2 × 2 bytes per token) and try again',
+      });
+    }
+    throw err;
+  }
+}
+
+/** Replaces `dir` by the complete set in `tmp`: the old set is moved aside first and removed last. */
+async function swapInto(tmp: string, dir: string): Promise<void> {
+  const old = join(dirname(dir), `.${basename(dir)}.old-${process.pid}`);
+  const hadOld = existsSync(dir);
+  if (hadOld) await rename(dir, old);
+  await rename(tmp, dir);
+  if (hadOld) await rm(old, { recursive: true, force: true });
+}
+
+// ---------------------------------------------------------------- reading
+
+function damaged(dir: string, what: string): DamagedPreparedData {
+  return new DamagedPreparedData(`prepared data is damaged: ${what}`, { where: dir });
+}
+
+/** The set's index, or null when `dir` holds no complete set. Throws DamagedPreparedData when it is not one. */
+export function readIndex(dir: string): PreparedIndex | null {
+  const path = join(dir, INDEX);
+  if (!existsSync(path)) return null;
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw damaged(dir, `${INDEX} is not valid JSON (${(err as Error).message})`);
+  }
+  const index = json as Partial<PreparedIndex>;
+  if (index.format !== PREPARED_FORMAT) throw damaged(dir, `${INDEX} is not an s2s prepared-data index`);
+  if (index.version !== PREPARED_VERSION) {
+    throw damaged(dir, `${INDEX} has version ${JSON.stringify(index.version)} (this s2s reads ${PREPARED_VERSION})`);
+  }
+  const ok =
+    typeof index.configHash === 'string' &&
+    Array.isArray(index.sources) &&
+    typeof index.files === 'object' && index.files !== null &&
+    typeof index.report === 'object' && index.report !== null &&
+    (index.idBytes?.src === 2 || index.idBytes?.src === 4) &&
+    (index.idBytes?.tgt === 2 || index.idBytes?.tgt === 4);
+  if (!ok) throw damaged(dir, `${INDEX} is missing fields`);
+  index.split = parseSplitRecord(index.split, join(dir, INDEX));
+  return index as PreparedIndex;
+}
+
+/** Checks every file against the index: size always, and sha256 when `hashes`. */
+async function verifyFiles(dir: string, index: PreparedIndex, hashes: boolean): Promise<void> {
+  for (const name of ['train.src.bin', 'train.tgt.bin', 'train.src-len.bin', 'train.tgt-len.bin', 'src.vocab.json', 'tgt.vocab.json', 'valid.json']) {
+    if (!(name in index.files)) throw damaged(dir, `${INDEX} does not list ${name}`);
+  }
+  for (const [name, entry] of Object.entries(index.files)) {
+    const path = join(dir, name);
+    if (!existsSync(path)) throw damaged(dir, `${name} is missing`);
+    const size = statSync(path).size;
+    if (size !== entry.bytes) throw damaged(dir, `${name} has ${size} bytes, the index says ${entry.bytes} (truncated or altered)`);
+    if (hashes && (await hashFile(path)) !== entry.sha256) throw damaged(dir, `${name} does not match its sha256 (altered)`);
+  }
+}
+
+/** The training pairs of a prepared set, read from disk a batch at a time. */
+export class PreparedPairs {
+  readonly srcLens: Uint16Array;
+  readonly tgtLens: Uint16Array;
+  private readonly srcStart: Float64Array;
+  private readonly tgtStart: Float64Array;
+  private readonly srcFd: number;
+  private readonly tgtFd: number;
+
+  constructor(
+    dir: string,
+    private readonly idBytes: { src: 2 | 4; tgt: 2 | 4 },
+  ) {
+    this.srcLens = readUint16(join(dir, 'train.src-len.bin'));
+    this.tgtLens = readUint16(join(dir, 'train.tgt-len.bin'));
+    this.srcStart = prefixSums(this.srcLens);
+    this.tgtStart = prefixSums(this.tgtLens);
+    this.srcFd = openSync(join(dir, 'train.src.bin'), 'r');
+    this.tgtFd = openSync(join(dir, 'train.tgt.bin'), 'r');
+  }
+
+  get size(): number {
+    return this.srcLens.length;
+  }
+
+  /** Pair `index`'s source ids. */
+  src(index: number): Uint32Array {
+    return readIds(this.srcFd, this.srcStart[index]!, this.srcLens[index]!, this.idBytes.src);
+  }
+
+  tgt(index: number): Uint32Array {
+    return readIds(this.tgtFd, this.tgtStart[index]!, this.tgtLens[index]!, this.idBytes.tgt);
+  }
+
+  batch(indices: readonly number[]): Batch {
+    return fillBatch(indices, (i) => this.src(i), (i) => this.tgt(i));
+  }
+
+  close(): void {
+    closeSync(this.srcFd);
+    closeSync(this.tgtFd);
+  }
+}
+
+function readUint16(path: string): Uint16Array {
+  const bytes = readFileSync(path);
+  const out = new Uint16Array(bytes.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = bytes.readUInt16LE(2 * i);
+  return out;
+}
+
+/** start[i] = lens[0] + … + lens[i-1] (Float64: exact past 2^32 tokens). */
+function prefixSums(lens: Uint16Array): Float64Array {
+  const start = new Float64Array(lens.length);
+  let sum = 0;
+  for (let i = 0; i < lens.length; i++) {
+    start[i] = sum;
+    sum += lens[i]!;
+  }
+  return start;
+}
+
+function readIds(fd: number, start: number, length: number, width: 2 | 4): Uint32Array {
+  const buffer = Buffer.allocUnsafe(length * width);
+  let got = 0;
+  while (got < buffer.length) {
+    const n = readSync(fd, buffer, got, buffer.length - got, start * width + got);
+    if (n === 0) throw new UserError('prepared data is damaged: a token file ended early');
+    got += n;
+  }
+  const ids = new Uint32Array(length);
+  for (let t = 0; t < length; t++) ids[t] = width === 2 ? buffer.readUInt16LE(2 * t) : buffer.readUInt32LE(4 * t);
+  return ids;
+}
+
+export interface PreparedSet {
+  dir: string;
+  index: PreparedIndex;
+  srcVocab: Vocab;
+  tgtVocab: Vocab;
+  valid: TokenizedPair[];
+  train: PreparedPairs;
+}
+
+/** Opens a verified set (sizes and hashes of every file). Throws DamagedPreparedData if it does not check out. */
+export async function openPrepared(dir: string, index: PreparedIndex): Promise<PreparedSet> {
+  await verifyFiles(dir, index, true);
+  const json = (name: string): unknown => JSON.parse(readFileSync(join(dir, name), 'utf8'));
+  const srcVocab = Vocab.fromJSON(json('src.vocab.json'), join(dir, 'src.vocab.json'));
+  const tgtVocab = Vocab.fromJSON(json('tgt.vocab.json'), join(dir, 'tgt.vocab.json'));
+  const valid = (json('valid.json') as { pairs: TokenizedPair[] }).pairs;
+  return { dir, index, srcVocab, tgtVocab, valid, train: new PreparedPairs(dir, index.idBytes) };
+}
+
+export interface EnsureOptions extends PrepareOptions {
+  /** Called with why the set is (re-)prepared: `no prepared data`, `the data configuration changed`, … */
+  onPrepare?: (reason: string) => void;
+}
+
+function sameVocab(a: Vocab, b: Vocab): boolean {
+  return a.size === b.size && a.tokens.every((t, i) => t === b.tokens[i]);
+}
+
+function sameSplit(a: SplitRecord, b: SplitRecord): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+/**
+ * The prepared set in `opts.dir` if it matches the config, the corpus files
+ * and (when given) the fixed split and vocabularies; otherwise prepares it
+ * anew. A damaged set is an error (DamagedPreparedData), not re-prepared
+ * silently.
+ */
+export async function ensurePrepared(opts: EnsureOptions): Promise<PreparedSet> {
+  const dir = resolve(opts.dir);
+  const index = readIndex(dir);
+  let reason = index === null ? 'no prepared data' : await staleReason(index, opts.data, opts.seed);
+  if (index !== null && reason === null) {
+    const set = await openPrepared(dir, index);
+    const fits =
+      (opts.split === undefined || sameSplit(set.index.split, opts.split)) &&
+      (opts.vocabs === undefined || (sameVocab(set.srcVocab, opts.vocabs.src) && sameVocab(set.tgtVocab, opts.vocabs.tgt)));
+    if (fits) return set;
+    set.train.close();
+    reason = 'the prepared set has another split or vocabulary than the checkpoint';
+  }
+  opts.onPrepare?.(reason!);
+  const fresh = await prepareDataset(opts);
+  return openPrepared(dir, fresh);
+}
+
+/** Whether `dir` exists and holds files (for output checks). */
+export function holdsPrepared(dir: string): boolean {
+  return existsSync(join(dir, INDEX));
+}
