@@ -9,6 +9,7 @@ import { register as registerData } from './commands/data.ts';
 import { register as registerDoctor } from './commands/doctor.ts';
 import { register as registerEval } from './commands/eval.ts';
 import { register as registerInfo } from './commands/info.ts';
+import { register as registerPrepare } from './commands/prepare.ts';
 import { register as registerTrain } from './commands/train.ts';
 import { register as registerTranslate } from './commands/translate.ts';
 import { register as registerVocab } from './commands/vocab.ts';
@@ -50,6 +51,7 @@ export function buildProgram(): Command {
     .showHelpAfterError(false);
   for (const register of [
     registerTrain,
+    registerPrepare,
     registerTranslate,
     registerEval,
     registerVocab,

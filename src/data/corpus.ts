@@ -302,7 +302,11 @@ function countNewlines(record: readonly string[]): number {
  */
 export async function* readDelimited(file: string, opts: DelimitedOptions, log: SkipLog): AsyncGenerator<CorpusPair> {
   const delimiter = delimiterFor(file, opts.delimiter);
-  const quoted = delimiter !== '\t';
+  if (delimiter === '\t') {
+    yield* readTabSeparated(file, opts.columns, log);
+    return;
+  }
+  const quoted = true;
   const pending: PendingSkip[] = [];
   const flush = (before: number): void => {
     pending.sort((a, b) => a.line - b.line);
@@ -349,6 +353,23 @@ export async function* readDelimited(file: string, opts: DelimitedOptions, log: 
     records.destroy();
   }
   flush(Infinity);
+}
+
+/**
+ * A tab-separated file without quoting is one record per physical line, so it
+ * is split directly (what csv-parse would do, several times faster).
+ */
+async function* readTabSeparated(file: string, columns: ColumnSpec, log: SkipLog): AsyncGenerator<CorpusPair> {
+  for await (const { line, text, reason } of physicalLines(await openBytes(file), file)) {
+    if (text === null) {
+      log.add({ where: `${file}:${line}`, reason: reason ?? 'invalid UTF-8' });
+      continue;
+    }
+    const result = pairFromRecord(text.split('\t'), columns);
+    if (result === null) continue;
+    if ('reason' in result) log.add({ where: `${file}:${line}`, reason: result.reason });
+    else yield { src: result.src, tgt: result.tgt, origin: `${file}:${line}` };
+  }
 }
 
 // ---------------------------------------------------------------- plain parallel files

@@ -64,7 +64,12 @@ export interface PreparedIndex {
 }
 
 /** A prepared set that does not match its index: truncated, altered or partly deleted. */
-export class DamagedPreparedData extends UserError {}
+export class DamagedPreparedData extends UserError {
+  constructor(message: string, options: { where?: string }) {
+    super(message, options);
+    this.name = 'DamagedPreparedData';
+  }
+}
 
 // ---------------------------------------------------------------- what a set is prepared from
 

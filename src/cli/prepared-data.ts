@@ -1,0 +1,35 @@
+/**
+ * Where a run's prepared dataset lives, and turning a damaged set into an
+ * error that says which command rebuilds it. Shared by `prepare` and `train`.
+ *
+ * The rule: `--prepared DIR` if given, else `prepared/` inside the run's
+ * output directory (`--out`, default checkpoints/<config name>), so
+ * `s2s prepare` and `s2s train` with the same flags find the same set.
+ */
+import { join, resolve } from 'node:path';
+import type { Command } from 'commander';
+import type { S2SConfig } from '../config.ts';
+import { UserError } from '../errors.ts';
+import { projectRoot } from './config-options.ts';
+
+/** The run's output directory: --out, or checkpoints/<config name> in the project. */
+export function outputDir(config: S2SConfig): string {
+  return resolve(config.training.out ?? join(projectRoot(), 'checkpoints', config.name));
+}
+
+export function preparedDir(opts: Record<string, unknown>, config: S2SConfig): string {
+  return typeof opts.prepared === 'string' ? resolve(opts.prepared) : join(outputDir(config), 'prepared');
+}
+
+export function addPreparedOption(cmd: Command): Command {
+  return cmd.option('--prepared <dir>', 'the prepared dataset\'s directory (default: <out>/prepared)');
+}
+
+/** A DamagedPreparedData error with the command that rebuilds the set as its hint. */
+export function withRebuildHint(err: unknown, dir: string): unknown {
+  if (!(err instanceof UserError) || err.name !== 'DamagedPreparedData') return err;
+  return new UserError(err.message, {
+    where: err.where,
+    hint: `rebuild it with \`s2s prepare --force --prepared ${dir}\` and the same data flags, or delete ${dir}`,
+  });
+}
