@@ -8,7 +8,7 @@ import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CommanderError } from 'commander';
-import { formatUserError, UserError } from '../errors.ts';
+import { firstLine, formatUserError, UserError } from '../errors.ts';
 import { buildProgram } from './program.ts';
 
 export const EXIT_USAGE = 2;
@@ -66,9 +66,26 @@ export function reportError(err: unknown, io: MainIO): number {
   return EXIT_INTERNAL;
 }
 
+/**
+ * What a failed write to stdout does: a closed reader (`s2s translate … | head -1`,
+ * EPIPE) ends s2s at once, quietly, with status 0, as it ends `cat`; any other
+ * failure (a full disk: ENOSPC) is one line and status 1. Commands write their
+ * output with process.stdout.write, whose errors arrive here as events.
+ * @returns the exit code s2s ends with
+ */
+export function stdoutFailure(err: NodeJS.ErrnoException, io: Pick<MainIO, 'stderr'>): number {
+  if (err.code === 'EPIPE') return 0;
+  io.stderr(`s2s: error: cannot write the output: ${err.code ?? firstLine(err)} (stdout)\n`);
+  return 1;
+}
+
+let stdoutWatched = false;
+
 /** Runs s2s with `argv` (node, script, args…) and returns the exit code. */
 export async function main(argv: string[], io: Partial<MainIO> = {}): Promise<number> {
   const fullIO = { ...defaultIO(), ...io };
+  if (!stdoutWatched) process.stdout.on('error', (err: NodeJS.ErrnoException) => process.exit(stdoutFailure(err, fullIO)));
+  stdoutWatched = true;
   try {
     await buildProgram().parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : 0;

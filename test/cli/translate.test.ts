@@ -4,11 +4,12 @@
  * the exact tokenizers, vocabularies and search a real model uses).
  */
 import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { runS2S, stderrLines, type RunOptions } from '../helpers/cli.ts';
+import { REPO_ROOT, runS2S, S2S_BIN, stderrLines, type RunOptions } from '../helpers/cli.ts';
 
 const work = mkdtempSync(join(tmpdir(), 's2s-translate-cli-'));
 const checkpoint = join(work, 'tiny');
@@ -148,5 +149,50 @@ describe('s2s translate (tiny checkpoint, cpu)', () => {
     assert.equal(r.code, 1);
     assert.match(r.stderr, /checkpoint not found/);
     assert.match(r.stderr, /s2s train --config tiny/);
+  });
+  test('stdin streams: a line is translated while the input is still open', async () => {
+    const child = spawn(process.execPath, [S2S_BIN, '--backend', 'cpu', '-q', 'translate', '--checkpoint', checkpoint, '-'], {
+      cwd: REPO_ROOT,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const firstLine = new Promise<boolean>((resolve) => {
+      child.stdout.setEncoding('utf8').on('data', (d: string) => {
+        stdout += d;
+        if (stdout.includes('\n')) resolve(true);
+      });
+      child.on('close', () => resolve(false));
+    });
+    child.stdin.write('I like tea.\n');
+    // The old reader waited for 32 lines or the end of the input: it never answered with stdin open.
+    const timer = setTimeout(() => child.kill('SIGKILL'), 90_000);
+    const answered = await firstLine;
+    assert.ok(answered, `no translation while stdin stayed open: ${stderr}`);
+    assert.equal(stdout.split('\n').length, 2, 'one line out for the one line in so far');
+    child.stdin.end('Where is she?\n');
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    clearTimeout(timer);
+    assert.equal(code, 0, stderr);
+    assert.equal(stdout.split('\n').filter((l) => l !== '').length, 2);
+  });
+
+  test('`| head -1` ends s2s quietly with status 0, as it ends cat', () => {
+    const input = join(work, 'many.txt');
+    writeFileSync(input, 'I like tea.\n'.repeat(200));
+    const cmd = `"${process.execPath}" "${S2S_BIN}" --backend cpu -q translate --checkpoint "${checkpoint}" --batch-size 1 -i "${input}" | head -1; echo "status \${PIPESTATUS[0]}" >&2`;
+    const r = spawnSync('bash', ['-c', cmd], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 120_000 });
+    assert.equal(r.stdout.split('\n').filter((l) => l !== '').length, 1);
+    assert.deepEqual(r.stderr.trim().split('\n'), ['status 0'], 'no EPIPE, no stack trace');
+  });
+
+  test('a full stdout (> /dev/full) is one error line and status 1', { skip: !existsSync('/dev/full') && 'no /dev/full' }, () => {
+    for (const args of [`translate --checkpoint "${checkpoint}" "I like tea."`, '--version', 'train --config tiny --print-config']) {
+      const cmd = `"${process.execPath}" "${S2S_BIN}" --backend cpu -q ${args} > /dev/full`;
+      const r = spawnSync('bash', ['-c', cmd], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 120_000 });
+      assert.equal(r.status, 1, `${args}: ${r.stderr}`);
+      assert.deepEqual(r.stderr.trim().split('\n'), ['s2s: error: cannot write the output: ENOSPC (stdout)'], args);
+    }
   });
 });

@@ -154,7 +154,7 @@ async function runTranslate(ctx: TranslateContext, command: Command): Promise<vo
     const heatmaps: HeatmapData[] = [];
     const out = (text: string): void => void process.stdout.write(text);
     let index = 0;
-    for await (const batch of inBatches(inputLines(ctx), config.decoding.batchSize)) {
+    for await (const batch of inputBatches(ctx, config.decoding.batchSize)) {
       const results = await translate(ckpt, batch, { decoding: config.decoding, attention: withAttention });
       for (const t of results) {
         if (t.truncated > 0 && !ctx.quiet) {
@@ -182,32 +182,56 @@ function writeSvg(path: string, svg: string): void {
   }
 }
 
-/** The sentences: command-line arguments, or the lines of a file or stdin as they arrive. */
-async function* inputLines(ctx: TranslateContext): AsyncGenerator<string> {
+/** The sentences in batches: command-line arguments, or the lines of a file or stdin as they arrive. */
+async function* inputBatches(ctx: TranslateContext, size: number): AsyncGenerator<string[]> {
   if (ctx.texts) {
-    yield* ctx.texts;
+    for (let i = 0; i < ctx.texts.length; i += size) yield ctx.texts.slice(i, i + size);
     return;
   }
-  const stream = ctx.input === '-' ? process.stdin : createReadStream(ctx.input!, { encoding: 'utf8' });
-  const lines = createInterface({ input: stream, crlfDelay: Infinity });
+  yield* lineBatches(ctx.input === '-' ? process.stdin : createReadStream(ctx.input!, { encoding: 'utf8' }), size);
+}
+
+/**
+ * The lines of a stream in batches of at most `size`: a batch is every line
+ * that has arrived when the previous one is taken (lines of one chunk arrive
+ * together), so a line typed or piped on its own is translated at once, and a
+ * file is read `size` lines at a time. Reading pauses while `size` lines wait.
+ */
+export async function* lineBatches(input: NodeJS.ReadableStream, size: number): AsyncGenerator<string[]> {
+  const lines = createInterface({ input, crlfDelay: Infinity });
+  const queue: string[] = [];
+  let ended = false;
+  let failure: unknown = null;
+  let wake: (() => void) | null = null;
+  const notify = (): void => {
+    wake?.();
+    wake = null;
+  };
+  lines.on('line', (line) => {
+    queue.push(line);
+    if (queue.length >= size) lines.pause();
+    notify();
+  });
+  lines.on('close', () => {
+    ended = true;
+    notify();
+  });
+  input.on('error', (err) => {
+    failure = err;
+    notify();
+  });
   try {
-    for await (const line of lines) yield line;
+    for (;;) {
+      if (queue.length === 0 && !ended && failure === null) await new Promise<void>((resolve) => (wake = resolve));
+      if (failure !== null) throw failure;
+      if (queue.length === 0) return;
+      const batch = queue.splice(0, size);
+      if (queue.length < size && !ended) lines.resume();
+      yield batch;
+    }
   } finally {
     lines.close();
   }
-}
-
-/** Groups a stream into arrays of `size` (the last may be shorter). */
-export async function* inBatches<T>(items: AsyncIterable<T>, size: number): AsyncGenerator<T[]> {
-  let batch: T[] = [];
-  for await (const item of items) {
-    batch.push(item);
-    if (batch.length >= size) {
-      yield batch;
-      batch = [];
-    }
-  }
-  if (batch.length > 0) yield batch;
 }
 
 export function heatmapOf(t: Translation): HeatmapData {
