@@ -253,17 +253,18 @@ export class Trainer {
     return t.earlyStop > 0 && this.state.sinceImprovement >= t.earlyStop;
   }
 
+  /** `best` is a model directory (weights and vocabularies); `last` and `step-N` can also resume. */
   private async save(kind: string): Promise<void> {
     this.state.lr = this.optimizer.lr;
     const dir = join(this.setup.out, kind);
+    const resumable = kind !== 'best';
     await saveCheckpoint(dir, {
       config: this.setup.config,
       srcVocab: this.setup.srcVocab,
       tgtVocab: this.setup.tgtVocab,
       split: this.setup.split,
       model: this.setup.model,
-      optimizer: this.optimizer,
-      trainer: { ...this.state },
+      ...(resumable ? { optimizer: this.optimizer, trainer: { ...this.state } } : {}),
       metrics: this.metrics,
     });
     if (kind === 'last') this.lastSaved = `${dir} (step ${this.state.step})`;

@@ -116,7 +116,7 @@ async function runTrain(opts: Record<string, unknown>, command: Command): Promis
     await initBackendFor(command);
   }
 
-  const dataset = await loadDataset(config.data, { seed: config.training.seed, split: resume?.split });
+  const dataset = await loadDataset(config.data, { seed: config.training.seed, split: resume?.split ?? undefined });
   const skipped = skippedSummary(dataset.report);
   if (skipped && !quiet) write(skipped);
   if (dataset.report.tooLong > 0 && !quiet) write(`filtered ${dataset.report.tooLong} pairs longer than ${config.data.maxLen} tokens`);
