@@ -5,6 +5,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { BACKEND_REQUESTS } from '../backend/index.ts';
 import { defaultWasmThreads, parseThreads, THREADS_ENV, THREADS_EXPECTED, WASM_MAX_THREADS } from '../backend/wasm-threads.ts';
+import { register as registerAudit } from './commands/audit.ts';
 import { register as registerData } from './commands/data.ts';
 import { register as registerDoctor } from './commands/doctor.ts';
 import { register as registerEval } from './commands/eval.ts';
@@ -55,6 +56,7 @@ export function buildProgram(): Command {
     registerTranslate,
     registerEval,
     registerVocab,
+    registerAudit,
     registerData,
     registerInfo,
     registerDoctor,

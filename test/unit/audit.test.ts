@@ -1,0 +1,108 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { DEFAULTS, type DataConfig } from '../../src/config.ts';
+import { HashSet64, auditCorpus, nearKey, writeClean, wrongScript } from '../../src/data/audit.ts';
+import { UserError } from '../../src/errors.ts';
+
+const work = mkdtempSync(join(tmpdir(), 's2s-audit-'));
+after(() => rmSync(work, { recursive: true, force: true }));
+
+/** A small corpus with one planted instance of every problem; the line each sits on is in the comment. */
+const LINES = [
+  'I like tea.\t我喜欢茶。', // 1
+  'Where is the cat?\t猫在哪里？', // 2
+  'I like tea.\t我喜欢茶。', // 3 exact duplicate of 1
+  'i like TEA!\t我喜欢茶。', // 4 near duplicate of 1
+  'Hello.\tHello.', // 5 source = target (and wrong script on the zh side)
+  '   \t你好。', // 6 empty source
+  'Good morning.\t早上好。', // 7
+  'He runs every single day of the week without fail.\t跑。', // 8 length-ratio outlier
+  '我很好。\t我很好。', // 9 copy; wrong script on the en side
+  'Bad\u0007bell.\t坏的。', // 10 control character
+  'only one column', // 11 missing target
+  'One two three four five six seven eight nine ten eleven.\t一二三四五六七八九十十一。', // 12 too long at max-len 12
+  'We are here.\t我们在这里。', // 13
+  'They left.\t他们走了。', // 14
+  'She reads.\t她在读书。', // 15
+  'You know.\t你知道。', // 16
+  'It is cold.\t天冷。', // 17
+  'Come here.\t过来。', // 18
+  'Be quiet.\t安静。', // 19
+  'Thank you.\t谢谢你。', // 20
+];
+
+const corpus = join(work, 'crafted.tsv');
+writeFileSync(corpus, LINES.join('\n') + '\n');
+const config = (over: Partial<DataConfig> = {}): DataConfig => ({ ...DEFAULTS.data, data: [corpus], maxLen: 12, srcMinFreq: 2, ...over });
+
+describe('auditCorpus', () => {
+  test('finds every planted problem, at its line', async () => {
+    const report = await auditCorpus(config(), { examples: 5 });
+    const where = (id: string) => report.findings.find((f) => f.id === id)!.examples.map((e) => Number(e.split(':').at(-1)));
+    assert.equal(report.pairs, 18);
+    assert.deepEqual(where('malformed'), [11]);
+    assert.deepEqual(where('empty'), [6]);
+    assert.deepEqual(where('exact-duplicate'), [3]);
+    assert.deepEqual(where('near-duplicate'), [4]);
+    assert.deepEqual(where('copy'), [5, 9]);
+    assert.deepEqual(where('wrong-script-tgt'), [5]);
+    assert.deepEqual(where('wrong-script-src'), [9]);
+    assert.deepEqual(where('control-chars'), [10]);
+    assert.deepEqual(where('too-long'), [12]);
+    assert.ok(where('length-ratio').includes(8), `length-ratio outliers: ${where('length-ratio').join(',')}`);
+    assert.ok(!where('length-ratio').includes(1) && !where('length-ratio').includes(13));
+    assert.ok(report.findings.every((f) => f.examples[0] === undefined || f.examples[0].startsWith(`${corpus}:`)));
+    const src = report.vocabulary.src;
+    assert.equal(src.minFreq, 2);
+    assert.ok(src.kept < src.types && src.coverage > 0 && src.coverage < 1);
+    assert.equal(report.flagged, new Set([3, 4, 5, 6, 8, 9, 10, 11, 12, ...where('length-ratio')]).size);
+  });
+
+  test('examples are capped, counts are not', async () => {
+    const big = join(work, 'dups.tsv');
+    writeFileSync(big, 'Hi.\t嗨。\n'.repeat(50));
+    const report = await auditCorpus(config({ data: [big] }), { examples: 2 });
+    const dup = report.findings.find((f) => f.id === 'exact-duplicate')!;
+    assert.equal(dup.count, 49);
+    assert.deepEqual(dup.examples, [`${big}:2`, `${big}:3`]);
+  });
+
+  test('--write-clean keeps the clean lines as written and refuses to overwrite the corpus', async () => {
+    const { flaggedLines, ...report } = await auditCorpus(config());
+    const out = join(work, 'clean.tsv');
+    const written = await writeClean([corpus], flaggedLines, out);
+    const kept = readFileSync(out, 'utf8').trim().split('\n');
+    assert.equal(written, kept.length);
+    assert.equal(kept.length, LINES.length - report.flagged);
+    assert.ok(kept.includes(LINES[0]!) && kept.includes(LINES[1]!));
+    assert.ok(!kept.includes(LINES[4]!) && !kept.includes(LINES[9]!));
+    const again = await auditCorpus(config({ data: [out] }));
+    assert.equal(again.flagged, 0);
+    await assert.rejects(writeClean([corpus], flaggedLines, corpus), UserError);
+    assert.equal(readFileSync(corpus, 'utf8'), LINES.join('\n') + '\n');
+  });
+});
+
+describe('the checks', () => {
+  test('near keys ignore case, punctuation, spacing and digits', () => {
+    assert.equal(nearKey('I have 3 cats!'), nearKey('i have 5  cats.'));
+    assert.notEqual(nearKey('I have cats.'), nearKey('I had cats.'));
+  });
+
+  test('wrong script by language', () => {
+    assert.equal(wrongScript('Hello.', 'zh'), true);
+    assert.equal(wrongScript('你好 iPhone', 'zh'), false);
+    assert.equal(wrongScript('你好吗', 'en'), true);
+    assert.equal(wrongScript('Beijing 北京', 'en'), false);
+  });
+
+  test('HashSet64 grows and finds every key', () => {
+    const set = new HashSet64(4);
+    for (let i = 0; i < 5000; i++) assert.equal(set.add(i * 7919, i), true);
+    for (let i = 0; i < 5000; i++) assert.equal(set.add(i * 7919, i), false);
+    assert.equal(set.size, 5000);
+  });
+});
