@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -12,7 +12,7 @@ import {
   type EvalScoreOptions,
 } from '../../src/cli/commands/eval.ts';
 import { UserError } from '../../src/errors.ts';
-import { runS2S, SHARED_DIR } from '../helpers/cli.ts';
+import { REPO_ROOT, runS2S } from '../helpers/cli.ts';
 
 const HYPOTHESES = ['我们明天早上去公园散步。', '这本书非常有意思，我看了两遍。'];
 const REFERENCES = ['我们明天上午去公园散步。', '这本书很有意思，我读了两遍。'];
@@ -182,8 +182,8 @@ describe('s2s eval (bin/s2s)', () => {
     assert.equal(badTok.code, 2);
   });
 
-  const vectors = join(SHARED_DIR, 'bleu-vectors', 'public.json');
-  test('a multi-reference public vector through the binary', { skip: !existsSync(vectors) && `not found: ${vectors}` }, async () => {
+  const vectors = join(REPO_ROOT, 'test', 'fixtures', 'sacrebleu-2.6.0.json');
+  test('a multi-reference sacreBLEU 2.6.0 vector through the binary', async () => {
     const cases = JSON.parse(readFileSync(vectors, 'utf8')) as Array<{
       kind: string;
       hypotheses: string[];
