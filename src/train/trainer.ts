@@ -5,9 +5,10 @@
  */
 import { join } from 'node:path';
 import type { S2SConfig } from '../config.ts';
-import { makeBatch, planBatches, type Batch, type EncodedPair } from '../data/batches.ts';
+import { makeBatch, planBatches, type Batch, type BatchPlanOptions, type EncodedPair } from '../data/batches.ts';
 import type { SplitRecord } from '../data/split.ts';
 import type { Vocab } from '../data/vocab.ts';
+import { countParameters } from '../model/params.ts';
 import type { Seq2Seq } from '../model/seq2seq.ts';
 import { Adam } from './adam.ts';
 import { NumericalError, trainStep, type StepResult } from './step.ts';
@@ -41,7 +42,10 @@ export type TrainEvent =
   | ({ type: 'validation'; improved: boolean; elapsed: number } & ValidationRecord)
   | { type: 'lr'; step: number; lr: number }
   | { type: 'checkpoint'; kind: 'last' | 'best' | 'step'; dir: string; step: number }
-  | { type: 'done'; reason: 'finished' | 'max-steps' | 'early-stop' | 'interrupted'; step: number; dir: string };
+  | { type: 'done'; reason: StopReason; step: number; dir: string };
+
+/** Why training stopped. */
+export type StopReason = 'finished' | 'max-steps' | 'early-stop' | 'interrupted';
 
 export type TrainListener = (event: TrainEvent) => void;
 
@@ -110,90 +114,118 @@ export class Trainer {
     return this.state.step;
   }
 
+  /** Trains until the epochs are done, `maxSteps` is reached, validation stops early, or a stop is requested. */
   async run(): Promise<void> {
-    const { config, train, model } = this.setup;
-    const t = config.training;
-    const planOptions = { batchSize: t.batchSize, batchTokens: t.batchTokens };
-    const batchesPerEpoch = planBatches(train, planOptions).length;
-    let parameters = 0;
-    for (const v of model.params.values()) parameters += v.size;
-    this.emit({
-      type: 'start',
-      epochs: t.epochs,
-      batchesPerEpoch,
-      trainPairs: train.length,
-      validPairs: this.setup.valid.pairs.length,
-      parameters,
-      resumedAt: this.setup.resume?.trainer ? this.state.step : null,
-    });
+    this.emitStart();
     if (this.state.done) {
       this.emit({ type: 'done', reason: 'finished', step: this.state.step, dir: this.setup.out });
       return;
     }
-    let reason: 'finished' | 'max-steps' | 'early-stop' | 'interrupted' = 'finished';
-    outer: while (this.state.epoch <= t.epochs) {
-      const rng = new Rng(`${t.seed}/data`, this.state.epochRng);
-      const plan = planBatches(train, planOptions, (items) => rng.shuffle(items));
-      const nextEpochRng = rng.state();
-      this.emit({ type: 'epoch', epoch: this.state.epoch, batches: plan.length, batchInEpoch: this.state.batchInEpoch });
-      while (this.state.batchInEpoch < plan.length) {
-        if (t.maxSteps > 0 && this.state.step >= t.maxSteps) {
-          reason = 'max-steps';
-          break outer;
-        }
-        const batch = makeBatch(train, plan[this.state.batchInEpoch]!);
-        const began = performance.now();
-        const { loss, gradNorm } = this.checkedStep(batch);
-        const seconds = (performance.now() - began) / 1000;
-        this.state.step += 1;
-        this.state.batchInEpoch += 1;
-        this.emit({
-          type: 'step',
-          step: this.state.step,
-          epoch: this.state.epoch,
-          batchInEpoch: this.state.batchInEpoch,
-          batches: plan.length,
-          loss,
-          ppl: Math.exp(loss),
-          gradNorm,
-          lr: this.optimizer.lr,
-          tgtTokens: batch.tgtTokens,
-          tokPerSec: batch.tgtTokens / Math.max(seconds, 1e-9),
-          elapsed: this.elapsed(),
-        });
-        const endOfEpoch = this.state.batchInEpoch >= plan.length;
-        if (endOfEpoch) {
-          this.state.epoch += 1;
-          this.state.batchInEpoch = 0;
-          this.state.epochRng = nextEpochRng;
-        }
-        const maxed = t.maxSteps > 0 && this.state.step >= t.maxSteps;
-        const validateNow = endOfEpoch || (t.validEvery > 0 && this.state.step % t.validEvery === 0);
-        if (validateNow && (await this.validateAndTrack())) {
-          reason = 'early-stop';
-          break outer;
-        }
-        if (this.stopRequested) {
-          reason = 'interrupted';
-          break outer;
-        }
-        if (maxed) {
-          reason = 'max-steps';
-          break outer;
-        }
-        if (endOfEpoch) {
-          await this.save('last');
-          continue outer;
-        }
-        if (t.saveEvery > 0 && this.state.step % t.saveEvery === 0) {
-          await this.save('last');
-          if (t.keep > 0) {
-            await this.save(`step-${this.state.step}`);
-            await pruneStepCheckpoints(this.setup.out, t.keep);
-          }
-        }
+    let reason: StopReason | null = null;
+    while (reason === null && this.state.epoch <= this.setup.config.training.epochs) reason = await this.runEpoch();
+    await this.finish(reason ?? 'finished');
+  }
+
+  private emitStart(): void {
+    const { config, train, model } = this.setup;
+    this.emit({
+      type: 'start',
+      epochs: config.training.epochs,
+      batchesPerEpoch: planBatches(train, this.planOptions()).length,
+      trainPairs: train.length,
+      validPairs: this.setup.valid.pairs.length,
+      parameters: countParameters(model.params),
+      resumedAt: this.setup.resume?.trainer ? this.state.step : null,
+    });
+  }
+
+  private planOptions(): BatchPlanOptions {
+    const t = this.setup.config.training;
+    return { batchSize: t.batchSize, batchTokens: t.batchTokens };
+  }
+
+  /**
+   * The rest of the current epoch, from `batchInEpoch` on, in the order the
+   * epoch's RNG state gives. Returns why training stops, or null when the
+   * epoch ended (and `last` was saved) and the next one begins.
+   */
+  private async runEpoch(): Promise<StopReason | null> {
+    const { train } = this.setup;
+    const rng = new Rng(`${this.setup.config.training.seed}/data`, this.state.epochRng);
+    const plan = planBatches(train, this.planOptions(), (items) => rng.shuffle(items));
+    const nextEpochRng = rng.state();
+    this.emit({ type: 'epoch', epoch: this.state.epoch, batches: plan.length, batchInEpoch: this.state.batchInEpoch });
+    while (this.state.batchInEpoch < plan.length) {
+      if (this.maxStepsReached()) return 'max-steps';
+      this.trainBatch(makeBatch(train, plan[this.state.batchInEpoch]!), plan.length);
+      const endOfEpoch = this.state.batchInEpoch >= plan.length;
+      if (endOfEpoch) {
+        this.state.epoch += 1;
+        this.state.batchInEpoch = 0;
+        this.state.epochRng = nextEpochRng;
       }
+      const stop = await this.stopAfterStep(endOfEpoch);
+      if (stop !== null) return stop;
+      if (endOfEpoch) {
+        await this.save('last');
+        return null;
+      }
+      await this.periodicSave();
     }
+    return null;
+  }
+
+  /** One step on `batch`, counted and reported. */
+  private trainBatch(batch: Batch, batches: number): void {
+    const began = performance.now();
+    const { loss, gradNorm } = this.checkedStep(batch);
+    const seconds = (performance.now() - began) / 1000;
+    this.state.step += 1;
+    this.state.batchInEpoch += 1;
+    this.emit({
+      type: 'step',
+      step: this.state.step,
+      epoch: this.state.epoch,
+      batchInEpoch: this.state.batchInEpoch,
+      batches,
+      loss,
+      ppl: Math.exp(loss),
+      gradNorm,
+      lr: this.optimizer.lr,
+      tgtTokens: batch.tgtTokens,
+      tokPerSec: batch.tgtTokens / Math.max(seconds, 1e-9),
+      elapsed: this.elapsed(),
+    });
+  }
+
+  private maxStepsReached(): boolean {
+    const { maxSteps } = this.setup.config.training;
+    return maxSteps > 0 && this.state.step >= maxSteps;
+  }
+
+  /** After a step: validates when due, then the first of early stop, a requested stop and `maxSteps` that applies. */
+  private async stopAfterStep(endOfEpoch: boolean): Promise<StopReason | null> {
+    const { validEvery } = this.setup.config.training;
+    const validateNow = endOfEpoch || (validEvery > 0 && this.state.step % validEvery === 0);
+    if (validateNow && (await this.validateAndTrack())) return 'early-stop';
+    if (this.stopRequested) return 'interrupted';
+    if (this.maxStepsReached()) return 'max-steps';
+    return null;
+  }
+
+  /** `last` every `saveEvery` steps, and with `keep` a `step-N` copy, the oldest pruned. */
+  private async periodicSave(): Promise<void> {
+    const { saveEvery, keep } = this.setup.config.training;
+    if (saveEvery <= 0 || this.state.step % saveEvery !== 0) return;
+    await this.save('last');
+    if (keep > 0) {
+      await this.save(`step-${this.state.step}`);
+      await pruneStepCheckpoints(this.setup.out, keep);
+    }
+  }
+
+  /** Saves `last`; a run that stopped on its own (not interrupted or capped by `maxSteps`) is marked done. */
+  private async finish(reason: StopReason): Promise<void> {
     this.state.done = reason !== 'interrupted' && reason !== 'max-steps';
     await this.save('last');
     this.emit({ type: 'done', reason, step: this.state.step, dir: join(this.setup.out, 'last') });

@@ -7,6 +7,9 @@ import { basename, dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { S2SConfig } from '../../config.ts';
 import { UserError } from '../../errors.ts';
+import type { LoadedCheckpoint } from '../../train/checkpoint.ts';
+import type { TrainingData } from '../../train/prepare.ts';
+import type { Trainer } from '../../train/trainer.ts';
 import { addConfigOptions, configFromOptions, overridesFromOptions, projectRoot } from '../config-options.ts';
 import { globalOptions, initBackendFor } from '../global-options.ts';
 
@@ -78,74 +81,52 @@ function checkCorpusPresent(config: S2SConfig): void {
   }
 }
 
-async function runTrain(opts: Record<string, unknown>, command: Command): Promise<void> {
-  const { quiet } = globalOptions(command);
-  const tf = await import('@tensorflow/tfjs-core');
-  const { loadDataset, buildVocabs, skippedSummary } = await import('../../data/dataset.ts');
-  const { tokenizeSide, sideTokenizer, detokenize } = await import('../../data/tokenize.ts');
-  const { createModel } = await import('../../model/seq2seq.ts');
+/** What a run starts from: the resolved config, where it writes, and the checkpoint it resumes. */
+interface RunStart {
+  config: S2SConfig;
+  out: string;
+  resume?: LoadedCheckpoint;
+}
+
+/** `--resume DIR`: the checkpoint's config with the resumable training flags applied; it writes where it was. */
+async function resumedRun(opts: Record<string, unknown>, command: Command, resumeFrom: string): Promise<RunStart> {
   const { loadCheckpoint, resolveCheckpointDir } = await import('../../train/checkpoint.ts');
-  const { Trainer } = await import('../../train/trainer.ts');
-  const { createProgress } = await import('../progress.ts');
   const { buildConfig } = await import('../../config.ts');
+  const dir = resolveCheckpointDir(resumeFrom);
+  await initBackendFor(command); // loading the weights needs it
+  const resume = await loadCheckpoint(dir);
+  if (!resume.trainer) throw new UserError('this checkpoint has no training state to resume from', { where: dir });
+  const flags = overridesFromOptions(opts, [...GROUPS]).training ?? {};
+  const changed = Object.fromEntries(Object.entries(flags).filter(([k]) => RESUMABLE_KEYS.includes(k)));
+  const saved = resume.config;
+  const base = { data: { ...saved.data }, model: { ...saved.model }, training: { ...saved.training }, decoding: { ...saved.decoding } };
+  const config = buildConfig(saved.name, base, { training: changed });
+  const out = ['last', 'best', '.last.old'].includes(basename(dir)) || /^step-\d+$/.test(basename(dir)) ? dirname(dir) : dir;
+  checkOutputWritable(out);
+  return { config, out, resume };
+}
 
-  const write = (line: string): void => void process.stderr.write(`${line}\n`);
+/** A new run: the flags, the corpus and --out are checked before the backend starts (which takes a second or two). */
+async function freshRun(opts: Record<string, unknown>, command: Command): Promise<RunStart> {
+  const config = configFromOptions(opts, [...GROUPS]);
+  checkCorpusPresent(config);
+  const out = outputDir(config);
+  checkOutputDir(out, opts.force === true);
+  await initBackendFor(command);
+  return { config, out };
+}
 
-  let config: S2SConfig;
-  let out: string;
-  let resume: Awaited<ReturnType<typeof loadCheckpoint>> | undefined;
-  if (typeof opts.resume === 'string') {
-    const dir = resolveCheckpointDir(opts.resume);
-    await initBackendFor(command); // loading the weights needs it
-    resume = await loadCheckpoint(dir);
-    if (!resume.trainer) throw new UserError('this checkpoint has no training state to resume from', { where: dir });
-    const flags = overridesFromOptions(opts, [...GROUPS]).training ?? {};
-    const changed = Object.fromEntries(Object.entries(flags).filter(([k]) => RESUMABLE_KEYS.includes(k)));
-    const saved = resume.config;
-    const base = { data: { ...saved.data }, model: { ...saved.model }, training: { ...saved.training }, decoding: { ...saved.decoding } };
-    config = buildConfig(saved.name, base, { training: changed });
-    const parent = dirname(dir);
-    out = ['last', 'best', '.last.old'].includes(basename(dir)) || /^step-\d+$/.test(basename(dir)) ? parent : dir;
-    checkOutputWritable(out);
-  } else {
-    config = configFromOptions(opts, [...GROUPS]);
-    checkCorpusPresent(config);
-    out = outputDir(config);
-    checkOutputDir(out, opts.force === true);
-    // The flags, the corpus and --out are checked before the backend starts (which takes a second or two).
-    await initBackendFor(command);
-  }
+/** The corpus counts and vocabulary sizes, on stderr. */
+async function reportData(data: TrainingData, config: S2SConfig, write: (line: string) => void): Promise<void> {
+  const { skippedSummary } = await import('../../data/dataset.ts');
+  const skipped = skippedSummary(data.report);
+  if (skipped) write(skipped);
+  if (data.report.tooLong > 0) write(`filtered ${data.report.tooLong} pairs longer than ${config.data.maxLen} tokens`);
+  write(`vocabulary: ${data.vocabs.src.size} source, ${data.vocabs.tgt.size} target tokens`);
+}
 
-  const dataset = await loadDataset(config.data, { seed: config.training.seed, split: resume?.split ?? undefined });
-  const skipped = skippedSummary(dataset.report);
-  if (skipped && !quiet) write(skipped);
-  if (dataset.report.tooLong > 0 && !quiet) write(`filtered ${dataset.report.tooLong} pairs longer than ${config.data.maxLen} tokens`);
-  if (dataset.train.length === 0) throw new UserError('no training pairs left after filtering', { where: config.data.data.join(', ') });
-
-  const vocabs = resume ? { src: resume.srcVocab, tgt: resume.tgtVocab } : buildVocabs(dataset.train, config.data);
-  if (!quiet) write(`vocabulary: ${vocabs.src.size} source, ${vocabs.tgt.size} target tokens`);
-  const encode = (pairs: typeof dataset.train) =>
-    pairs.map((p) => ({ src: vocabs.src.encode(p.src), tgt: vocabs.tgt.encode(p.tgt) }));
-  const tgtKind = sideTokenizer(config.data, 'tgt').kind;
-  const valid = {
-    pairs: encode(dataset.valid),
-    // References as the model sees text: normalised by the target tokenizer, then detokenized.
-    references: dataset.valid.map((p) => detokenize(tgtKind, tokenizeSide(config.data, 'tgt', detokenize(tgtKind, p.tgt)))),
-  };
-  const model = resume ? resume.model : createModel(config.model, vocabs.src.size, vocabs.tgt.size, config.training.seed);
-  const progress = createProgress({
-    quiet,
-    tty: process.stderr.isTTY === true,
-    logEvery: config.training.logEvery,
-    logJson: typeof opts.logJson === 'string' ? opts.logJson : null,
-    write,
-  });
-  const trainer = new Trainer(
-    { config, model, srcVocab: vocabs.src, tgtVocab: vocabs.tgt, split: dataset.split, train: encode(dataset.train), valid, out, resume },
-    progress.listener,
-  );
-  if (resume?.optimizerTensors) tf.dispose(Object.values(resume.optimizerTensors));
-
+/** Runs the trainer; the first Ctrl-C (or SIGTERM) stops after the current step and saves `last`, the second exits. */
+async function runInterruptibly(trainer: Trainer, quiet: boolean, write: (line: string) => void): Promise<boolean> {
   let interrupted = false;
   const onSignal = (): void => {
     if (interrupted) process.exit(130);
@@ -160,6 +141,37 @@ async function runTrain(opts: Record<string, unknown>, command: Command): Promis
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+  }
+  return interrupted;
+}
+
+async function runTrain(opts: Record<string, unknown>, command: Command): Promise<void> {
+  const { quiet } = globalOptions(command);
+  const tf = await import('@tensorflow/tfjs-core');
+  const { createModel } = await import('../../model/seq2seq.ts');
+  const { prepareTraining } = await import('../../train/prepare.ts');
+  const { Trainer } = await import('../../train/trainer.ts');
+  const { createProgress } = await import('../progress.ts');
+  const write = (line: string): void => void process.stderr.write(`${line}\n`);
+
+  const { config, out, resume } = typeof opts.resume === 'string' ? await resumedRun(opts, command, opts.resume) : await freshRun(opts, command);
+  const data = await prepareTraining(config, resume);
+  if (!quiet) await reportData(data, config, write);
+  const model = resume ? resume.model : createModel(config.model, data.vocabs.src.size, data.vocabs.tgt.size, config.training.seed);
+  const progress = createProgress({
+    quiet,
+    tty: process.stderr.isTTY === true,
+    logEvery: config.training.logEvery,
+    logJson: typeof opts.logJson === 'string' ? opts.logJson : null,
+    write,
+  });
+  const { vocabs, split, train, valid } = data;
+  const trainer = new Trainer({ config, model, srcVocab: vocabs.src, tgtVocab: vocabs.tgt, split, train, valid, out, resume }, progress.listener);
+  if (resume?.optimizerTensors) tf.dispose(Object.values(resume.optimizerTensors));
+  let interrupted = false;
+  try {
+    interrupted = await runInterruptibly(trainer, quiet, write);
+  } finally {
     progress.stop();
     trainer.dispose();
   }

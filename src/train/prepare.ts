@@ -1,0 +1,67 @@
+/**
+ * The data a training run needs, prepared from the config: the corpus read,
+ * tokenized, filtered and split; the vocabularies (built from the training
+ * side, or a resumed checkpoint's); both splits encoded; and the validation
+ * references as text. The CLI and library users call `prepareTraining` and
+ * hand the result to the Trainer.
+ */
+import type { S2SConfig } from '../config.ts';
+import type { EncodedPair } from '../data/batches.ts';
+import { buildVocabs, loadDataset, type DatasetReport, type TokenizedPair } from '../data/dataset.ts';
+import type { SplitRecord } from '../data/split.ts';
+import { detokenize, sideTokenizer, tokenizeSide, type SideSettings } from '../data/tokenize.ts';
+import type { Vocab } from '../data/vocab.ts';
+import { UserError } from '../errors.ts';
+import type { ValidationSet } from './validate.ts';
+
+export interface Vocabs {
+  src: Vocab;
+  tgt: Vocab;
+}
+
+export interface TrainingData {
+  vocabs: Vocabs;
+  split: SplitRecord;
+  train: EncodedPair[];
+  valid: ValidationSet;
+  /** What reading the corpus skipped and filtered, for the caller to report. */
+  report: DatasetReport;
+}
+
+/** What a resumed run keeps from its checkpoint: the split and the vocabularies. */
+export interface ResumedData {
+  /** null when the checkpoint holds no split record (then the split is made again from the seed). */
+  split: SplitRecord | null;
+  srcVocab: Vocab;
+  tgtVocab: Vocab;
+}
+
+export async function prepareTraining(config: Readonly<S2SConfig>, resume?: ResumedData): Promise<TrainingData> {
+  const dataset = await loadDataset(config.data, { seed: config.training.seed, split: resume?.split ?? undefined });
+  if (dataset.train.length === 0) throw new UserError('no training pairs left after filtering', { where: config.data.data.join(', ') });
+  const vocabs = resume ? { src: resume.srcVocab, tgt: resume.tgtVocab } : buildVocabs(dataset.train, config.data);
+  return {
+    vocabs,
+    split: dataset.split,
+    train: encodePairs(dataset.train, vocabs),
+    valid: validationSet(dataset.valid, vocabs, config.data),
+    report: dataset.report,
+  };
+}
+
+export function encodePairs(pairs: readonly TokenizedPair[], vocabs: Vocabs): EncodedPair[] {
+  return pairs.map((p) => ({ src: vocabs.src.encode(p.src), tgt: vocabs.tgt.encode(p.tgt) }));
+}
+
+/**
+ * The validation pairs encoded, with their references as the model sees text:
+ * normalised by the target side's tokenizer (the same rule as training, so a
+ * char-tokenized target keeps its case), then detokenized.
+ */
+export function validationSet(pairs: readonly TokenizedPair[], vocabs: Vocabs, data: Readonly<SideSettings>): ValidationSet {
+  const kind = sideTokenizer(data, 'tgt').kind;
+  return {
+    pairs: encodePairs(pairs, vocabs),
+    references: pairs.map((p) => detokenize(kind, tokenizeSide(data, 'tgt', detokenize(kind, p.tgt)))),
+  };
+}
