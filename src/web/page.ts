@@ -90,6 +90,12 @@ async function main(): Promise<void> {
   }
 
   let model: TranslationModel;
+  if (!globalThis.crypto?.subtle) {
+    // Model files are checked against their SHA-256 sums, which browsers compute only for https:// and localhost pages.
+    setStatus('error', 'The model could not be loaded.');
+    showError('Could not load the model', new Error('this page must be served over https:// (or from localhost) to check the model files'));
+    return;
+  }
   try {
     model = await loadModel(fetchReader(new URL('model/', here).href));
   } catch (err) {
