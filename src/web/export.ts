@@ -12,19 +12,18 @@
  * interrupted export leaves the previous one (or nothing) behind.
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
-import { copyFile, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { wasmBinaryDir } from '../backend/index.ts';
 import { UserError } from '../errors.ts';
+import { MANIFEST, parseManifest, type Manifest } from '../model/checkpoint-files.ts';
 import { s2sVersion } from '../project.ts';
 
 export const WEB_FORMAT = 's2s-web';
 const MARKER = 's2s-web.json';
 const WASM_FILES = ['tfjs-backend-wasm.wasm', 'tfjs-backend-wasm-simd.wasm', 'tfjs-backend-wasm-threaded-simd.wasm'];
-/** Training state a checkpoint may carry that the page never reads. */
-const NOT_FOR_THE_PAGE = new Set(['optimizer.json', 'optimizer.bin', 'trainer.json']);
 
 export interface WebExport {
   out: string;
@@ -44,6 +43,18 @@ export function checkWebOut(out: string): void {
   if (readdirSync(out).length > 0 && !existsSync(join(out, MARKER))) {
     throw new UserError('folder exists and is not an s2s web export; choose a new or empty folder', { where: out });
   }
+}
+
+/** The model directory's manifest (which files to copy); anything else is an error naming the directory. */
+async function readManifest(modelDir: string): Promise<Manifest> {
+  const path = join(modelDir, MANIFEST);
+  let bytes: Uint8Array;
+  try {
+    bytes = await readFile(path);
+  } catch {
+    throw new UserError(`not an s2s model directory or checkpoint (no ${MANIFEST})`, { where: modelDir });
+  }
+  return parseManifest(bytes, path);
 }
 
 /** Replaces `target` by `tmp` with renames; a previous export is removed only once the new one is in place. */
@@ -73,11 +84,12 @@ export async function bundlePage(): Promise<Uint8Array> {
 
 /**
  * Writes the web page for the model directory (or checkpoint) `modelDir` into `out`.
- * @param modelDir a directory holding config.json, the vocabularies, model.json and its weights
+ * @param modelDir a model directory (or a checkpoint: every file its manifest lists is copied)
  */
 export async function exportWeb(modelDir: string, out: string): Promise<WebExport> {
   const target = resolve(out);
   checkWebOut(target);
+  const manifest = await readManifest(modelDir);
   const tmp = join(dirname(target), `.${basename(target)}.tmp-${process.pid}-${Date.now()}`);
   const files: Record<string, number> = {};
   const put = async (name: string, data: Uint8Array | string): Promise<void> => {
@@ -90,9 +102,12 @@ export async function exportWeb(modelDir: string, out: string): Promise<WebExpor
     await put('index.html', await readFile(join(here, 'index.html')));
     const wasmDir = wasmBinaryDir();
     for (const name of WASM_FILES) await put(name, await readFile(join(wasmDir, name)));
-    for (const name of await readdir(modelDir)) {
-      if (NOT_FOR_THE_PAGE.has(name) || !statSync(join(modelDir, name)).isFile()) continue;
-      await copyFile(join(modelDir, name), join(tmp, 'model', name));
+    for (const name of [...Object.keys(manifest.files), MANIFEST]) {
+      try {
+        await copyFile(join(modelDir, name), join(tmp, 'model', name));
+      } catch {
+        throw new UserError('model file is missing or unreadable', { where: join(modelDir, name) });
+      }
       files[`model/${name}`] = statSync(join(tmp, 'model', name)).size;
     }
     await put(MARKER, JSON.stringify({ format: WEB_FORMAT, s2s: s2sVersion(), created: new Date().toISOString() }, null, 1));

@@ -11,7 +11,7 @@ import { renderHeatmapSvg } from '../decode/heatmap.ts';
 import { translate, type Translation, type TranslationModel } from '../decode/translator.ts';
 import { UserError } from '../errors.ts';
 import { chooseBackend, type WebBackend } from './backend.ts';
-import { fetchReader, loadModel } from './load-model.ts';
+import { loadModel } from './load-model.ts';
 
 /** Beam size of the page's "beam" search. */
 export const PAGE_BEAM = 5;
@@ -97,7 +97,7 @@ async function main(): Promise<void> {
     return;
   }
   try {
-    model = await loadModel(fetchReader(new URL('model/', here).href));
+    model = await loadModel(new URL('model/', here).href);
   } catch (err) {
     setStatus('error', 'The model could not be loaded.');
     showError('Could not load the model', err);

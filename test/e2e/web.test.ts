@@ -23,7 +23,9 @@ import { serveStatic, type StaticServer } from '../helpers/static-server.ts';
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const ARTIFACTS = join(REPO_ROOT, 'test', 'artifacts');
 const work = mkdtempSync(join(tmpdir(), 's2s-web-'));
-const checkpoint = join(work, 'tiny');
+const run = join(work, 'tiny');
+/** The run's best checkpoint: a model directory (no optimizer state), what export writes. */
+const checkpoint = join(run, 'best');
 const site = join(work, 'site');
 const browsers: Browser[] = [];
 let server: StaticServer;
@@ -42,7 +44,7 @@ function validationSentences(): string[] {
     .split('\n')
     .filter((line) => line.trim() !== '')
     .map((line) => line.split('\t'));
-  const splitFile = join(checkpoint, 'last', 'split.json');
+  const splitFile = join(checkpoint, 'split.json');
   const record = parseSplitRecord(JSON.parse(readFileSync(splitFile, 'utf8')), splitFile);
   return [...new Set(applySplit(rows, record, (row) => row[0]!).valid.map((row) => row[0]!))].slice(0, 20);
 }
@@ -119,14 +121,14 @@ async function assertSameAsCli(page: Page): Promise<void> {
 
 describe('web page (tiny checkpoint, headless chromium)', () => {
   before(async () => {
-    const r = await runS2S(['--backend', 'cpu', '--quiet', 'train', '--config', 'tiny', '--out', checkpoint], { timeoutMs: 600_000 });
+    const r = await runS2S(['--backend', 'cpu', '--quiet', 'train', '--config', 'tiny', '--out', run], { timeoutMs: 600_000 });
     assert.equal(r.code, 0, `training the tiny checkpoint failed: ${r.stderr}`);
     sentences = validationSentences();
     assert.equal(sentences.length, 20);
     expected.greedy = await cliTranslations([]);
     expected.beam = await cliTranslations(['--beam', '5']);
     assert.equal(expected.greedy.length, 20);
-    await exportWeb(join(checkpoint, 'last'), site);
+    await exportWeb(checkpoint, site);
     server = await serveStatic(site);
   });
 

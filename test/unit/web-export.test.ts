@@ -1,0 +1,95 @@
+/**
+ * exportWeb (src/web/export.ts): the static folder it writes, and what it
+ * refuses (a folder that is not an earlier web export, a directory that is not
+ * a model) without touching anything. The page itself runs in
+ * test/e2e/web.test.ts.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import * as tf from '@tensorflow/tfjs';
+import { buildConfig } from '../../src/config.ts';
+import { Vocab } from '../../src/data/vocab.ts';
+import { UserError } from '../../src/errors.ts';
+import { encodeCheckpoint } from '../../src/model/checkpoint-files.ts';
+import { createModel, disposeModel } from '../../src/model/seq2seq.ts';
+import { exportWeb } from '../../src/web/export.ts';
+
+const work = mkdtempSync(join(tmpdir(), 's2s-web-export-'));
+const modelDir = join(work, 'model');
+after(() => rmSync(work, { recursive: true, force: true }));
+
+before(async () => {
+  await tf.setBackend('cpu');
+  const config = buildConfig('unit', { model: { embSize: 8, hiddenSize: 8 } });
+  const srcVocab = Vocab.build([['a', 'b']], { minFreq: 1, maxSize: 0 });
+  const tgtVocab = Vocab.build([['x', 'y']], { minFreq: 1, maxSize: 0 });
+  const model = createModel(config.model, srcVocab.size, tgtVocab.size, 1);
+  try {
+    mkdirSync(modelDir);
+    for (const [name, data] of await encodeCheckpoint({ config, srcVocab, tgtVocab, model }, { version: 'test' })) {
+      writeFileSync(join(modelDir, name), data);
+    }
+  } finally {
+    disposeModel(model);
+  }
+});
+
+async function rejectsWith(promise: Promise<unknown>, message: RegExp, where: string): Promise<void> {
+  await assert.rejects(promise, (err: unknown) => {
+    assert.ok(err instanceof UserError, `a UserError, not ${String(err)}`);
+    assert.match(err.message, message);
+    assert.equal(err.where, where);
+    return true;
+  });
+}
+
+describe('exportWeb', () => {
+  test('writes the page, one browser bundle, the wasm binaries and the model files; replaces an earlier export', async () => {
+    const out = join(work, 'site');
+    const first = await exportWeb(modelDir, out);
+    const names = readdirSync(out).sort();
+    assert.deepEqual(names, [
+      'app.js',
+      'index.html',
+      'model',
+      's2s-web.json',
+      'tfjs-backend-wasm-simd.wasm',
+      'tfjs-backend-wasm-threaded-simd.wasm',
+      'tfjs-backend-wasm.wasm',
+    ]);
+    assert.deepEqual(readdirSync(join(out, 'model')).sort(), readdirSync(modelDir).sort());
+    for (const name of readdirSync(modelDir)) assert.ok(readFileSync(join(out, 'model', name)).equals(readFileSync(join(modelDir, name))));
+    const bundle = readFileSync(join(out, 'app.js'), 'utf8');
+    assert.ok(!/\bfrom\s*["']node:|require\(["']node:/.test(bundle), 'the bundle imports no Node module');
+    assert.match(readFileSync(join(out, 'index.html'), 'utf8'), /<script type="module" src="app.js">/);
+    assert.equal(first.files['app.js'], readFileSync(join(out, 'app.js')).byteLength);
+
+    writeFileSync(join(out, 'stale.txt'), 'from an earlier export');
+    await exportWeb(modelDir, out);
+    assert.ok(!existsSync(join(out, 'stale.txt')), 'an earlier export is replaced as a whole');
+    assert.deepEqual(readdirSync(work).filter((n) => n.startsWith('.')), [], 'no temporary folder left');
+  });
+
+  test('refuses a folder that is not an earlier web export, leaving it as it was', async () => {
+    const mine = join(work, 'mine');
+    mkdirSync(mine);
+    writeFileSync(join(mine, 'notes.txt'), 'keep me');
+    await rejectsWith(exportWeb(modelDir, mine), /not an s2s web export/, mine);
+    assert.deepEqual(readdirSync(mine), ['notes.txt']);
+    assert.equal(readFileSync(join(mine, 'notes.txt'), 'utf8'), 'keep me');
+    const file = join(work, 'a-file');
+    writeFileSync(file, 'x');
+    await rejectsWith(exportWeb(modelDir, file), /not a directory/, file);
+  });
+
+  test('refuses a directory that is not a model, before writing anything', async () => {
+    const empty = join(work, 'empty');
+    mkdirSync(empty);
+    const out = join(work, 'never');
+    await rejectsWith(exportWeb(empty, out), /not an s2s model directory/, empty);
+    assert.ok(!existsSync(out));
+  });
+});
