@@ -3,7 +3,7 @@
  * one. Parsing and validation are in config.ts, which the web page bundles.
  */
 import { readFileSync } from 'node:fs';
-import { basename, dirname, extname, resolve } from 'node:path';
+import { basename, dirname, extname, isAbsolute, resolve } from 'node:path';
 import { UserError } from './errors.ts';
 import { parseConfigText, type Overrides } from './config.ts';
 
@@ -18,7 +18,31 @@ export function configNameOf(path: string): string {
   return basename(path, extname(path));
 }
 
-/** Reads and validates a YAML config file. Relative data paths stay relative to the working directory. */
+/** The keys whose values are file or directory paths. */
+const PATH_KEYS = { data: ['data', 'src', 'tgt', 'valid'], training: ['out'] } as const;
+
+/**
+ * `layer` with every relative path made absolute against `base`: a path in a
+ * config file is relative to the file's directory, one on the command line or
+ * a built-in default (data/cmn-eng/…, checkpoints/…) to the working directory.
+ */
+export function resolvePaths(layer: Overrides, base: string): Overrides {
+  const abs = (p: unknown): unknown => (typeof p === 'string' && p !== '' && !isAbsolute(p) ? resolve(base, p) : p);
+  const out = { ...layer } as Record<string, Record<string, unknown> | undefined>;
+  for (const [group, keys] of Object.entries(PATH_KEYS)) {
+    const values = out[group];
+    if (values === undefined) continue;
+    const copy: Record<string, unknown> = { ...values };
+    for (const key of keys) {
+      if (!(key in copy)) continue;
+      copy[key] = Array.isArray(copy[key]) ? (copy[key] as unknown[]).map(abs) : abs(copy[key]);
+    }
+    out[group] = copy;
+  }
+  return out as Overrides;
+}
+
+/** Reads and validates a YAML config file; its relative paths are resolved against the file's directory. */
 export function readConfigFile(path: string): Overrides {
   let text: string;
   try {
@@ -30,5 +54,5 @@ export function readConfigFile(path: string): Overrides {
       hint: code === 'ENOENT' ? `configs shipped with s2s live in ${dirname(path)}` : undefined,
     });
   }
-  return parseConfigText(text, path);
+  return resolvePaths(parseConfigText(text, path), dirname(resolve(path)));
 }

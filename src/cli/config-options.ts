@@ -5,6 +5,7 @@
  * options means the user typed the flag; configFromOptions lays exactly those
  * over the config file.
  */
+import { resolve } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { stringify } from 'yaml';
 import {
@@ -12,18 +13,24 @@ import {
   checkValue,
   configToPlain,
   DEFAULT_CONFIG_NAME,
+  DEFAULTS,
   kebabToCamel,
   SCHEMA,
   type Group,
   type Overrides,
   type S2SConfig,
 } from '../config.ts';
-import { configNameOf, readConfigFile, resolveConfigPath } from '../config-file.ts';
+import { configNameOf, readConfigFile, resolveConfigPath, resolvePaths } from '../config-file.ts';
 import { PROJECT_ROOT } from '../project.ts';
 
-/** The directory holding s2s's package.json (configs/ lives there). */
+/** The directory holding s2s's package.json (configs/ and data/toy/ live there). */
 export function projectRoot(): string {
   return PROJECT_ROOT;
+}
+
+/** Where runs go by default: checkpoints/ under the working directory. */
+export function checkpointsDir(): string {
+  return resolve('checkpoints');
 }
 
 const GROUP_HEADINGS: Record<Group, string> = {
@@ -108,10 +115,15 @@ export function overridesFromOptions(opts: Record<string, unknown>, groups: read
   return out;
 }
 
-/** Loads `--config` (default cmn-eng), lays the given flags over it and validates. */
+/**
+ * Loads `--config` (default cmn-eng), lays the given flags over it and
+ * validates. Paths come out absolute: the config file's relative to the file,
+ * the flags' and the built-in default corpus's to the working directory.
+ */
 export function configFromOptions(opts: Record<string, unknown>, groups: Group[]): S2SConfig {
   const nameOrPath = typeof opts.config === 'string' ? opts.config : DEFAULT_CONFIG_NAME;
   const path = resolveConfigPath(nameOrPath, projectRoot());
   const file = readConfigFile(path);
-  return buildConfig(configNameOf(path), file, overridesFromOptions(opts, groups));
+  const defaults = resolvePaths({ data: { data: [...DEFAULTS.data.data] } }, process.cwd());
+  return buildConfig(configNameOf(path), defaults, file, resolvePaths(overridesFromOptions(opts, groups), process.cwd()));
 }

@@ -10,11 +10,11 @@ import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { S2SConfig } from '../config.ts';
 import { UserError } from '../errors.ts';
-import { projectRoot } from './config-options.ts';
+import { checkpointsDir } from './config-options.ts';
 
-/** The run's output directory: --out, or checkpoints/<config name> in the project. */
+/** The run's output directory: --out, or checkpoints/<config name> under the working directory. */
 export function outputDir(config: S2SConfig): string {
-  return resolve(config.training.out ?? join(projectRoot(), 'checkpoints', config.name));
+  return resolve(config.training.out ?? join(checkpointsDir(), config.name));
 }
 
 export function preparedDir(opts: Record<string, unknown>, config: S2SConfig): string {

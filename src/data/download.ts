@@ -10,11 +10,12 @@ import { writeFileAtomic } from '../fs-atomic.ts';
 import { basename, extname, join, resolve } from 'node:path';
 import { crc32, gunzipSync, inflateRawSync } from 'node:zlib';
 import { UserError } from '../errors.ts';
+import { PROJECT_ROOT } from '../project.ts';
 
 export interface CorpusSpec {
   name: string;
   description: string;
-  /** Where it lives, relative to the working directory (as configs name it). */
+  /** Where it lives: downloaded corpora under the working directory, shipped ones in s2s's own directory. */
   dir: string;
   file: string;
   /** Where `data get` downloads it from; null when it ships with s2s. */
@@ -35,7 +36,7 @@ export const CORPORA: readonly CorpusSpec[] = [
   {
     name: 'toy',
     description: 'a tiny synthetic corpus shipped with s2s, for tests and configs/tiny.yaml',
-    dir: 'data/toy',
+    dir: resolve(PROJECT_ROOT, 'data/toy'),
     file: 'toy.tsv',
     url: null,
     member: null,

@@ -184,7 +184,7 @@ describe('s2s vocab', () => {
     const plain = parse(r.stdout) as { name: string; data: Record<string, unknown> };
     assert.equal(plain.name, 'tiny');
     assert.equal(plain.data['max-len'], 9);
-    assert.deepEqual(plain.data.data, ['data/toy/toy.tsv']);
+    assert.deepEqual(plain.data.data, [join(REPO_ROOT, 'data/toy/toy.tsv')], 'paths resolved, relative to the config file');
   });
 });
 
@@ -240,6 +240,6 @@ describe('s2s data', () => {
     const r = await runS2S(['data', 'list']);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^cmn-eng +data\/cmn-eng\/cmn-eng\.tsv +(missing|present \(\d+ lines\))$/m);
-    assert.match(r.stdout, /^toy +data\/toy\/toy\.tsv +present \(\d+ lines\)$/m);
+    assert.match(r.stdout, new RegExp(`^toy +${REPO_ROOT.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/data/toy/toy\\.tsv +present \\(\\d+ lines\\)$`, 'm'));
   });
 });

@@ -10,7 +10,7 @@ import { UserError } from '../../errors.ts';
 import type { LoadedCheckpoint } from '../../train/checkpoint.ts';
 import type { TrainingData } from '../../train/prepare.ts';
 import type { Trainer } from '../../train/trainer.ts';
-import { addConfigOptions, configFromOptions, overridesFromOptions, projectRoot } from '../config-options.ts';
+import { addConfigOptions, checkpointsDir, configFromOptions, overridesFromOptions } from '../config-options.ts';
 import { globalOptions, initBackendFor } from '../global-options.ts';
 
 const GROUPS = ['data', 'model', 'training', 'decoding'] as const;
@@ -31,9 +31,9 @@ export function register(program: Command): void {
   });
 }
 
-/** Output directory: --out, or checkpoints/<config name> in the project. */
+/** Output directory: --out, or checkpoints/<config name> under the working directory. */
 function outputDir(config: S2SConfig): string {
-  return resolve(config.training.out ?? join(projectRoot(), 'checkpoints', config.name));
+  return resolve(config.training.out ?? join(checkpointsDir(), config.name));
 }
 
 /** Fails before training, not at the first checkpoint, when `out` cannot be created or written. */

@@ -13,7 +13,7 @@ import type { Translation } from '../../decode/translator.ts';
 // Pure string functions, no TensorFlow: cheap to load with the program.
 import { renderHeatmap, renderHeatmapSvg, type HeatmapData } from '../../decode/heatmap.ts';
 import { UserError, usageError } from '../../errors.ts';
-import { overridesFromOptions, projectRoot } from '../config-options.ts';
+import { checkpointsDir, overridesFromOptions } from '../config-options.ts';
 import { globalOptions, initBackendFor } from '../global-options.ts';
 
 /** Everything the action needs, parsed and validated. */
@@ -33,9 +33,9 @@ export interface TranslateContext {
   quiet: boolean;
 }
 
-/** The default model: the default config's training output (its `last` checkpoint). */
+/** The default model: the default config's training output, checkpoints/cmn-eng under the working directory. */
 export function defaultCheckpointPath(): string {
-  return join(projectRoot(), 'checkpoints', DEFAULT_CONFIG_NAME);
+  return join(checkpointsDir(), DEFAULT_CONFIG_NAME);
 }
 
 /** A decoding flag's value, checked against the schema; a bad one is a usage error naming the flag. */
@@ -109,7 +109,7 @@ export function translateContext(args: string[], opts: Record<string, unknown>, 
 
 /** How to get a model, for errors about a missing one. */
 function trainHint(): string {
-  const tiny = join(projectRoot(), 'checkpoints', 'tiny');
+  const tiny = join(checkpointsDir(), 'tiny');
   return `train one with \`s2s train\` (or in seconds, for trying things out: \`s2s train --config tiny\`, then --checkpoint ${tiny})`;
 }
 
