@@ -27,6 +27,8 @@ const run = join(work, 'tiny');
 /** The run's best checkpoint: a model directory (no optimizer state), what export writes. */
 const checkpoint = join(run, 'best');
 const site = join(work, 'site');
+/** Polls on a timer: a page in a background tab gets no animation frames to poll on. */
+const WAIT = { polling: 100, timeout: 120_000 };
 const browsers: Browser[] = [];
 let server: StaticServer;
 let sentences: string[] = [];
@@ -86,7 +88,7 @@ async function open(browser: Browser, query = ''): Promise<Page> {
   const errors: string[] = [];
   page.on('pageerror', (err) => errors.push(String(err)));
   await page.goto(`${server.url}${query}`, { waitUntil: 'load' });
-  await page.waitForFunction(() => document.getElementById('status')?.dataset.state !== 'loading', { timeout: 120_000 });
+  await page.waitForFunction(() => document.getElementById('status')?.dataset.state !== 'loading', WAIT);
   assert.deepEqual(errors, [], 'no uncaught errors on the page');
   return page;
 }
@@ -101,7 +103,7 @@ async function translateOnPage(page: Page, input: string, search: 'greedy' | 'be
   await page.type('#source', input);
   await page.select('#search', search);
   await page.click('#translate');
-  await page.waitForFunction((n: number) => Number(document.getElementById('status')?.dataset.runs ?? 0) > n, { timeout: 120_000 }, before);
+  await page.waitForFunction((n: number) => Number(document.getElementById('status')?.dataset.runs ?? 0) > n, WAIT, before);
   assert.equal(await page.$eval('#status', (el) => (el as HTMLElement).dataset.state), 'ready', await text(page, '#error'));
   return page.$$eval('#results li', (items) => items.map((li) => li.textContent ?? ''));
 }
@@ -172,7 +174,7 @@ describe('web page (tiny checkpoint, headless chromium)', () => {
       const browser = browsers[0] ?? (await launch());
       const page = await browser.newPage();
       await page.goto(broken.url, { waitUntil: 'load' });
-      await page.waitForFunction(() => document.getElementById('status')?.dataset.state === 'error', { timeout: 60_000 });
+      await page.waitForFunction(() => document.getElementById('status')?.dataset.state === 'error', WAIT);
       const message = await text(page, '#error');
       assert.match(message, /Could not load the model/);
       assert.match(message, /weights\.bin/);
