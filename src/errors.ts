@@ -1,8 +1,28 @@
 /**
  * One error type for everything a user can cause (a missing file, a malformed
  * line, a bad flag, a corrupt checkpoint). The CLI turns it into one line on
- * stderr and an exit code; library code never calls process.exit itself.
+ * stderr and an exit code; library code never calls process.exit itself. The
+ * library exports it as `S2SError`; `code` tells kinds apart without parsing
+ * the message.
  */
+
+/** What kind of mistake: the codes a program can branch on. */
+export type S2SErrorCode =
+  /** A malformed or missing input file, corpus line or value (the default). */
+  | 'BAD_INPUT'
+  /** A bad flag or option value, or options that conflict (exit code 2). */
+  | 'USAGE'
+  /** No model where one was looked for. */
+  | 'MODEL_NOT_FOUND'
+  /** A checkpoint or model directory that is incomplete, corrupt, or does not match itself. */
+  | 'BAD_MODEL'
+  /** A text to translate that is empty or too long. */
+  | 'BAD_TEXT'
+  /** An output that cannot be written, or would overwrite something that is not ours. */
+  | 'OUTPUT'
+  /** Stopped by a signal (exit code 130). */
+  | 'INTERRUPTED';
+
 export interface UserErrorOptions {
   /** Where the problem is: `file:line`, a file, or a flag such as `--beam`. */
   where?: string;
@@ -10,19 +30,28 @@ export interface UserErrorOptions {
   hint?: string;
   /** 1 for bad input (default), 2 for usage errors, 130 for interrupts. */
   exitCode?: number;
+  /** Default: USAGE for exit code 2, INTERRUPTED for 130, else BAD_INPUT. */
+  code?: S2SErrorCode;
 }
 
 export class UserError extends Error {
   readonly where?: string;
   readonly hint?: string;
   readonly exitCode: number;
+  readonly code: S2SErrorCode;
 
   constructor(message: string, options: UserErrorOptions = {}) {
     super(message);
-    this.name = 'UserError';
+    this.name = 'S2SError';
     this.where = options.where;
     this.hint = options.hint;
     this.exitCode = options.exitCode ?? 1;
+    this.code = options.code ?? (this.exitCode === 2 ? 'USAGE' : this.exitCode === 130 ? 'INTERRUPTED' : 'BAD_INPUT');
+  }
+
+  /** The same error with another code (e.g. any failure to load a checkpoint is BAD_MODEL). */
+  withCode(code: S2SErrorCode): UserError {
+    return new UserError(this.message, { where: this.where, hint: this.hint, exitCode: this.exitCode, code });
   }
 }
 

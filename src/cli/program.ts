@@ -9,6 +9,7 @@ import { register as registerAudit } from './commands/audit.ts';
 import { register as registerData } from './commands/data.ts';
 import { register as registerDoctor } from './commands/doctor.ts';
 import { register as registerEval } from './commands/eval.ts';
+import { register as registerExport } from './commands/export.ts';
 import { register as registerInfo } from './commands/info.ts';
 import { register as registerPrepare } from './commands/prepare.ts';
 import { register as registerTrain } from './commands/train.ts';
@@ -55,6 +56,7 @@ export function buildProgram(): Command {
     registerPrepare,
     registerTranslate,
     registerEval,
+    registerExport,
     registerVocab,
     registerAudit,
     registerData,

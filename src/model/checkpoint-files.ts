@@ -361,6 +361,14 @@ function checkVocabSizes(label: (name: string) => string, tensors: Record<string
  * moments only if `opts.optimizer` is not false).
  */
 export async function readCheckpoint(read: ReadFile, opts: ReadOptions = {}): Promise<CheckpointData> {
+  try {
+    return await readVerifiedCheckpoint(read, opts);
+  } catch (err) {
+    throw err instanceof UserError && err.code === 'BAD_INPUT' ? err.withCode('BAD_MODEL') : err;
+  }
+}
+
+async function readVerifiedCheckpoint(read: ReadFile, opts: ReadOptions): Promise<CheckpointData> {
   const label = opts.label ?? ((name: string) => name);
   let manifestBytes: Uint8Array;
   try {

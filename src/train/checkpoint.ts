@@ -86,7 +86,7 @@ export async function saveCheckpoint(dir: string, c: CheckpointContents, opts: S
     await rm(tmp, { recursive: true, force: true }).catch(() => {});
     const code = (err as NodeJS.ErrnoException).code;
     if (['ENOSPC', 'EACCES', 'EROFS', 'EPERM', 'EDQUOT', 'ENOTDIR', 'EEXIST'].includes(code ?? '')) {
-      throw new UserError(`cannot write checkpoint (${code}); the previous checkpoint is intact`, { where: target });
+      throw new UserError(`cannot write checkpoint (${code}); the previous checkpoint is intact`, { where: target, code: 'OUTPUT' });
     }
     throw err;
   }
@@ -147,8 +147,8 @@ export function resolveCheckpointDir(path: string, which = 'last'): string {
   if (isCheckpointDir(named)) return named;
   const recovered = join(dir, `.${which}.old`);
   if (isCheckpointDir(recovered)) return recovered;
-  if (!existsSync(dir)) throw new UserError('checkpoint not found', { where: path });
-  throw new UserError(`not an s2s checkpoint (no ${MANIFEST})`, { where: path });
+  if (!existsSync(dir)) throw new UserError('checkpoint not found', { where: path, code: 'MODEL_NOT_FOUND' });
+  throw new UserError(`not an s2s checkpoint (no ${MANIFEST})`, { where: path, code: 'BAD_MODEL' });
 }
 
 export interface LoadOptions {

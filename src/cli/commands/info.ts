@@ -10,6 +10,8 @@ export interface InfoFacts {
   platform: string;
   tfjsCoreVersion: string | null;
   backends: BackendInfo[];
+  /** The model `s2s translate` uses without --checkpoint, and why; null when there is none. */
+  model?: { path: string; reason: string } | null;
 }
 
 /** The report `s2s info` prints. */
@@ -29,6 +31,13 @@ export function formatInfo(facts: InfoFacts): string {
   }
   const best = facts.backends.find((b) => b.available);
   lines.push(`--backend auto uses: ${best ? label(best) : 'nothing (no backend loads)'}`);
+  if (facts.model !== undefined) {
+    lines.push(
+      facts.model
+        ? `translate uses: ${facts.model.path} (${facts.model.reason})`
+        : 'translate uses: no model (no --checkpoint given, none trained, none shipped); train one with `s2s train`',
+    );
+  }
   return `${lines.join('\n')}\n`;
 }
 
@@ -40,10 +49,18 @@ function label(b: BackendInfo): string {
 export function register(program: Command): void {
   program
     .command('info')
-    .description('show versions and which backends can run here, and why not')
+    .description('show versions, which backends can run here (and why not), and which model translate uses')
     .action(async (_opts: unknown, command: Command) => {
       const { packageVersion, probeBackends } = await import('../../backend/index.ts');
       const { globalOptions } = await import('../global-options.ts');
+      const { defaultModel, resolveModelDir } = await import('../../model-dir.ts');
+      const choice = defaultModel();
+      let model = choice;
+      try {
+        if (choice) model = { ...choice, path: resolveModelDir(choice.path) };
+      } catch {
+        // Named as found; translate will say what is wrong with it.
+      }
       const backends = await probeBackends({}, { threads: globalOptions(command).threads });
       process.stdout.write(
         formatInfo({
@@ -52,6 +69,7 @@ export function register(program: Command): void {
           platform: `${process.platform} ${process.arch}`,
           tfjsCoreVersion: packageVersion('@tensorflow/tfjs-core'),
           backends,
+          model,
         }),
       );
     });

@@ -8,7 +8,7 @@ import { createReadStream, existsSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Command, Option } from 'commander';
-import { checkValue, DEFAULT_CONFIG_NAME, SCHEMA, type DecodingConfig } from '../../config.ts';
+import { checkValue, SCHEMA, type DecodingConfig } from '../../config.ts';
 import type { Translation } from '../../decode/translator.ts';
 // Pure string functions, no TensorFlow: cheap to load with the program.
 import { renderHeatmap, renderHeatmapSvg, type HeatmapData } from '../../decode/heatmap.ts';
@@ -22,20 +22,14 @@ export interface TranslateContext {
   texts: string[] | null;
   /** A file, or `-` for stdin. */
   input: string | null;
-  checkpoint: string;
-  /** Whether --checkpoint was left at its default. */
-  defaultCheckpoint: boolean;
+  /** --checkpoint; null = the default model (model-dir.ts defaultModel). */
+  checkpoint: string | null;
   json: boolean;
   attention: boolean;
   attentionSvg: string | null;
   /** Decoding flags given on the command line. */
   decoding: Partial<DecodingConfig>;
   quiet: boolean;
-}
-
-/** The default model: the default config's training output, checkpoints/cmn-eng under the working directory. */
-export function defaultCheckpointPath(): string {
-  return join(checkpointsDir(), DEFAULT_CONFIG_NAME);
 }
 
 /** A decoding flag's value, checked against the schema; a bad one is a usage error naming the flag. */
@@ -65,9 +59,9 @@ function addDecodingOptions(cmd: Command): void {
 export function register(program: Command): void {
   const cmd = program
     .command('translate')
-    .description('translate sentences with a trained checkpoint')
+    .description('translate sentences with a trained model')
     .argument('[text...]', 'sentences to translate (default: lines of --input or of piped stdin)')
-    .option('--checkpoint <dir>', `checkpoint or training output directory (default: checkpoints/${DEFAULT_CONFIG_NAME}/last)`)
+    .option('--checkpoint <dir>', 'model directory, checkpoint, or training output directory (its best); default: see `s2s info`')
     .option('-i, --input <file>', 'translate FILE line by line (- for stdin)')
     .option('--json', 'one JSON object per input: source, translation, tokens, score, n-best list')
     .option('--attention', 'show attention: a heatmap under each translation, or a matrix in --json')
@@ -97,8 +91,7 @@ export function translateContext(args: string[], opts: Record<string, unknown>, 
   return {
     texts: texts.length > 0 ? texts : null,
     input: texts.length > 0 ? null : (input ?? '-'),
-    checkpoint: typeof opts.checkpoint === 'string' ? opts.checkpoint : defaultCheckpointPath(),
-    defaultCheckpoint: typeof opts.checkpoint !== 'string',
+    checkpoint: typeof opts.checkpoint === 'string' ? opts.checkpoint : null,
     json: opts.json === true,
     attention: opts.attention === true,
     attentionSvg: typeof opts.attentionSvg === 'string' ? opts.attentionSvg : null,
@@ -113,16 +106,15 @@ function trainHint(): string {
   return `train one with \`s2s train\` (or in seconds, for trying things out: \`s2s train --config tiny\`, then --checkpoint ${tiny})`;
 }
 
-/** The checkpoint directory to load; a missing one is an error that says how to train one. */
-function locateCheckpoint(ctx: TranslateContext, resolveCheckpointDir: (path: string) => string): string {
+/** The model directory to load: --checkpoint, or the default model; a missing one says how to train one. */
+async function locateModel(ctx: TranslateContext): Promise<string> {
+  const { requireDefaultModel, resolveModelDir } = await import('../../model-dir.ts');
+  if (ctx.checkpoint === null) return resolveModelDir(requireDefaultModel().path);
   try {
-    return resolveCheckpointDir(ctx.checkpoint);
+    return resolveModelDir(ctx.checkpoint);
   } catch (err) {
-    if (!(err instanceof UserError) || (existsSync(ctx.checkpoint) && !ctx.defaultCheckpoint)) throw err;
-    throw new UserError(ctx.defaultCheckpoint ? 'no trained model at the default checkpoint' : 'checkpoint not found', {
-      where: ctx.checkpoint,
-      hint: trainHint(),
-    });
+    if (!(err instanceof UserError) || existsSync(ctx.checkpoint)) throw err;
+    throw new UserError('checkpoint not found', { where: ctx.checkpoint, hint: trainHint(), code: 'MODEL_NOT_FOUND' });
   }
 }
 
@@ -134,34 +126,33 @@ function checkInputReadable(input: string | null): void {
 
 async function runTranslate(ctx: TranslateContext, command: Command): Promise<void> {
   checkInputReadable(ctx.input);
-  const { loadCheckpoint, resolveCheckpointDir } = await import('../../train/checkpoint.ts');
-  const dir = locateCheckpoint(ctx, resolveCheckpointDir);
+  const dir = await locateModel(ctx);
   await initBackendFor(command);
-  const { disposeModel } = await import('../../model/seq2seq.ts');
-  const { translate } = await import('../../decode/translator.ts');
+  const { loadTranslator } = await import('../../api/load.ts');
+  const { checkText, emptyTranslation } = await import('../../api/translator.ts');
   const { buildConfig } = await import('../../config.ts');
 
-  const ckpt = await loadCheckpoint(dir);
+  const translator = await loadTranslator(dir, { backend: false });
   try {
-    if (ckpt.optimizerTensors) {
-      const tf = await import('@tensorflow/tfjs-core');
-      tf.dispose(Object.values(ckpt.optimizerTensors));
-    }
-    const saved = ckpt.config;
-    // Flags over the checkpoint's decoding config; buildConfig checks e.g. --nbest <= --beam.
-    const config = buildConfig(saved.name, { ...saved, decoding: { ...saved.decoding } }, { decoding: ctx.decoding });
-    const withAttention = ctx.attention || ctx.attentionSvg !== null;
+    const saved = translator.config;
+    // Flags over the model's decoding config; buildConfig checks e.g. --nbest <= --beam.
+    const { decoding } = buildConfig(saved.name, { ...saved, decoding: { ...saved.decoding } }, { decoding: ctx.decoding });
+    const attention = ctx.attention || ctx.attentionSvg !== null;
     const heatmaps: HeatmapData[] = [];
     const out = (text: string): void => void process.stdout.write(text);
     let index = 0;
-    for await (const batch of inputBatches(ctx, config.decoding.batchSize)) {
-      const results = await translate(ckpt, batch, { decoding: config.decoding, attention: withAttention });
-      for (const t of results) {
+    for await (const batch of inputBatches(ctx, decoding.batchSize)) {
+      // Blank lines give blank outputs; anything else must be a text the translator accepts.
+      const texts = batch.flatMap((line, i) => (line.trim() === '' ? [] : [checkText(line, inputLabel(ctx, index + i))]));
+      const translated = await translator.translate(texts, { ...decoding, attention });
+      let next = 0;
+      for (const line of batch) {
+        const t = line.trim() === '' ? emptyTranslation(line) : translated[next++]!;
         if (t.truncated > 0 && !ctx.quiet) {
           process.stderr.write(`s2s: warning: input ${index + 1} has ${t.sourceTokens.length + t.truncated} tokens; ` +
             `translating its first ${t.sourceTokens.length} (the model's data.max-len)\n`);
         }
-        out(formatTranslation(t, index, ctx, config.decoding.nbest));
+        out(formatTranslation(t, index, ctx, decoding.nbest));
         if (ctx.attentionSvg !== null) heatmaps.push(heatmapOf(t));
         index++;
       }
@@ -170,8 +161,14 @@ async function runTranslate(ctx: TranslateContext, command: Command): Promise<vo
       writeSvg(ctx.attentionSvg, renderHeatmapSvg(heatmaps));
     }
   } finally {
-    disposeModel(ckpt.model);
+    translator.dispose();
   }
+}
+
+/** Names input number `index` (from 0) in errors: `FILE:LINE`, `stdin:LINE`, or the argument's position. */
+function inputLabel(ctx: TranslateContext, index: number): string {
+  if (ctx.texts) return `argument ${index + 1}`;
+  return `${ctx.input === '-' ? 'stdin' : ctx.input}:${index + 1}`;
 }
 
 function writeSvg(path: string, svg: string): void {
