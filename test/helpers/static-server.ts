@@ -42,6 +42,11 @@ export async function serveStatic(root: string, missing: ReadonlySet<string> = n
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}/`,
-    close: () => new Promise((resolve) => server.close(() => resolve())),
+    close: () =>
+      new Promise((resolve) => {
+        server.close(() => resolve());
+        // A browser keeps its connections open; close() alone would wait for them.
+        server.closeAllConnections();
+      }),
   };
 }
