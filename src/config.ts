@@ -110,152 +110,112 @@ export interface S2SConfig {
 
 type Kind = 'int' | 'int?' | 'number' | 'bool' | 'string' | 'string?' | 'strings';
 
-interface KeySpec {
+/** One key: its type, range, built-in default and documentation. */
+export interface KeySpec<V = unknown> {
   kind: Kind;
+  /** The built-in default (the `cmn-eng` configuration's value). */
+  default: V;
   /** Allowed values for strings. */
   choices?: readonly (string | null)[];
-  /** Inclusive lower bound, and whether 0 is allowed when min > 0. */
+  /** Inclusive bounds. */
   min?: number;
   max?: number;
   /** Exclusive upper bound. */
   below?: number;
+  /** What the key means; for a bool key, what `true` does. */
   doc: string;
+  /** For a bool key: what `false` (`--no-<key>`) does. */
+  off?: string;
 }
 
-/** The schema: every key of every group with its type, range and documentation. */
-export const SCHEMA: Record<Group, Record<string, KeySpec>> = {
-  data: {
-    data: { kind: 'strings', doc: 'TSV/CSV corpus files (repeatable)' },
-    src: { kind: 'string?', doc: 'plain source-side file, line-aligned with --tgt' },
-    tgt: { kind: 'string?', doc: 'plain target-side file, line-aligned with --src' },
-    'src-col': { kind: 'int?', min: 0, doc: 'source column in TSV/CSV (default: English 0, the other language 1)' },
-    'tgt-col': { kind: 'int?', min: 0, doc: 'target column in TSV/CSV (default: English 0, the other language 1)' },
-    delimiter: { kind: 'string?', doc: 'field delimiter (default: tab for .tsv, comma for .csv)' },
-    'src-lang': { kind: 'string', doc: 'source language code' },
-    'tgt-lang': { kind: 'string', doc: 'target language code' },
-    'src-tokenizer': { kind: 'string?', choices: ['word', 'char', null], doc: 'word | char (default by language)' },
-    'tgt-tokenizer': { kind: 'string?', choices: ['word', 'char', null], doc: 'word | char (default by language)' },
-    lowercase: { kind: 'bool', doc: 'lowercase word-tokenized text' },
-    'max-len': { kind: 'int', min: 1, doc: 'drop pairs longer than this (tokens, either side)' },
-    valid: { kind: 'string?', doc: 'validation corpus (default: hold out --valid-size pairs)' },
-    'valid-size': { kind: 'int', min: 0, doc: 'pairs held out for validation' },
-    'src-min-freq': { kind: 'int', min: 1, doc: 'minimum count of a source token' },
-    'tgt-min-freq': { kind: 'int', min: 1, doc: 'minimum count of a target token' },
-    'src-max-vocab': { kind: 'int', min: 0, doc: 'maximum source vocabulary size (0 = no limit)' },
-    'tgt-max-vocab': { kind: 'int', min: 0, doc: 'maximum target vocabulary size (0 = no limit)' },
-    strict: { kind: 'bool', doc: 'malformed rows are errors instead of being skipped' },
-  },
-  model: {
-    'emb-size': { kind: 'int', min: 1, doc: 'embedding size' },
-    'hidden-size': { kind: 'int', min: 1, doc: 'LSTM hidden size' },
-    layers: { kind: 'int', min: 1, max: 8, doc: 'stacked LSTM layers' },
-    bidirectional: { kind: 'bool', doc: 'bidirectional encoder (bridged to the decoder size)' },
-    attention: { kind: 'string', choices: ['dot', 'general', 'concat'], doc: 'dot | general | concat' },
-    dropout: { kind: 'number', min: 0, below: 1, doc: 'dropout on embeddings, between layers and on the attentional vector' },
-    'input-feeding': { kind: 'bool', doc: 'feed the previous attentional vector to the decoder' },
-    'tie-output': { kind: 'bool', doc: 'tie target embeddings and output projection' },
-    'init-scale': { kind: 'number', min: 0, doc: 'uniform initialisation range' },
-  },
-  training: {
-    'batch-size': { kind: 'int', min: 1, doc: 'sentences per batch' },
-    'batch-tokens': { kind: 'int', min: 0, doc: 'target tokens per batch (0 = batch by sentences)' },
-    lr: { kind: 'number', min: 0, doc: 'Adam learning rate' },
-    beta1: { kind: 'number', min: 0, below: 1, doc: 'Adam beta1' },
-    beta2: { kind: 'number', min: 0, below: 1, doc: 'Adam beta2' },
-    'clip-norm': { kind: 'number', min: 0, doc: 'global gradient norm clip (0 = off)' },
-    'label-smoothing': { kind: 'number', min: 0, below: 1, doc: 'label smoothing' },
-    epochs: { kind: 'int', min: 1, doc: 'training epochs' },
-    'max-steps': { kind: 'int', min: 0, doc: 'stop after this many steps (0 = no limit)' },
-    'valid-every': { kind: 'int', min: 0, doc: 'validate every N steps (0 = at epoch ends only)' },
-    'valid-bleu-size': { kind: 'int', min: 0, doc: 'validation sentences decoded for BLEU' },
-    'lr-decay': { kind: 'number', min: 0, max: 1, doc: 'learning-rate factor when validation stalls (1 = off)' },
-    'lr-patience': { kind: 'int', min: 0, doc: 'validations without improvement before decaying' },
-    'early-stop': { kind: 'int', min: 0, doc: 'stop after N validations without improvement (0 = off)' },
-    'save-every': { kind: 'int', min: 0, doc: 'save `last` every N steps (0 = at epoch ends only)' },
-    keep: { kind: 'int', min: 0, doc: 'older step checkpoints kept' },
-    'best-metric': { kind: 'string', choices: ['loss', 'bleu'], doc: 'loss | bleu' },
-    seed: { kind: 'int', min: 0, doc: 'random seed (data order, initialisation, dropout)' },
-    'log-every': { kind: 'int', min: 1, doc: 'log a line every N steps when not on a terminal' },
-    out: { kind: 'string?', doc: 'checkpoint directory (default checkpoints/<config name>)' },
-  },
-  decoding: {
-    beam: { kind: 'int', min: 1, doc: 'beam size (1 = greedy)' },
-    'length-penalty': { kind: 'number', min: 0, doc: 'alpha in score / length^alpha' },
-    nbest: { kind: 'int', min: 1, doc: 'hypotheses returned per sentence (<= beam)' },
-    'max-output-len': { kind: 'int', min: 1, doc: 'output length limit (tokens)' },
-    'max-len-ratio': { kind: 'number', min: 0, doc: 'output limit relative to source length' },
-    'max-len-extra': { kind: 'int', min: 0, doc: 'added to ratio × source length' },
-    'batch-size': { kind: 'int', min: 1, doc: 'sentences decoded together' },
-    'replace-unk': { kind: 'bool', doc: 'replace <unk> by the most attended source token' },
-  },
-};
+/** `maxLen` → `max-len`: config files and flags spell keys in kebab case. */
+type Kebab<S extends string> = S extends `${infer H}${infer T}`
+  ? `${H extends Lowercase<H> ? H : `-${Lowercase<H>}`}${Kebab<T>}`
+  : S;
 
-/** Built-in defaults: the `cmn-eng` configuration. */
-export const DEFAULTS: Omit<S2SConfig, 'name'> = {
+/** A group's schema: exactly one spec per key of its config interface, with a default of the key's type. */
+type GroupSchema<C> = { [K in keyof C & string as Kebab<K>]: KeySpec<C[K]> };
+
+const TYPED_SCHEMA = {
   data: {
-    data: ['data/cmn-eng/cmn-eng.tsv'],
-    src: null,
-    tgt: null,
-    srcCol: null,
-    tgtCol: null,
-    delimiter: null,
-    srcLang: 'en',
-    tgtLang: 'zh',
-    srcTokenizer: null,
-    tgtTokenizer: null,
-    lowercase: true,
-    maxLen: 40,
-    valid: null,
-    validSize: 500,
-    srcMinFreq: 2,
-    tgtMinFreq: 1,
-    srcMaxVocab: 0,
-    tgtMaxVocab: 0,
-    strict: false,
+    data: { kind: 'strings', default: ['data/cmn-eng/cmn-eng.tsv'], doc: 'TSV/CSV corpus files (repeatable)' },
+    src: { kind: 'string?', default: null, doc: 'plain source-side file, line-aligned with --tgt' },
+    tgt: { kind: 'string?', default: null, doc: 'plain target-side file, line-aligned with --src' },
+    'src-col': { kind: 'int?', default: null, min: 0, doc: 'source column in TSV/CSV (default: English 0, the other language 1)' },
+    'tgt-col': { kind: 'int?', default: null, min: 0, doc: 'target column in TSV/CSV (default: English 0, the other language 1)' },
+    delimiter: { kind: 'string?', default: null, doc: 'field delimiter (default: tab for .tsv, comma for .csv)' },
+    'src-lang': { kind: 'string', default: 'en', doc: 'source language code' },
+    'tgt-lang': { kind: 'string', default: 'zh', doc: 'target language code' },
+    'src-tokenizer': { kind: 'string?', default: null, choices: ['word', 'char', null], doc: 'source tokenizer, word or char (default: char for Chinese and Japanese, word otherwise)' },
+    'tgt-tokenizer': { kind: 'string?', default: null, choices: ['word', 'char', null], doc: 'target tokenizer, word or char (default: char for Chinese and Japanese, word otherwise)' },
+    lowercase: { kind: 'bool', default: true, doc: 'lowercase word-tokenized text', off: 'keep the case of word-tokenized text' },
+    'max-len': { kind: 'int', default: 40, min: 1, doc: 'drop pairs longer than this (tokens, either side)' },
+    valid: { kind: 'string?', default: null, doc: 'validation corpus (default: hold out --valid-size pairs)' },
+    'valid-size': { kind: 'int', default: 500, min: 0, doc: 'pairs held out for validation' },
+    'src-min-freq': { kind: 'int', default: 2, min: 1, doc: 'minimum count of a source token' },
+    'tgt-min-freq': { kind: 'int', default: 1, min: 1, doc: 'minimum count of a target token' },
+    'src-max-vocab': { kind: 'int', default: 0, min: 0, doc: 'maximum source vocabulary size (0 = no limit)' },
+    'tgt-max-vocab': { kind: 'int', default: 0, min: 0, doc: 'maximum target vocabulary size (0 = no limit)' },
+    strict: { kind: 'bool', default: false, doc: 'stop at the first malformed row', off: 'skip malformed rows and summarise them' },
   },
   model: {
-    embSize: 256,
-    hiddenSize: 256,
-    layers: 1,
-    bidirectional: false,
-    attention: 'general',
-    dropout: 0.2,
-    inputFeeding: true,
-    tieOutput: false,
-    initScale: 0.1,
+    'emb-size': { kind: 'int', default: 256, min: 1, doc: 'embedding size' },
+    'hidden-size': { kind: 'int', default: 256, min: 1, doc: 'LSTM hidden size' },
+    layers: { kind: 'int', default: 1, min: 1, max: 8, doc: 'stacked LSTM layers' },
+    bidirectional: { kind: 'bool', default: false, doc: 'bidirectional encoder (bridged to the decoder size)', off: 'left-to-right encoder' },
+    attention: { kind: 'string', default: 'general', choices: ['dot', 'general', 'concat'], doc: 'attention score: dot, general or concat' },
+    dropout: { kind: 'number', default: 0.2, min: 0, below: 1, doc: 'dropout on embeddings, between layers and on the attentional vector' },
+    'input-feeding': { kind: 'bool', default: true, doc: 'feed the previous attentional vector to the decoder', off: 'feed the decoder the target word only' },
+    'tie-output': { kind: 'bool', default: false, doc: 'tie target embeddings and output projection', off: 'separate target embeddings and output projection' },
+    'init-scale': { kind: 'number', default: 0.1, min: 0, doc: 'uniform initialisation range' },
   },
   training: {
-    batchSize: 64,
-    batchTokens: 0,
-    lr: 1e-3,
-    beta1: 0.9,
-    beta2: 0.999,
-    clipNorm: 5,
-    labelSmoothing: 0,
-    epochs: 10,
-    maxSteps: 0,
-    validEvery: 0,
-    validBleuSize: 500,
-    lrDecay: 1,
-    lrPatience: 2,
-    earlyStop: 0,
-    saveEvery: 500,
-    keep: 2,
-    bestMetric: 'bleu',
-    seed: 1,
-    logEvery: 50,
-    out: null,
+    'batch-size': { kind: 'int', default: 64, min: 1, doc: 'sentences per batch' },
+    'batch-tokens': { kind: 'int', default: 0, min: 0, doc: 'target tokens per batch (0 = batch by sentences)' },
+    lr: { kind: 'number', default: 1e-3, min: 0, doc: 'Adam learning rate' },
+    beta1: { kind: 'number', default: 0.9, min: 0, below: 1, doc: 'Adam beta1' },
+    beta2: { kind: 'number', default: 0.999, min: 0, below: 1, doc: 'Adam beta2' },
+    'clip-norm': { kind: 'number', default: 5, min: 0, doc: 'global gradient norm clip (0 = off)' },
+    'label-smoothing': { kind: 'number', default: 0, min: 0, below: 1, doc: 'label smoothing' },
+    epochs: { kind: 'int', default: 10, min: 1, doc: 'training epochs' },
+    'max-steps': { kind: 'int', default: 0, min: 0, doc: 'stop after this many steps (0 = no limit)' },
+    'valid-every': { kind: 'int', default: 0, min: 0, doc: 'validate every N steps (0 = at epoch ends only)' },
+    'valid-bleu-size': { kind: 'int', default: 500, min: 0, doc: 'validation sentences decoded for BLEU' },
+    'lr-decay': { kind: 'number', default: 1, min: 0, max: 1, doc: 'learning-rate factor when validation stalls (1 = off)' },
+    'lr-patience': { kind: 'int', default: 2, min: 0, doc: 'validations without improvement before decaying' },
+    'early-stop': { kind: 'int', default: 0, min: 0, doc: 'stop after N validations without improvement (0 = off)' },
+    'save-every': { kind: 'int', default: 500, min: 0, doc: 'save `last` every N steps (0 = at epoch ends only)' },
+    keep: { kind: 'int', default: 2, min: 0, doc: 'older step checkpoints kept' },
+    'best-metric': { kind: 'string', default: 'bleu', choices: ['loss', 'bleu'], doc: 'what picks the best checkpoint: loss or bleu' },
+    seed: { kind: 'int', default: 1, min: 0, doc: 'random seed (data order, initialisation, dropout)' },
+    'log-every': { kind: 'int', default: 50, min: 1, doc: 'log a line every N steps when not on a terminal' },
+    out: { kind: 'string?', default: null, doc: 'checkpoint directory (default: checkpoints/<config name>)' },
   },
   decoding: {
-    beam: 1,
-    lengthPenalty: 1,
-    nbest: 1,
-    maxOutputLen: 80,
-    maxLenRatio: 2,
-    maxLenExtra: 10,
-    batchSize: 64,
-    replaceUnk: false,
+    beam: { kind: 'int', default: 1, min: 1, doc: 'beam size (1 = greedy)' },
+    'length-penalty': { kind: 'number', default: 1, min: 0, doc: 'alpha in score / length^alpha' },
+    nbest: { kind: 'int', default: 1, min: 1, doc: 'hypotheses returned per sentence (at most the beam size)' },
+    'max-output-len': { kind: 'int', default: 80, min: 1, doc: 'output length limit (tokens)' },
+    'max-len-ratio': { kind: 'number', default: 2, min: 0, doc: 'output limit relative to source length' },
+    'max-len-extra': { kind: 'int', default: 10, min: 0, doc: 'added to ratio × source length' },
+    'batch-size': { kind: 'int', default: 64, min: 1, doc: 'sentences decoded together' },
+    'replace-unk': { kind: 'bool', default: false, doc: 'replace <unk> by the most attended source token', off: 'keep <unk> in the output' },
   },
+} satisfies { data: GroupSchema<DataConfig>; model: GroupSchema<ModelConfig>; training: GroupSchema<TrainingConfig>; decoding: GroupSchema<DecodingConfig> };
+
+/** The schema: every key of every group with its type, range, default and documentation. */
+export const SCHEMA: Readonly<Record<Group, Readonly<Record<string, KeySpec>>>> = TYPED_SCHEMA;
+
+function defaultsOf<C>(group: Group): C {
+  return Object.fromEntries(Object.entries(SCHEMA[group]).map(([key, spec]) => [kebabToCamel(key), spec.default])) as C;
+}
+
+/** Built-in defaults (the `cmn-eng` configuration), read from the schema. */
+export const DEFAULTS: Omit<S2SConfig, 'name'> = {
+  data: defaultsOf<DataConfig>('data'),
+  model: defaultsOf<ModelConfig>('model'),
+  training: defaultsOf<TrainingConfig>('training'),
+  decoding: defaultsOf<DecodingConfig>('decoding'),
 };
 
 /** The config used when none is named: `configs/cmn-eng.yaml`. */
@@ -267,11 +227,6 @@ export function kebabToCamel(key: string): string {
 
 export function camelToKebab(key: string): string {
   return key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
-}
-
-/** Which group a (kebab-case) key belongs to; keys are unique across groups except where noted. */
-export function groupsOf(key: string): Group[] {
-  return GROUPS.filter((g) => key in SCHEMA[g]);
 }
 
 /** A partial config: group → camelCase key → value. */
@@ -393,14 +348,28 @@ export function buildConfig(name: string, ...layers: Overrides[]): S2SConfig {
   return Object.freeze(config);
 }
 
-/** Cross-key rules that no single key can check. */
+/** Cross-key rules that no single key can check, including the model's dimensions. */
 function checkConsistency(config: S2SConfig): void {
-  const { decoding, data } = config;
+  const { decoding, data, model } = config;
   if (decoding.nbest > decoding.beam) {
     throw new UserError(`--nbest (${decoding.nbest}) cannot exceed --beam (${decoding.beam})`, { where: '--nbest', exitCode: 2 });
   }
   if ((data.src === null) !== (data.tgt === null)) {
     throw new UserError('--src and --tgt go together', { where: data.src === null ? '--tgt' : '--src', exitCode: 2 });
+  }
+  const encoderSize = model.bidirectional ? 2 * model.hiddenSize : model.hiddenSize;
+  if (model.attention === 'dot' && encoderSize !== model.hiddenSize) {
+    throw new UserError(
+      `dot attention needs equal encoder and decoder state sizes (encoder ${encoderSize}, decoder ${model.hiddenSize}); ` +
+        'use --attention general or concat with --bidirectional',
+      { where: '--attention', exitCode: 2 },
+    );
+  }
+  if (model.tieOutput && model.embSize !== model.hiddenSize) {
+    throw new UserError(`--tie-output needs --emb-size equal to --hidden-size (got ${model.embSize} and ${model.hiddenSize})`, {
+      where: '--tie-output',
+      exitCode: 2,
+    });
   }
 }
 
@@ -427,5 +396,11 @@ export function configFromPlain(plain: unknown, where: string): S2SConfig {
     for (const [k, v] of Object.entries(body as Record<string, unknown>)) values[kebabToCamel(k)] = checkValue(g, k, v, where);
     overrides[g] = values;
   }
-  return buildConfig(typeof p.name === 'string' ? p.name : 'checkpoint', overrides);
+  try {
+    return buildConfig(typeof p.name === 'string' ? p.name : 'checkpoint', overrides);
+  } catch (err) {
+    // A saved config that breaks a cross-key rule is the file's fault, not a flag's.
+    if (err instanceof UserError) throw new UserError(err.message, { where });
+    throw err;
+  }
 }

@@ -1,9 +1,10 @@
 /**
- * Command-line flags generated from the config SCHEMA: `emb-size` becomes
- * `--emb-size <value>`, a bool key `--key` and `--no-key`, a list key a
- * repeatable flag. The flags carry no defaults, so a value in the parsed
- * options means the user typed the flag; configFromOptions lays exactly those
- * over the config file.
+ * Command-line flags generated from the config SCHEMA, for every command that
+ * takes config keys (train and vocab all of their groups, translate and eval
+ * the decoding keys): `emb-size` becomes `--emb-size <n>`, a bool key `--key`
+ * and `--no-key`, a list key a repeatable flag. The flags carry no defaults,
+ * so a value in the parsed options means the user typed the flag;
+ * configFromOptions lays exactly those over the config file.
  */
 import { resolve } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
@@ -17,6 +18,7 @@ import {
   kebabToCamel,
   SCHEMA,
   type Group,
+  type KeySpec,
   type Overrides,
   type S2SConfig,
 } from '../config.ts';
@@ -40,11 +42,21 @@ const GROUP_HEADINGS: Record<Group, string> = {
   decoding: 'Decoding options:',
 };
 
-/** How help shows a flag's value: `--epochs <n>`, `--lr <x>`, `--out <value>`. */
-function placeholder(kind: string): string {
-  if (kind === 'int' || kind === 'int?') return '<n>';
-  return kind === 'number' ? '<x>' : '<value>';
+/** How help shows a flag's value: `--epochs <n>`, `--lr <x>`, `--attention <dot|general|concat>`, `--out <value>`. */
+function placeholder(spec: KeySpec): string {
+  if (spec.choices) return `<${spec.choices.filter((c) => c !== null).join('|')}>`;
+  if (spec.kind === 'int' || spec.kind === 'int?') return '<n>';
+  return spec.kind === 'number' ? '<x>' : '<value>';
 }
+
+/** A default as help shows it: `40`, `data/cmn-eng/cmn-eng.tsv`; null when the doc already says it. */
+function shownDefault(spec: KeySpec): string | null {
+  if (spec.default === null || /\(default:/.test(spec.doc)) return null;
+  return Array.isArray(spec.default) ? spec.default.join(', ') : String(spec.default);
+}
+
+/** The heading of decoding flags where the defaults are the checkpoint's (translate, eval). */
+export const CHECKPOINT_DECODING_HEADING = "Decoding options (default: the checkpoint's decoding config):";
 
 /** Stands for `null` in parsed options: commander replaces a parser's null with ''. */
 const NULL_FLAG = Symbol('null');
@@ -62,34 +74,56 @@ function parseFlagValue(group: Group, key: string, raw: string): unknown {
   return checked === null ? NULL_FLAG : checked;
 }
 
-/** Adds one flag per key of `groups` (first group wins for shared keys), plus --config and --print-config. */
+export interface KeyOptionsSettings {
+  /** Keys left out (kebab case), e.g. `nbest` where only the best hypothesis is used. */
+  except?: readonly string[];
+  /** Help shows the schema's defaults; false where the values come from elsewhere (a checkpoint). */
+  showDefaults?: boolean;
+  /** Help group headings, by config group. */
+  headings?: Partial<Record<Group, string>>;
+}
+
+/**
+ * Adds one flag per key of `groups` (the first group wins for a key in two):
+ * `--key <value>` checked against the schema while parsing, a bool key as
+ * `--key` and `--no-key`, a list key as a repeatable flag. The flags carry no
+ * defaults: a value in the parsed options means the user typed the flag.
+ */
+export function addKeyOptions(cmd: Command, groups: readonly Group[], settings: KeyOptionsSettings = {}): Command {
+  const seen = new Set<string>(settings.except);
+  const showDefaults = settings.showDefaults ?? true;
+  for (const group of groups) {
+    const heading = settings.headings?.[group] ?? GROUP_HEADINGS[group];
+    for (const [key, spec] of Object.entries(SCHEMA[group])) {
+      if (seen.has(key)) continue;
+      seen.add(key);
+      const shown = showDefaults ? shownDefault(spec) : null;
+      if (spec.kind === 'bool') {
+        const mark = (on: boolean): string => (showDefaults && spec.default === on ? ' (default)' : '');
+        cmd.addOption(new Option(`--${key}`, `${spec.doc}${mark(true)}`).helpGroup(heading));
+        cmd.addOption(new Option(`--no-${key}`, `${spec.off ?? `the opposite of --${key}`}${mark(false)}`).helpGroup(heading));
+        continue;
+      }
+      const doc = shown === null ? spec.doc : `${spec.doc} (default: ${shown})`;
+      if (spec.kind === 'strings') {
+        cmd.addOption(
+          new Option(`--${key} <file>`, doc).argParser((v: string, prev: string[] | undefined) => [...(prev ?? []), v]).helpGroup(heading),
+        );
+      } else {
+        cmd.addOption(new Option(`--${key} ${placeholder(spec)}`, doc).argParser((v: string) => parseFlagValue(group, key, v)).helpGroup(heading));
+      }
+    }
+  }
+  return cmd;
+}
+
+/** The flags of `groups` plus --config and --print-config: what `train` and `vocab` take. */
 export function addConfigOptions(cmd: Command, groups: Group[]): Command {
   cmd.addOption(
     new Option('--config <name|file>', 'configuration: a name under configs/ or a YAML file').default(DEFAULT_CONFIG_NAME),
   );
   cmd.addOption(new Option('--print-config', 'print the merged configuration as YAML and exit'));
-  const seen = new Set<string>();
-  for (const group of groups) {
-    for (const [key, spec] of Object.entries(SCHEMA[group])) {
-      if (seen.has(key)) continue;
-      seen.add(key);
-      const heading = GROUP_HEADINGS[group];
-      if (spec.kind === 'bool') {
-        cmd.addOption(new Option(`--${key}`, spec.doc).helpGroup(heading));
-        cmd.addOption(new Option(`--no-${key}`, `do not: ${spec.doc}`).helpGroup(heading));
-      } else if (spec.kind === 'strings') {
-        cmd.addOption(
-          new Option(`--${key} <file>`, spec.doc)
-            .argParser((v: string, prev: string[] | undefined) => [...(prev ?? []), v])
-            .helpGroup(heading),
-        );
-      } else {
-        const option = new Option(`--${key} ${placeholder(spec.kind)}`, spec.doc).helpGroup(heading);
-        if (spec.choices) option.choices(spec.choices.map((c) => c ?? 'null'));
-        cmd.addOption(option.argParser((v: string) => parseFlagValue(group, key, v)));
-      }
-    }
-  }
+  addKeyOptions(cmd, groups);
   cmd.hook('preAction', (_thisCommand, actionCommand) => {
     const opts = actionCommand.opts();
     if (!opts.printConfig) return;

@@ -1,11 +1,11 @@
 /**
  * `s2s eval --checkpoint DIR --data TEST.tsv` (or --src/--tgt): translate the
- * test sources with the checkpoint (greedy, or beam with --beam), optionally
+ * test sources with the checkpoint (its decoding config, with the decoding flags laid over it), optionally
  * write the hypotheses, and hand hypotheses and references to scoring.
  */
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
-import { buildConfig, type S2SConfig } from '../config.ts';
+import { buildConfig, type DecodingConfig, type S2SConfig } from '../config.ts';
 import { UserError, usageError } from '../errors.ts';
 import { initBackendFor } from './global-options.ts';
 
@@ -15,8 +15,8 @@ export interface ModelEvalFlags {
   src?: string;
   tgt?: string;
   output?: string;
-  beam?: number;
-  batchSize?: number;
+  /** Decoding flags, laid over the checkpoint's decoding config. */
+  decoding: Partial<DecodingConfig>;
 }
 
 export interface DecodedTestSet {
@@ -57,14 +57,8 @@ export async function decodeTestSet(flags: ModelEvalFlags, cmd: Command): Promis
   const { writeFileAtomic } = await import('../fs-atomic.ts');
   await initBackendFor(cmd);
   const checkpoint = await loadCheckpoint(flags.checkpoint);
-  const decoding = buildConfig(checkpoint.config.name, {
-    decoding: {
-      ...checkpoint.config.decoding,
-      ...(flags.beam !== undefined ? { beam: flags.beam, nbest: 1 } : {}),
-      ...(flags.batchSize !== undefined ? { batchSize: flags.batchSize } : {}),
-    },
-  }).decoding;
-  if (decoding.beam < 1) throw usageError('--beam must be >= 1', '--beam');
+  // Only the best hypothesis is scored: nbest 1 whatever the checkpoint says.
+  const decoding = buildConfig(checkpoint.config.name, { decoding: { ...checkpoint.config.decoding, ...flags.decoding, nbest: 1 } }).decoding;
   const data = testDataConfig(checkpoint.config, flags);
   const log = new SkipLog(false);
   const sources: string[] = [];

@@ -334,16 +334,6 @@ class VerifiedReader {
   }
 }
 
-/** The model's dimensions; a config that cannot describe a model names the checkpoint's config.json, not a flag. */
-function checkpointDims(where: string, config: S2SConfig, srcSize: number, tgtSize: number): ReturnType<typeof modelDims> {
-  try {
-    return modelDims(config.model, srcSize, tgtSize);
-  } catch (err) {
-    if (err instanceof UserError) throw new UserError(err.message, { where });
-    throw err;
-  }
-}
-
 /** The embeddings' rows must match the vocabularies: otherwise the vocabulary file is the odd one out. */
 function checkVocabSizes(label: (name: string) => string, tensors: Record<string, tf.Tensor>, srcSize: number, tgtSize: number): void {
   for (const [side, size, emb] of [['src', srcSize, 'src_emb'], ['tgt', tgtSize, 'tgt_emb']] as const) {
@@ -385,7 +375,7 @@ async function readVerifiedCheckpoint(read: ReadFile, opts: ReadOptions): Promis
   const splitJson = await files.optionalJson('split.json');
   const split = splitJson === undefined ? null : parseSplitRecord(splitJson, label('split.json'));
   const metrics = ((await files.optionalJson('metrics.json')) ?? []) as ValidationRecord[];
-  const dims = checkpointDims(label('config.json'), config, srcVocab.size, tgtVocab.size);
+  const dims = modelDims(config.model, srcVocab.size, tgtVocab.size);
   const tensors = await files.tensors('model.json');
   let params;
   try {

@@ -21,21 +21,9 @@ export interface ModelDims {
   tieOutput: boolean;
 }
 
+/** The model's dimensions (the config was validated when it was built: see config.ts, checkConsistency). */
 export function modelDims(model: ModelConfig, srcVocab: number, tgtVocab: number): ModelDims {
   const encOut = model.bidirectional ? 2 * model.hiddenSize : model.hiddenSize;
-  if (model.attention === 'dot' && encOut !== model.hiddenSize) {
-    throw new UserError(
-      `dot attention needs equal encoder and decoder state sizes (encoder ${encOut}, decoder ${model.hiddenSize}); ` +
-        'use --attention general or concat with --bidirectional',
-      { where: '--attention', exitCode: 2 },
-    );
-  }
-  if (model.tieOutput && model.embSize !== model.hiddenSize) {
-    throw new UserError(
-      `--tie-output needs --emb-size equal to --hidden-size (got ${model.embSize} and ${model.hiddenSize})`,
-      { where: '--tie-output', exitCode: 2 },
-    );
-  }
   return {
     srcVocab,
     tgtVocab,
@@ -135,6 +123,7 @@ export function paramsFromTensors(d: ModelDims, values: Record<string, tf.Tensor
   return new Map(parameterShapes(d).map(([name]) => [name, tf.variable(values[name]!, true, `${prefix}/${name}`)]));
 }
 
+/** The number of trainable numbers. */
 export function countParameters(params: Params): number {
   let n = 0;
   for (const v of params.values()) n += v.size;

@@ -56,6 +56,24 @@ describe('s2s eval --checkpoint', () => {
     assert.match(r.stdout, /^BLEU = \d+\.\d\d [\d.]+\/[\d.]+\/[\d.]+\/[\d.]+ \(BP = /);
   });
 
+  test('decoding flags are checked like translate\'s: --beam 0 is the beam error, exit 2', async () => {
+    const r = await s2s('eval', '--checkpoint', ckpt, '--data', testTsv, '--beam', '0');
+    assert.equal(r.code, 2);
+    assert.equal(r.stderr.trim(), 's2s: error: --beam must be >= 1, got 0 (--beam)');
+    const lp = await s2s('eval', '--checkpoint', ckpt, '--data', testTsv, '--length-penalty', 'x');
+    assert.equal(lp.code, 2);
+    assert.match(lp.stderr, /--length-penalty must be a number/);
+  });
+
+  test('the other decoding flags reach the search: --max-output-len 1 gives one-token hypotheses', async () => {
+    const output = join(work, 'short.txt');
+    const r = await s2s('eval', '--checkpoint', ckpt, '--data', testTsv, '--beam', '3', '--max-output-len', '1', '--batch-size', '7', '--output', output);
+    assert.equal(r.code, 0, r.stderr);
+    const hyps = readFileSync(output, 'utf8').split('\n').slice(0, -1);
+    assert.equal(hyps.length, 30);
+    for (const h of hyps) assert.ok([...h].length <= 1 || h === '<unk>', `"${h}" is longer than one token`);
+  });
+
   test('needs a test corpus, and names a missing one', async () => {
     const none = await s2s('eval', '--checkpoint', ckpt);
     assert.equal(none.code, 2);

@@ -95,6 +95,37 @@ describe('s2s program', () => {
     assert.match(r.stdout, /default: the number of cores, at\s+most 8, env: S2S_THREADS/);
   });
 
+  test('train --help shows each flag\'s default from the schema, in plain words', async () => {
+    const r = await runS2S(['train', '--help']);
+    assert.equal(r.code, 0, r.stderr);
+    const help = r.stdout.replace(/\s+/g, ' ');
+    assert.match(help, /--emb-size <n> embedding size \(default: 256\)/);
+    assert.match(help, /--attention <dot\|general\|concat> attention score: dot, general or concat \(default: general\)/);
+    assert.match(help, /--data <file> TSV\/CSV corpus files \(repeatable\) \(default: data\/cmn-eng\/cmn-eng\.tsv\)/);
+    assert.match(help, /--lowercase lowercase word-tokenized text \(default\) --no-lowercase keep the case of word-tokenized text /);
+    assert.match(help, /--input-feeding feed the previous attentional vector to the decoder \(default\) --no-input-feeding feed the decoder the target word only /);
+    assert.match(help, /--bidirectional bidirectional encoder \(bridged to the decoder size\) --no-bidirectional left-to-right encoder \(default\)/);
+    assert.match(help, /--tgt-tokenizer <word\|char> target tokenizer, word or char \(default: char for Chinese and Japanese, word otherwise\)/);
+    assert.doesNotMatch(help, /do not:|choices:|"null"/);
+  });
+
+  test('translate and eval take the decoding flags from the schema, defaulting to the checkpoint\'s', async () => {
+    for (const command of ['translate', 'eval']) {
+      const r = await runS2S([command, '--help']);
+      assert.equal(r.code, 0, r.stderr);
+      const help = r.stdout.replace(/\s+/g, ' ');
+      assert.match(help, /Decoding options \(default: the checkpoint's decoding config\):/, command);
+      assert.match(help, /--beam <n> beam size \(1 = greedy\) --length-penalty <x> alpha in score \/ length\^alpha /, command);
+      assert.match(help, /--max-output-len <n> output length limit \(tokens\)/, command);
+      assert.match(help, /--replace-unk replace <unk> by the most attended source token --no-replace-unk keep <unk> in the output/, command);
+      assert.doesNotMatch(help, /\(default: 1\)|do not:/, command);
+    }
+    const translate = await runS2S(['translate', '--help']);
+    assert.match(translate.stdout, /--nbest <n>/);
+    const evalHelp = await runS2S(['eval', '--help']);
+    assert.doesNotMatch(evalHelp.stdout, /--nbest/, 'eval scores the best hypothesis only');
+  });
+
   test('an out-of-range config flag is a usage error naming the flag', async () => {
     const r = await runS2S(['vocab', '--config', 'tiny', '--max-len', '-1', '--out', join(tmp, 'never')]);
     assert.equal(r.code, 2);

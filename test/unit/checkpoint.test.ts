@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { cpSync, existsSync, mkdtempSync, readFileSync, renameSync, rmSync, truncateSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -103,9 +104,17 @@ describe('checkpoints', () => {
     await saveCheckpoint(dir, { config: other, srcVocab, tgtVocab, split, model });
     await rejects(dir, /weights have parameters the model config does not|weights lack parameter/, 'model.json');
     // A config that cannot describe any model is named as the checkpoint's config.json.
+    // (buildConfig refuses such a config, so the saved config.json is edited, with the manifest's checksum to match.)
     const impossible = join(work, 'impossible-config');
-    await saveCheckpoint(impossible, { config: buildConfig('unit', { model: { ...config.model, attention: 'dot' } }), srcVocab, tgtVocab, split, model });
+    await saveCheckpoint(impossible, { config, srcVocab, tgtVocab, split, model });
     disposeModel(model);
+    const configJson = JSON.parse(readFileSync(join(impossible, 'config.json'), 'utf8')) as { model: Record<string, unknown> };
+    configJson.model.attention = 'dot';
+    const edited = Buffer.from(JSON.stringify(configJson));
+    writeFileSync(join(impossible, 'config.json'), edited);
+    const manifest = JSON.parse(readFileSync(join(impossible, 'checkpoint.json'), 'utf8')) as { files: Record<string, { bytes: number; sha256: string }> };
+    manifest.files['config.json'] = { bytes: edited.byteLength, sha256: createHash('sha256').update(edited).digest('hex') };
+    writeFileSync(join(impossible, 'checkpoint.json'), JSON.stringify(manifest));
     await rejects(impossible, /dot attention needs equal/, 'config.json');
   });
 

@@ -7,7 +7,7 @@ import { Command, CommanderError } from 'commander';
 import { parse } from 'yaml';
 import { addConfigOptions, configFromOptions, projectRoot } from '../../src/cli/config-options.ts';
 import { formatUserError, UserError } from '../../src/errors.ts';
-import { buildConfig, DEFAULTS, GROUPS, SCHEMA, type Group, type S2SConfig } from '../../src/config.ts';
+import { buildConfig, configFromPlain, configToPlain, DEFAULTS, GROUPS, SCHEMA, type Group, type S2SConfig } from '../../src/config.ts';
 import { readConfigFile } from '../../src/config-file.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 's2s-config-test-'));
@@ -67,7 +67,9 @@ describe('shipped configs', () => {
           assert.ok(key in plain[g]!, `${file}: ${g}.${key} is missing`);
           const lines = text.split('\n');
           const at = lines.findIndex((l, i) => l === `  ${key}: ${l.slice(key.length + 4)}` && i > lines.indexOf(`${g}:`));
-          assert.match(lines[at - 1] ?? '', /^\s+# .+\[default: .+\]$/, `${file}: ${g}.${key} has a comment with its default`);
+          const spec = SCHEMA[g][key]!;
+          const shown = Array.isArray(spec.default) ? `[${spec.default.join(', ')}]` : String(spec.default);
+          assert.equal(lines[at - 1], `  # ${spec.doc} [default: ${shown}]`, `${file}: ${g}.${key} is commented with the schema's doc and default`);
         }
       }
       const config = buildConfig(file, readConfigFile(path));
@@ -193,6 +195,27 @@ describe('config errors', () => {
     const err = await usageErrorFor(['model'], ['--attention', 'bahdanau']);
     assert.equal(err.exitCode, 2);
     assert.match(err.message, /--attention must be one of dot, general, concat/);
+  });
+
+  test('model dimensions are checked with the config: dot attention needs equal state sizes, tied output equal sizes', () => {
+    assert.throws(
+      () => buildConfig('t', { model: { attention: 'dot', bidirectional: true } }),
+      (err: unknown) => err instanceof UserError && /dot attention needs equal encoder and decoder state sizes/.test(err.message) && err.where === '--attention' && err.exitCode === 2,
+    );
+    assert.throws(
+      () => buildConfig('t', { model: { tieOutput: true, embSize: 128, hiddenSize: 256 } }),
+      (err: unknown) => err instanceof UserError && err.message === '--tie-output needs --emb-size equal to --hidden-size (got 128 and 256)',
+    );
+    assert.equal(buildConfig('t', { model: { attention: 'dot', bidirectional: false } }).model.attention, 'dot');
+  });
+
+  test('a saved config that breaks a cross-key rule names the file, not a flag', () => {
+    const plain = configToPlain(buildConfig('t', {}));
+    (plain.decoding as Record<string, unknown>).nbest = 5;
+    assert.throws(
+      () => configFromPlain(plain, 'ckpt/config.json'),
+      (err: unknown) => err instanceof UserError && /--nbest \(5\) cannot exceed --beam \(1\)/.test(err.message) && err.where === 'ckpt/config.json',
+    );
   });
 
   test('a missing config file names it', async () => {

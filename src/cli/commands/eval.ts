@@ -31,6 +31,7 @@ import {
   formatExplain,
   type ExplainRow,
 } from '../eval-report.ts';
+import { addKeyOptions, CHECKPOINT_DECODING_HEADING, overridesFromOptions } from '../config-options.ts';
 import { globalOptions } from '../global-options.ts';
 
 export type EvalMetric = 'bleu' | 'chrf';
@@ -232,10 +233,8 @@ interface EvalFlags {
   checkpoint?: string;
   data?: string;
   output?: string;
-  beam?: number;
   src?: string;
   tgt?: string;
-  batchSize?: number;
 }
 
 function parseMetrics(value: string): EvalMetric[] {
@@ -309,7 +308,8 @@ async function runModelEval(flags: EvalFlags, cmd: Command): Promise<void> {
   if (flags.hypotheses !== undefined) throw usageError('--hypotheses and --checkpoint exclude each other', '--hypotheses');
   const { quiet } = globalOptions(cmd);
   const { decodeTestSet } = await import('../eval-model.ts');
-  const decoded = await decodeTestSet({ ...flags, checkpoint: flags.checkpoint! }, cmd);
+  const decoding = overridesFromOptions(flags as unknown as Record<string, unknown>, ['decoding']).decoding ?? {};
+  const decoded = await decodeTestSet({ ...flags, checkpoint: flags.checkpoint!, decoding }, cmd);
   if (decoded.skipped && !quiet) process.stderr.write(`${decoded.skipped}\n`);
   const tgtLang = cmd.getOptionValueSource('tgtLang') === 'cli' ? flags.tgtLang : decoded.tgtLang;
   const options = scoreOptionsFromFlags({ ...flags, tgtLang });
@@ -321,7 +321,7 @@ async function runModelEval(flags: EvalFlags, cmd: Command): Promise<void> {
 }
 
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command('eval')
     .description('score hypotheses against references with BLEU/chrF, matching sacreBLEU 2.6.0')
     .option('-i, --hypotheses <file>', 'system output, one segment per line')
@@ -345,8 +345,8 @@ export function register(program: Command): void {
     .option('--data <file>', 'model mode: test corpus (TSV/CSV, columns as in the checkpoint)')
     .option('--src <file>', 'model mode: plain source file (with --tgt)')
     .option('--tgt <file>', 'model mode: plain reference file (with --src)')
-    .option('--batch-size <n>', 'model mode: sentences decoded together', parseNumber('--batch-size', true))
-    .option('--output <file>', 'model mode: write the decoded hypotheses here')
-    .option('--beam <n>', 'model mode: beam size', parseNumber('--beam', true))
-    .action(async (flags: EvalFlags, cmd: Command) => runEval(flags, cmd));
+    .option('--output <file>', 'model mode: write the decoded hypotheses here');
+  // Model mode decodes with the checkpoint's decoding config; these flags override it (the best hypothesis is scored).
+  addKeyOptions(cmd, ['decoding'], { except: ['nbest'], showDefaults: false, headings: { decoding: CHECKPOINT_DECODING_HEADING } });
+  cmd.action(async (flags: EvalFlags, command: Command) => runEval(flags, command));
 }

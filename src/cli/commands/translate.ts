@@ -7,13 +7,13 @@
 import { createReadStream, existsSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { Command, Option } from 'commander';
-import { checkValue, SCHEMA, type DecodingConfig } from '../../config.ts';
+import type { Command } from 'commander';
+import type { DecodingConfig } from '../../config.ts';
 import type { Translation } from '../../decode/translator.ts';
 // Pure string functions, no TensorFlow: cheap to load with the program.
 import { renderHeatmap, renderHeatmapSvg, type HeatmapData } from '../../decode/heatmap.ts';
 import { UserError, usageError } from '../../errors.ts';
-import { checkpointsDir, overridesFromOptions } from '../config-options.ts';
+import { addKeyOptions, CHECKPOINT_DECODING_HEADING, checkpointsDir, overridesFromOptions } from '../config-options.ts';
 import { globalOptions, initBackendFor } from '../global-options.ts';
 
 /** Everything the action needs, parsed and validated. */
@@ -32,30 +32,6 @@ export interface TranslateContext {
   quiet: boolean;
 }
 
-/** A decoding flag's value, checked against the schema; a bad one is a usage error naming the flag. */
-export function parseDecodingFlag(key: string, raw: string): unknown {
-  const kind = SCHEMA.decoding[key]!.kind;
-  let value: unknown = raw;
-  if (kind === 'int' && /^[+-]?\d+$/.test(raw)) value = Number(raw);
-  if (kind === 'number' && raw.trim() !== '' && Number.isFinite(Number(raw))) value = Number(raw);
-  return checkValue('decoding', key, value, `--${key}`, `--${key}`, 2);
-}
-
-/** One flag per decoding key (`--beam`, `--length-penalty`, … `--replace-unk`), validated by the schema. */
-function addDecodingOptions(cmd: Command): void {
-  for (const [key, spec] of Object.entries(SCHEMA.decoding)) {
-    if (spec.kind === 'bool') {
-      cmd.addOption(new Option(`--${key}`, spec.doc).helpGroup('Decoding options:'));
-      cmd.addOption(new Option(`--no-${key}`, `do not: ${spec.doc}`).helpGroup('Decoding options:'));
-    } else {
-      const placeholder = spec.kind === 'int' ? '<n>' : '<x>';
-      cmd.addOption(
-        new Option(`--${key} ${placeholder}`, spec.doc).helpGroup('Decoding options:').argParser((v: string) => parseDecodingFlag(key, v)),
-      );
-    }
-  }
-}
-
 export function register(program: Command): void {
   const cmd = program
     .command('translate')
@@ -66,11 +42,10 @@ export function register(program: Command): void {
     .option('--json', 'one JSON object per input: source, translation, tokens, score, n-best list')
     .option('--attention', 'show attention: a heatmap under each translation, or a matrix in --json')
     .option('--attention-svg <file>', 'write the attention heatmaps as an SVG picture');
-  addDecodingOptions(cmd);
+  addKeyOptions(cmd, ['decoding'], { showDefaults: false, headings: { decoding: CHECKPOINT_DECODING_HEADING } });
   cmd.addHelpText(
     'after',
-    '\nDecoding options override the decoding config stored in the checkpoint.\n' +
-      'With --nbest N > 1 and no --json, each input gives N lines `INDEX ||| translation ||| score` (Moses n-best format).',
+    '\nWith --nbest N > 1 and no --json, each input gives N lines `INDEX ||| translation ||| score` (Moses n-best format).',
   );
   cmd.action(async (texts: string[], opts: Record<string, unknown>, command: Command) => {
     await runTranslate(translateContext(texts, opts, globalOptions(command).quiet), command);
