@@ -92,7 +92,7 @@ describe('s2s program', () => {
   test('--help documents --threads and its default', async () => {
     const r = await runS2S(['--help']);
     assert.match(r.stdout, /--threads <n> +wasm backend threads/);
-    assert.match(r.stdout, /default: the number of cores, at\s+most 8, env: S2S_THREADS/);
+    assert.match(r.stdout, /default:\s+the\s+number\s+of\s+cores,\s+at\s+most\s+8,\s+env:\s+S2S_THREADS/);
   });
 
   test('train --help shows each flag\'s default from the schema, in plain words', async () => {
