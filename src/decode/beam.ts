@@ -28,7 +28,7 @@
  */
 import { EOS, PAD, SOS } from '../data/vocab.ts';
 import type { Seq2Seq } from '../model/seq2seq.ts';
-import { disposeDecoding, inInputOrder, keepRows, searchStep, startDecoding, type DecodingStart, type StepCandidates, type TargetInputs } from './batch.ts';
+import { disposeDecoding, inInputOrder, keepRows, searchStep, startDecoding, type SearchState, type StepCandidates, type TargetInputs } from './search-step.ts';
 import { NEVER_OUTPUT, candidatesPerRow, normalisedScore, outputLimit, scoreBound, type Hypothesis, type SearchOptions } from './options.ts';
 
 /** A hypothesis as a chain back to <sos>, so that extensions share their prefix. */
@@ -95,7 +95,7 @@ async function beamBatch(model: Seq2Seq, inputs: TargetInputs, sources: readonly
   let width = 1;
   active.forEach((i, b) => (beams[i]!.live = [{ node: null, logProb: 0, length: 0, row: b }]));
   if (active.length > 0) {
-    let dec: DecodingStart = startDecoding(model, sources, active);
+    let dec: SearchState = startDecoding(model, sources, active);
     const paddedSrcLen = dec.enc.states.shape[1];
     try {
       while (active.length > 0) {
@@ -187,7 +187,8 @@ function stepInputs(beams: readonly SentenceBeam[], width: number): { previous: 
   return { previous, scores };
 }
 
-interface StepResult {
+/** One search step read back for a batch: every sentence's k best extensions, as `advance` sorts them. */
+interface StepExtensions {
   /** The sentence's first row in the decoder state. */
   first: number;
   /** The sentence's first entry in values/indices (its k best extensions). */
@@ -203,7 +204,7 @@ interface StepResult {
 }
 
 /** Sorts this step's top extensions of one sentence into finished, cut off and live, and decides whether it is done. */
-function advance(beam: SentenceBeam, r: StepResult, opts: SearchOptions): void {
+function advance(beam: SentenceBeam, r: StepExtensions, opts: SearchOptions): void {
   const k = opts.beam;
   const alpha = opts.lengthPenalty;
   const next: Live[] = [];

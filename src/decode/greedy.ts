@@ -6,7 +6,7 @@
  */
 import { EOS, SOS } from '../data/vocab.ts';
 import type { Seq2Seq } from '../model/seq2seq.ts';
-import { disposeDecoding, inInputOrder, keepRows, searchStep, startDecoding, type DecodingStart, type TargetInputs } from './batch.ts';
+import { disposeDecoding, inInputOrder, keepRows, searchStep, startDecoding, type SearchState, type TargetInputs } from './search-step.ts';
 import { NEVER_OUTPUT, candidatesPerRow, normalisedScore, outputLimit, type Hypothesis, type SearchOptions } from './options.ts';
 
 /** The output so far of one sentence. */
@@ -33,7 +33,7 @@ async function greedyBatch(model: Seq2Seq, inputs: TargetInputs, sources: readon
   /** rows[r] = the sentence that row r of the decoder state belongs to. */
   let rows = sources.map((_, i) => i).filter((i) => limits[i]! > 0);
   if (rows.length > 0) {
-    let dec: DecodingStart = startDecoding(model, sources, rows);
+    let dec: SearchState = startDecoding(model, sources, rows);
     const srcLen = dec.enc.states.shape[1];
     let previous = new Int32Array(rows.length).fill(SOS);
     const perRow = candidatesPerRow(1, model.dims.tgtVocab);

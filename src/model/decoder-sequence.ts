@@ -15,7 +15,8 @@ import { gateSlopes, lstmCellBackward, type LstmState } from './lstm.ts';
 import { productOverRows, sumOfRows, timesTransposeOf, withGradient } from './ops.ts';
 import type { ModelDims, Params } from './params.ts';
 import type { Dropout, EncodedSource } from './encoder.ts';
-import { decoderStep, decoderWeights, dropoutMasks, initialDecoderState, type AttentionMemory, type DecoderWeights, type StepTrace } from './decoder.ts';
+import { decoderStep, decoderWeights, dropoutMasks, initialDecoderState, type DecoderWeights, type StepTrace } from './decoder.ts';
+import type { EncoderMemory } from './encoder.ts';
 
 /**
  * h̃_t for every target position.
@@ -154,7 +155,7 @@ function fusedRun(params: Params, d: ModelDims, x: FusedInputs): tf.Tensor3D {
     const [steps, batch] = inp.xEmb.shape;
     const xs = tf.unstack(inp.xEmb) as tf.Tensor2D[];
     const maskList = inp.masks ? (tf.unstack(inp.masks) as tf.Tensor2D[]) : null;
-    const memory: AttentionMemory = { keys: inp.keys, states: inp.values, maskBias: inp.maskBias };
+    const memory: EncoderMemory = { keys: inp.keys, states: inp.values, maskBias: inp.maskBias };
     let state = { layers: inp.initial, feed: d.inputFeeding ? (tf.zeros([batch, H]) as tf.Tensor2D) : null };
     const outputs: tf.Tensor2D[] = [];
     const traces: StepTrace[] = [];

@@ -15,7 +15,7 @@ import { addBias, dense, embedLookup, matMul, tanh } from './ops.ts';
 import { lstmCell, packedGates, type LstmState } from './lstm.ts';
 import { attend } from './attention.ts';
 import { param, type ModelDims, type Params } from './params.ts';
-import { noDropout, type Dropout, type EncodedSource } from './encoder.ts';
+import { noDropout, type Dropout, type EncodedSource, type EncoderMemory } from './encoder.ts';
 
 export interface DecoderState {
   /** One LSTM state per layer: [batch, hidden] each */
@@ -65,9 +65,6 @@ export function decoderWeights(params: Params, d: ModelDims): DecoderWeights {
   return { rec0, upper, wc: param(params, 'out/W_c'), owned: d.inputFeeding ? [rec0] : [] };
 }
 
-/** What the encoder provides to every step (the initial state is consumed by initialDecoderState). */
-export type AttentionMemory = Pick<EncodedSource, 'states' | 'keys' | 'maskBias'>;
-
 /** One layer's values in one step, kept for a hand-written backward pass. */
 export interface LayerTrace {
   /** The input of the per-step product: [h̃_{t-1}; s_{t-1}] (layer 0 with feeding) or s_{t-1}: [batch, ·] */
@@ -113,7 +110,7 @@ export function decoderStep(
   params: Params,
   d: ModelDims,
   w: DecoderWeights,
-  memory: AttentionMemory,
+  memory: EncoderMemory,
   state: DecoderState,
   xEmb: tf.Tensor2D,
   masks: readonly tf.Tensor2D[] | null,
@@ -163,7 +160,7 @@ export function decoderStep(
 export function decodeStep(
   params: Params,
   d: ModelDims,
-  enc: AttentionMemory,
+  enc: EncoderMemory,
   state: DecoderState,
   inputProj: tf.Tensor2D,
   drop: Dropout,

@@ -24,6 +24,9 @@ export interface EncodedSource {
   initial: LstmState[];
 }
 
+/** What the decoder attends to at every step: the encoder's states, keys and padding mask (EncodedSource without the initial state). */
+export type EncoderMemory = Pick<EncodedSource, 'states' | 'keys' | 'maskBias'>;
+
 /**
  * @param srcIds int32 [batch, srcLen], padded with 0
  * @param srcMask float32 [batch, srcLen]

@@ -13,7 +13,7 @@ import { decodeStep, initialDecoderState, outputLogits, projectTargetInputs, typ
 import { search, searchOptions, type Hypothesis } from '../../src/decode/search.ts';
 import { greedySearch } from '../../src/decode/greedy.ts';
 import { beamSearch, bestExtensions } from '../../src/decode/beam.ts';
-import { batchesByLength } from '../../src/decode/batch.ts';
+import { batchesByLength } from '../../src/decode/search-step.ts';
 import { normalisedScore, outputLimit } from '../../src/decode/options.ts';
 
 const SRC_VOCAB = 20;

@@ -1,10 +1,12 @@
 /**
- * Batches for search: sentences grouped by length, the padded source tensors,
- * encoding once per batch, and selecting rows of the decoder state and of the
- * encoder output as hypotheses end or are reordered.
+ * The search step greedy and beam search share (searchStep: decode every row,
+ * read back each row's most probable tokens) and what it works on: sentences
+ * batched by length, the batch's SearchState (encoder memory and decoder state,
+ * encoded once per batch), and selecting its rows as hypotheses end or are
+ * reordered.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { encode, noDropout, type EncodedSource } from '../model/encoder.ts';
+import { encode, noDropout, type EncoderMemory } from '../model/encoder.ts';
 import { decoderStep, decoderWeights, initialDecoderState, outputLogits, projectTargetInputs, type DecoderState, type DecoderWeights } from '../model/decoder.ts';
 import type { Seq2Seq } from '../model/seq2seq.ts';
 import { PAD } from '../data/vocab.ts';
@@ -73,11 +75,9 @@ export function tidyKeep<T extends object>(fn: () => T): T {
   return tf.tidy(fn as () => tf.TensorContainer) as T;
 }
 
-/** What the decoder needs from the encoder at every step (`initial` is consumed by the first state). */
-export type EncoderOutput = Omit<EncodedSource, 'initial'>;
-
-export interface DecodingStart {
-  enc: EncoderOutput;
+/** A batch being searched: its encoder memory and decoder state, one row per hypothesis, and the decoder weights. */
+export interface SearchState {
+  enc: EncoderMemory;
   state: DecoderState;
   /** The decoder weights arranged once per batch. */
   weights: DecoderWeights;
@@ -88,13 +88,13 @@ export interface DecodingStart {
  * rows `rows` (one per hypothesis: a sentence's row repeated per beam entry).
  * The returned tensors are owned by the caller (see disposeDecoding).
  */
-export function startDecoding(model: Seq2Seq, sources: readonly (readonly number[])[], rows: readonly number[]): DecodingStart {
+export function startDecoding(model: Seq2Seq, sources: readonly (readonly number[])[], rows: readonly number[]): SearchState {
   return tidyKeep(() => {
     const { srcIds, srcMask } = sourceTensors(sources);
     const unpaddedSteps = Math.min(...sources.map((s) => s.length));
     const full = encode(model.params, model.dims, srcIds, srcMask, noDropout, { unpaddedSteps, inference: true });
     const state = initialDecoderState(model.dims, full);
-    const enc: EncoderOutput = { states: full.states, keys: full.keys, maskBias: full.maskBias };
+    const enc: EncoderMemory = { states: full.states, keys: full.keys, maskBias: full.maskBias };
     const weights = decoderWeights(model.params, model.dims);
     const identity = rows.length === sources.length && rows.every((r, i) => r === i);
     if (identity) return { enc, state, weights };
@@ -104,11 +104,11 @@ export function startDecoding(model: Seq2Seq, sources: readonly (readonly number
 }
 
 /**
- * Rows `at` of the encoder output (call inside tf.tidy).
+ * Rows `at` of the encoder memory (call inside tf.tidy).
  * @param at int32 [n]: row indices, repeats allowed
  * @returns states [n, srcLen, encOut], keys [n, srcLen, hidden], maskBias [n, srcLen]
  */
-export function gatherEncoderRows(enc: EncoderOutput, at: tf.Tensor1D): EncoderOutput {
+export function gatherEncoderRows(enc: EncoderMemory, at: tf.Tensor1D): EncoderMemory {
   const states = tf.gather(enc.states, at);
   // Dot attention uses the states as keys: keep them one tensor.
   const keys = enc.keys === enc.states ? states : tf.gather(enc.keys, at);
@@ -131,7 +131,7 @@ export function stateTensors(state: DecoderState): tf.Tensor[] {
   return [...state.layers.flatMap(({ h, c }) => [h, c]), ...(state.feed ? [state.feed] : [])];
 }
 
-export function encoderTensors(enc: EncoderOutput): tf.Tensor[] {
+export function encoderTensors(enc: EncoderMemory): tf.Tensor[] {
   return [enc.states, enc.keys, enc.maskBias];
 }
 
@@ -139,7 +139,7 @@ export function encoderTensors(enc: EncoderOutput): tf.Tensor[] {
  * Replaces the decoding's tensors by their rows `rows` (the state always, the
  * encoder output when `encoderToo`), disposing the old ones.
  */
-export function keepRows(d: DecodingStart, rows: readonly number[], encoderToo: boolean): DecodingStart {
+export function keepRows(d: SearchState, rows: readonly number[], encoderToo: boolean): SearchState {
   const next = tidyKeep(() => {
     const at = tf.tensor1d(Int32Array.from(rows), 'int32');
     return { enc: encoderToo ? gatherEncoderRows(d.enc, at) : d.enc, state: gatherStateRows(d.state, at), weights: d.weights };
@@ -149,7 +149,7 @@ export function keepRows(d: DecodingStart, rows: readonly number[], encoderToo: 
   return next;
 }
 
-export function disposeDecoding(d: DecodingStart): void {
+export function disposeDecoding(d: SearchState): void {
   tf.dispose([...encoderTensors(d.enc), ...stateTensors(d.state), ...d.weights.owned]);
 }
 
@@ -181,7 +181,7 @@ export function targetInputs(model: Seq2Seq, rowSteps: number): TargetInputs {
  * @param previous [rows]: y_{t-1} of each row (<sos> at the start)
  * @returns the new state, logits [rows, tgtVocab], attention [rows, srcLen]
  */
-function decodeRows(model: Seq2Seq, d: DecodingStart, inputs: TargetInputs, previous: Int32Array): { state: DecoderState; logits: tf.Tensor2D; attention: tf.Tensor2D } {
+function decodeRows(model: Seq2Seq, d: SearchState, inputs: TargetInputs, previous: Int32Array): { state: DecoderState; logits: tf.Tensor2D; attention: tf.Tensor2D } {
   const { params, dims } = model;
   const inputProj = inputs.of(previous);
   const out = decoderStep(params, dims, d.weights, d.enc, d.state, inputProj, null);
@@ -207,12 +207,12 @@ export interface StepCandidates {
  */
 export async function searchStep(
   model: Seq2Seq,
-  d: DecodingStart,
+  d: SearchState,
   inputs: TargetInputs,
   previous: Int32Array,
   perRow: number,
   withAttention: boolean,
-): Promise<{ dec: DecodingStart; candidates: StepCandidates }> {
+): Promise<{ dec: SearchState; candidates: StepCandidates }> {
   const step = tidyKeep(() => {
     const s = decodeRows(model, d, inputs, previous);
     const { values, indices } = tf.topk(tf.softmax(s.logits), perRow);
