@@ -8,6 +8,8 @@ import { dense, embedLookup, tanh } from './ops.ts';
 import { runLstm, type LstmRunOptions, type LstmState } from './lstm.ts';
 import { param, type ModelDims, type Params } from './params.ts';
 import { attentionKeys } from './attention.ts';
+import { paddedLengths, runFusedLstm } from './fused-lstm.ts';
+import { backendTraits } from '../backend/traits.ts';
 
 /** Applied to activations during training (dropout); identity otherwise. */
 export type Dropout = (x: tf.Tensor) => tf.Tensor;
@@ -40,18 +42,38 @@ export function encode(
   drop: Dropout,
   opts: LstmRunOptions = { unpaddedSteps: 0, inference: false },
 ): EncodedSource {
+  const { states, finals } = backendTraits().fusedEncoder ? encodeFused(params, d, srcIds, srcMask, drop) : encodePortable(params, d, srcIds, srcMask, drop, opts);
+  const initial = finals.map((dirs) => (d.bidirectional ? bridge(params, dirs) : dirs[0]!));
+  return {
+    states,
+    keys: attentionKeys(params, d, states),
+    maskBias: tf.mul(tf.sub(1, srcMask), -1e9) as tf.Tensor2D,
+    initial,
+  };
+}
+
+/** The encoder's LSTM layers: states [batch, srcLen, encOut] of the top layer, the final states of every layer and direction. */
+interface LayerRun {
+  states: tf.Tensor3D;
+  finals: LstmState[][];
+}
+
+function directionsOf(d: ModelDims): readonly ('fw' | 'bw')[] {
+  return d.bidirectional ? ['fw', 'bw'] : ['fw'];
+}
+
+/** Batch-major, with s2s's own LSTM (every backend). */
+function encodePortable(params: Params, d: ModelDims, srcIds: tf.Tensor2D, srcMask: tf.Tensor2D, drop: Dropout, opts: LstmRunOptions): LayerRun {
   const [batch, len] = srcIds.shape;
-  const embedded = drop(embedLookup(param(params, 'src_emb'), tf.reshape(srcIds, [-1]))) as tf.Tensor2D;
-  let layerInput: tf.Tensor2D = embedded; // [batch·len, in]
+  let layerInput = drop(embedLookup(param(params, 'src_emb'), tf.reshape(srcIds, [-1]))) as tf.Tensor2D; // [batch·len, in]
   const finals: LstmState[][] = [];
   let states: tf.Tensor3D | null = null;
   const zeros = tf.zeros([batch, d.hidden]) as tf.Tensor2D;
   for (let l = 0; l < d.layers; l++) {
     if (l > 0) layerInput = drop(layerInput) as tf.Tensor2D;
-    const directions = d.bidirectional ? (['fw', 'bw'] as const) : (['fw'] as const);
     const outs: tf.Tensor3D[] = [];
     const layerFinals: LstmState[] = [];
-    for (const dir of directions) {
+    for (const dir of directionsOf(d)) {
       const prefix = `enc/l${l}/${dir}`;
       const xProj = tf.reshape(dense(layerInput, param(params, `${prefix}/W`), param(params, `${prefix}/b`)), [batch, len, 4 * d.hidden]) as tf.Tensor3D;
       const run = runLstm(xProj, srcMask, param(params, `${prefix}/U`), { h: zeros, c: zeros }, dir === 'bw', opts);
@@ -62,13 +84,30 @@ export function encode(
     layerInput = tf.reshape(states, [batch * len, d.encOut]) as tf.Tensor2D;
     finals.push(layerFinals);
   }
-  const initial = finals.map((dirs) => (d.bidirectional ? bridge(params, dirs) : dirs[0]!));
-  return {
-    states: states!,
-    keys: attentionKeys(params, d, states!),
-    maskBias: tf.mul(tf.sub(1, srcMask), -1e9) as tf.Tensor2D,
-    initial,
-  };
+  return { states: states!, finals };
+}
+
+/** Time-major, through TensorFlow's fused LSTM kernels (fused-lstm.ts); the top layer's states transposed to batch-major once. */
+function encodeFused(params: Params, d: ModelDims, srcIds: tf.Tensor2D, srcMask: tf.Tensor2D, drop: Dropout): LayerRun {
+  const [batch, len] = srcIds.shape;
+  const padding = paddedLengths(srcMask);
+  const embedded = drop(embedLookup(param(params, 'src_emb'), tf.reshape(tf.transpose(srcIds), [-1])));
+  let layerInput = tf.reshape(embedded, [len, batch, d.emb]) as tf.Tensor3D;
+  const finals: LstmState[][] = [];
+  for (let l = 0; l < d.layers; l++) {
+    if (l > 0) layerInput = drop(layerInput) as tf.Tensor3D;
+    const outs: tf.Tensor3D[] = [];
+    const layerFinals: LstmState[] = [];
+    for (const dir of directionsOf(d)) {
+      const prefix = `enc/l${l}/${dir}`;
+      const run = runFusedLstm(layerInput, param(params, `${prefix}/W`), param(params, `${prefix}/U`), param(params, `${prefix}/b`), padding, dir === 'bw');
+      outs.push(run.outputs);
+      layerFinals.push(run.final);
+    }
+    layerInput = outs.length === 1 ? outs[0]! : (tf.concat(outs, 2) as tf.Tensor3D);
+    finals.push(layerFinals);
+  }
+  return { states: tf.transpose(layerInput, [1, 0, 2]) as tf.Tensor3D, finals };
 }
 
 /** Maps the two directions' final states to the decoder size: tanh([fw; bw]·W + b). */
