@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: s2s training and decoding speed per backend.
  *
- *   node --import tsx bench/bench.ts [--backend tensorflow,wasm,cpu] [--steps 30] [--sentences 500] [--json] [--profile]
+ *   node --import tsx bench/bench.ts [--backend tensorflow,wasm,cpu] [--steps 30] [--sentences 500] [--json] [--profile] [--checkpoint DIR]
  *
  * One backend: measured in this process. Several (the default: every one,
  * cpu with small counts): each in its own child process
@@ -27,12 +27,14 @@ const log = (line: string): void => {
 /** Measures one backend in this process. */
 async function benchHere(backend: BackendName, o: BenchOptions): Promise<BenchResult> {
   const { initBackend } = await import('../src/backend/index.ts');
-  const { loadWorkload } = await import('./workload.ts');
+  const { checkpointDecoding, loadWorkload } = await import('./workload.ts');
   const { runBench } = await import('./measure.ts');
   await initBackend(backend, log);
   const counts = countsFor(backend, o);
+  // The checkpoint first: a wrong path fails before the workload is read.
+  const trained = o.checkpoint === null ? null : await checkpointDecoding(o.checkpoint, counts.sentences);
   const workload = await loadWorkload(benchConfig(o.config), WARMUP_STEPS + counts.steps, counts.sentences);
-  return runBench(backend, workload, counts, log, o.profile);
+  return runBench(backend, workload, counts, log, o.profile, trained);
 }
 
 /** Measures one backend in a child process; null (and why) when the child fails. */
@@ -52,6 +54,7 @@ function benchInChild(backend: BackendName, o: BenchOptions): Promise<{ result: 
     '--config',
     o.config,
     ...(o.profile ? ['--profile'] : []),
+    ...(o.checkpoint === null ? [] : ['--checkpoint', o.checkpoint]),
   ];
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, args, { cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'inherit'] });

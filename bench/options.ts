@@ -2,6 +2,7 @@
  * The benchmark's command line as a typed object, and the per-backend counts
  * (the plain-JavaScript cpu backend gets small counts unless asked for by name).
  */
+import { resolve } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { UserError } from '../src/errors.ts';
 import type { BackendName } from '../src/backend/index.ts';
@@ -48,6 +49,8 @@ export interface BenchOptions {
   config: string;
   /** Also profile kernels per training step and decoded sentence. */
   profile: boolean;
+  /** A trained checkpoint to decode with (its validation sentences); null: a fresh model with capped outputs. */
+  checkpoint: string | null;
 }
 
 export interface Counts {
@@ -84,6 +87,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     .option('--config <name>', 'config name or path', 'cmn-eng')
     .option('--json', 'one JSON object per backend per line', false)
     .option('--profile', 'also time every kernel of a few training steps and of a greedy and a beam search (tf.profile)', false)
+    .option('--checkpoint <dir>', "decode with this trained checkpoint and its own validation sentences (default: a fresh model, outputs capped at the references' length)")
     .exitOverride()
     .configureOutput({ writeErr: () => {} });
   try {
@@ -93,7 +97,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     if (err.exitCode === 0) process.exit(0); // --help / --version, already printed
     throw new UserError(`${err.message.replace(/^error: /, '')} (see npm run bench -- --help)`, { exitCode: 2 });
   }
-  const o = program.opts<{ backend?: BackendName[]; steps: number; sentences: number; json: boolean; config: string; profile: boolean }>();
+  const o = program.opts<{ backend?: BackendName[]; steps: number; sentences: number; json: boolean; config: string; profile: boolean; checkpoint?: string }>();
   return {
     backends: o.backend ?? [...ALL_BACKENDS],
     explicitBackends: o.backend !== undefined,
@@ -102,6 +106,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     json: o.json,
     config: o.config,
     profile: o.profile,
+    checkpoint: o.checkpoint === undefined ? null : resolve(o.checkpoint),
   };
 }
 

@@ -12,12 +12,13 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendName } from '../src/backend/index.ts';
+import { nativeOpCounts, resetNativeOpCounts } from '../src/backend/native-ops.ts';
 import { search } from '../src/decode/search.ts';
 import type { Seq2Seq } from '../src/model/seq2seq.ts';
 import type { Adam } from '../src/train/adam.ts';
 import { trainStep } from '../src/train/step.ts';
 import { decodeMode, round, type DecodeMode } from './options.ts';
-import type { Workload } from './workload.ts';
+import type { DecodingSet, Workload } from './workload.ts';
 
 /** Kernels that are matrix products. */
 export const PRODUCT_KERNELS: ReadonlySet<string> = new Set(['BatchMatMul', '_FusedMatMul', 'MatMul']);
@@ -36,8 +37,10 @@ export interface PhaseProfile {
   unit: 'step' | 'sentence';
   /** Steps or sentences profiled. */
   units: number;
-  /** Kernel launches per unit. */
+  /** Kernel launches per unit, native TensorFlow ops run through the binding included. */
   calls: number;
+  /** Of those, native ops run through tfjs-node's binding (not tfjs kernels: counted by s2s, not tf.profile). */
+  nativeCalls: number;
   /** Kernel milliseconds per unit. */
   kernelMs: number;
   /** Milliseconds per unit in matrix products. */
@@ -71,8 +74,9 @@ export function summarise(
   unit: PhaseProfile['unit'],
   units: number,
   workPerUnit: number,
+  native: ReadonlyMap<string, { calls: number; ms: number }> = new Map(),
 ): PhaseProfile {
-  const byName = new Map<string, { calls: number; ms: number }>();
+  const byName = new Map<string, { calls: number; ms: number }>([...native].map(([name, c]) => [name, { ...c }]));
   for (const k of kernels) {
     if (!isKernel(k.name)) continue;
     const e = byName.get(k.name) ?? { calls: 0, ms: 0 };
@@ -86,6 +90,7 @@ export function summarise(
     unit,
     units,
     calls: round(rows.reduce((a, r) => a + r.calls, 0), 1),
+    nativeCalls: round([...native.values()].reduce((a, c) => a + c.calls, 0) / units, 1),
     kernelMs: round(rows.reduce((a, r) => a + r.ms, 0), 2),
     productMs: round(productMs, 2),
     productBound: productMs > 0 ? round((workPerUnit * 1000) / productMs, 0) : null,
@@ -97,24 +102,28 @@ export function summarise(
 export async function profileBackend(
   backend: BackendName,
   trained: { model: Seq2Seq; optimizer: Adam; firstStep: number },
-  decoder: Seq2Seq,
+  decoding: DecodingSet,
   w: Workload,
   decodeOptions: (mode: DecodeMode) => Parameters<typeof search>[2],
 ): Promise<BenchProfile> {
   const isKernel = (name: string): boolean => tf.getKernel(name, backend) !== undefined;
   const batches = Array.from({ length: PROFILED_STEPS }, (_, i) => w.trainBatches[i % w.trainBatches.length]!);
+  resetNativeOpCounts();
   const train = await tf.profile(() => {
     batches.forEach((batch, i) => trainStep(trained.model, trained.optimizer, batch, w.config, trained.firstStep + i));
   });
+  const trainNative = nativeOpCounts();
   const tokensPerStep = batches.reduce((a, b) => a + b.tgtTokens, 0) / batches.length;
   const decode = async (mode: DecodeMode): Promise<PhaseProfile> => {
+    const sources = decoding.sources;
+    resetNativeOpCounts();
     const info = await tf.profile(async () => {
-      await search(decoder, w.validSources, decodeOptions(mode));
+      await search(decoding.model, sources, decodeOptions(mode));
     });
-    return summarise(info.kernels, isKernel, 'sentence', w.validSources.length, 1);
+    return summarise(info.kernels, isKernel, 'sentence', sources.length, 1, nativeOpCounts());
   };
   return {
-    train: summarise(train.kernels, isKernel, 'step', batches.length, tokensPerStep),
+    train: summarise(train.kernels, isKernel, 'step', batches.length, tokensPerStep, trainNative),
     greedy64: await decode(decodeMode('greedy64')),
     beam5: await decode(decodeMode('beam5')),
   };

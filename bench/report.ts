@@ -45,7 +45,8 @@ export function formatTable(results: readonly BenchResult[], notes: readonly str
   const counts = results.map(
     (r) =>
       `${r.backend}: ${r.steps} timed steps, ${r.sentences} sentences; mean output length greedy ${r.meanOutputLen.greedy}, ` +
-      `beam5 ${r.meanOutputLen.beam5}, references ${r.meanOutputLen.reference} tokens (r = ${r.outputLenRatio})`,
+      `beam5 ${r.meanOutputLen.beam5}, references ${r.meanOutputLen.reference} tokens ` +
+      (r.outputLenRatio === null ? '(decoded by the trained --checkpoint)' : `(fresh model, r = ${r.outputLenRatio})`),
   );
   return [
     ...lines,
@@ -55,9 +56,10 @@ export function formatTable(results: readonly BenchResult[], notes: readonly str
     'steps) of real batches of a freshly initialised model. Decoding: validation sentences after a 2-sentence',
     'warm-up. beam5 b64: batched, 64 sentences (320 hypotheses) per decoder call, the figure the targets name;',
     'beam5 b1: one sentence at a time, as the PyTorch 1.13 reference (116 sent/s, one at a time) was measured.',
-    'A briefly trained model decodes unrealistically (greedy stops at once, beam runs to the limit), so',
-    'decoding uses a fresh model, which never emits <eos>, with each output capped at round(r x source length),',
-    'r = sum of reference lengths / sum of source lengths: outputs are as long as the references on average.',
+    'Decoding with --checkpoint: that trained model and its own validation sentences. Without it (a briefly',
+    'trained model decodes unrealistically: greedy stops at once, beam runs to the limit), a fresh model,',
+    'which never emits <eos>, with each output capped at round(r x source length), r = sum of reference',
+    'lengths / sum of source lengths: outputs are as long as the references on average.',
     'Peak RSS: the process maxRSS (one process per backend). Leaked: tf.memory().numTensors at the end minus',
     'after the first training step (model and Adam state exist).',
     ...counts,
@@ -77,13 +79,13 @@ export function formatProfile(r: BenchResult): string[] {
     ['greedy64', r.profile.greedy64, PYTORCH_REFERENCE.greedy64, 'sent/s'],
     ['beam5 b64', r.profile.beam5, PYTORCH_REFERENCE.beam5, 'sent/s'],
   ];
-  const lines = ['', `${r.backend} profile (tf.profile: backend kernels only, per training step or decoded sentence):`];
+  const lines = ['', `${r.backend} profile (tf.profile's backend kernels plus native TensorFlow ops run through the binding, per training step or decoded sentence):`];
   for (const [name, p, reference, unit] of phases) {
     const share = p.kernelMs > 0 ? Math.round((100 * p.productMs) / p.kernelMs) : 0;
     const bound =
       p.productBound === null ? 'no products' : `products alone bound it at ${fmt(p.productBound)} ${unit} (${(p.productBound / reference).toFixed(2)}x)`;
     lines.push(
-      `  ${name}: ${fmt(p.calls, 1)} kernels, ${fmt(p.kernelMs, 2)} ms per ${p.unit}; matrix products ${fmt(p.productMs, 2)} ms (${share}%): ${bound}`,
+      `  ${name}: ${fmt(p.calls, 1)} kernels${p.nativeCalls > 0 ? ` (${fmt(p.nativeCalls, 1)} native)` : ''}, ${fmt(p.kernelMs, 2)} ms per ${p.unit}; matrix products ${fmt(p.productMs, 2)} ms (${share}%): ${bound}`,
       `    ${p.kernels
         .slice(0, TOP_KERNELS)
         .map((k) => `${k.kernel} ${fmt(k.calls, 1)}x ${fmt(k.ms, 2)} ms`)

@@ -10,6 +10,7 @@ import { configNameOf, readConfigFile, resolveConfigPath } from '../src/config-f
 import { makeBatch, planBatches, type Batch, type EncodedPair } from '../src/data/batches.ts';
 import { buildVocabs, loadDataset } from '../src/data/dataset.ts';
 import { createModel, type Seq2Seq } from '../src/model/seq2seq.ts';
+import { loadCheckpoint } from '../src/train/checkpoint.ts';
 import { PROJECT_ROOT } from '../src/project.ts';
 import { Rng } from '../src/train/rng.ts';
 
@@ -63,4 +64,43 @@ export async function loadWorkload(config: S2SConfig, batches: number, sentences
 /** A model freshly initialised from the config's seed (speed does not depend on the weights). */
 export function freshModel(w: Workload): Seq2Seq {
   return createModel(w.config.model, w.srcVocabSize, w.tgtVocabSize, w.config.training.seed);
+}
+
+/** What decoding is measured with: a model and validation sources in its vocabulary. */
+export interface DecodingSet {
+  /** `fresh`: the freshly initialised model, outputs capped (see measure.ts); `checkpoint`: a trained model, its own lengths. */
+  kind: 'fresh' | 'checkpoint';
+  model: Seq2Seq;
+  sources: number[][];
+  /** Reference lengths (target tokens) of the sources. */
+  targetLengths: number[];
+  /** The decoding settings searches start from (the model's config). */
+  decoding: S2SConfig['decoding'];
+}
+
+/**
+ * A trained checkpoint and the first `sentences` sentences of its own
+ * validation split (its corpus paths resolve against the repository root),
+ * encoded with its vocabulary. The caller disposes the model.
+ */
+export async function checkpointDecoding(path: string, sentences: number): Promise<DecodingSet> {
+  const c = await loadCheckpoint(path);
+  // Decoding needs the weights only.
+  for (const t of Object.values(c.optimizerTensors ?? {})) t.dispose();
+  const absolute = (p: string): string => (isAbsolute(p) ? p : resolve(PROJECT_ROOT, p));
+  const data = { ...c.config.data, data: c.config.data.data.map(absolute) };
+  const dataset = await loadDataset(data, { seed: c.config.training.seed, split: c.split });
+  const valid = dataset.valid.slice(0, sentences);
+  return {
+    kind: 'checkpoint',
+    model: c.model,
+    sources: valid.map((p) => [...c.srcVocab.encode(p.src)]),
+    targetLengths: valid.map((p) => p.tgt.length),
+    decoding: c.config.decoding,
+  };
+}
+
+/** A fresh model from the config's seed with the workload's validation sources. */
+export function freshDecoding(w: Workload): DecodingSet {
+  return { kind: 'fresh', model: freshModel(w), sources: w.validSources, targetLengths: w.validTargetLengths, decoding: w.config.decoding };
 }

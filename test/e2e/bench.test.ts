@@ -1,10 +1,14 @@
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import type { BenchResult } from '../../bench/measure.ts';
 import { summarise } from '../../bench/profile.ts';
-import { REPO_ROOT, runNode, stderrLines } from '../helpers/cli.ts';
+import { REPO_ROOT, runNode, runS2S, stderrLines } from '../helpers/cli.ts';
+
+const work = mkdtempSync(join(tmpdir(), 's2s-bench-'));
+after(() => rmSync(work, { recursive: true, force: true }));
 
 /** `npm run bench -- …` without npm: the same command line. */
 const bench = (args: string[]) => runNode(['--import', 'tsx', join(REPO_ROOT, 'bench', 'bench.ts'), ...args], { timeoutMs: 300_000 });
@@ -71,6 +75,30 @@ describe('npm run bench flags (no corpus needed)', () => {
   });
 });
 
+describe('npm run bench --checkpoint (toy corpus)', () => {
+  test('--checkpoint decodes with the trained model and its own validation sentences, uncapped', async () => {
+    const ckpt = join(work, 'tiny');
+    const trained = await runS2S(['--backend', 'wasm', '--quiet', 'train', '--config', 'tiny', '--epochs', '1', '--out', ckpt], { timeoutMs: 300_000 });
+    assert.equal(trained.code, 0, trained.stderr);
+    const r = await bench(['--backend', 'wasm', '--config', 'tiny', '--steps', '1', '--sentences', '8', '--json', '--checkpoint', join(ckpt, 'last')]);
+    assert.equal(r.code, 0, r.stderr);
+    const result = JSON.parse(r.stdout.trim()) as BenchResult;
+    assert.equal(result.decoder, 'checkpoint');
+    assert.equal(result.outputLenRatio, null, 'no output cap');
+    assert.equal(result.sentences, 8);
+    assert.equal(result.leakedTensors, 0);
+    assert.match(r.stderr, /greedy64, 8 sentences \(trained checkpoint\)/);
+  });
+
+  test('a --checkpoint that does not exist: one line naming it, before any work', async () => {
+    const missing = join(work, 'nowhere');
+    const r = await bench(['--backend', 'wasm', '--config', 'tiny', '--steps', '1', '--sentences', '2', '--checkpoint', missing]);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /nowhere/);
+    assert.doesNotMatch(r.stderr, /training|\n\s+at /);
+  });
+});
+
 describe('bench profile summary', () => {
   test('per-unit calls and times of backend kernels only, the products and their bound', () => {
     const kernels = [
@@ -90,5 +118,17 @@ describe('bench profile summary', () => {
     assert.equal(p.productMs, 5);
     assert.equal(p.productBound, 60_000, '300 tokens per 5 ms of products');
     assert.equal(summarise([{ name: 'Add', kernelTimeMs: 1 }], () => true, 'sentence', 1, 1).productBound, null);
+  });
+
+  test('native ops run through the binding count as kernels, and separately', () => {
+    const native = new Map([['LSTMBlockCellGrad', { calls: 24, ms: 4 }]]);
+    const p = summarise([{ name: 'Add', kernelTimeMs: 2 }], () => true, 'step', 2, 300, native);
+    assert.deepEqual(p.kernels, [
+      { kernel: 'LSTMBlockCellGrad', calls: 12, ms: 2 },
+      { kernel: 'Add', calls: 0.5, ms: 1 },
+    ]);
+    assert.equal(p.calls, 12.5);
+    assert.equal(p.nativeCalls, 12);
+    assert.equal(p.kernelMs, 3);
   });
 });
