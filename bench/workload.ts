@@ -89,7 +89,7 @@ export async function checkpointDecoding(path: string, sentences: number): Promi
   for (const t of Object.values(c.optimizerTensors ?? {})) t.dispose();
   const absolute = (p: string): string => (isAbsolute(p) ? p : resolve(PROJECT_ROOT, p));
   const data = { ...c.config.data, data: c.config.data.data.map(absolute) };
-  const dataset = await loadDataset(data, { seed: c.config.training.seed, split: c.split });
+  const dataset = await loadDataset(data, { seed: c.config.training.seed, split: c.split ?? undefined });
   const valid = dataset.valid.slice(0, sentences);
   return {
     kind: 'checkpoint',
