@@ -5,21 +5,20 @@
  *   app.js          one bundle (built here with esbuild): the page, and the
  *                   same tokenizers, model and search code as the CLI
  *   tfjs-backend-wasm*.wasm   the WebAssembly backend (used without WebGL)
- *   model/          the model directory the page loads
+ *   model/          the model directory the page loads (as `s2s export` writes it)
  *   s2s-web.json    marks the folder as an s2s web export (so a new export may replace it)
  *
  * The folder is written beside its destination and renamed into place: an
  * interrupted export leaves the previous one (or nothing) behind.
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
-import { copyFile, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { wasmBinaryDir } from '../backend/index.ts';
 import { UserError } from '../errors.ts';
-import { MANIFEST, parseManifest, type Manifest } from '../model/checkpoint-files.ts';
-import { s2sVersion } from '../project.ts';
+import { exportModel, resolveModelDir } from '../model-dir.ts';
+import { PROJECT_ROOT, s2sVersion } from '../project.ts';
 
 export const WEB_FORMAT = 's2s-web';
 const MARKER = 's2s-web.json';
@@ -31,7 +30,8 @@ export interface WebExport {
   files: Record<string, number>;
 }
 
-const here = dirname(fileURLToPath(import.meta.url));
+/** The page's sources, also when s2s runs from a build: the bundle is built from them at export time. */
+const WEB_SOURCES = join(PROJECT_ROOT, 'src', 'web');
 
 /**
  * Checks that `out` may be written: absent, an empty directory, or an earlier
@@ -39,22 +39,12 @@ const here = dirname(fileURLToPath(import.meta.url));
  */
 export function checkWebOut(out: string): void {
   if (!existsSync(out)) return;
-  if (!statSync(out).isDirectory()) throw new UserError('exists and is not a directory; choose a new folder for the web page', { where: out });
+  if (!statSync(out).isDirectory()) {
+    throw new UserError('exists and is not a directory; choose a new folder for the web page', { where: out, code: 'OUTPUT' });
+  }
   if (readdirSync(out).length > 0 && !existsSync(join(out, MARKER))) {
-    throw new UserError('folder exists and is not an s2s web export; choose a new or empty folder', { where: out });
+    throw new UserError('folder exists and is not an s2s web export; choose a new or empty folder', { where: out, code: 'OUTPUT' });
   }
-}
-
-/** The model directory's manifest (which files to copy); anything else is an error naming the directory. */
-async function readManifest(modelDir: string): Promise<Manifest> {
-  const path = join(modelDir, MANIFEST);
-  let bytes: Uint8Array;
-  try {
-    bytes = await readFile(path);
-  } catch {
-    throw new UserError(`not an s2s model directory or checkpoint (no ${MANIFEST})`, { where: modelDir });
-  }
-  return parseManifest(bytes, path);
 }
 
 /** Replaces `target` by `tmp` with renames; a previous export is removed only once the new one is in place. */
@@ -67,9 +57,8 @@ async function swapInto(tmp: string, target: string): Promise<void> {
 
 /** The page as one ES module (minified), from src/web/page.ts and what it imports. */
 export async function bundlePage(): Promise<Uint8Array> {
-  const entry = existsSync(join(here, 'page.ts')) ? join(here, 'page.ts') : join(here, 'page.js');
   const result = await build({
-    entryPoints: [entry],
+    entryPoints: [join(WEB_SOURCES, 'page.ts')],
     bundle: true,
     format: 'esm',
     platform: 'browser',
@@ -82,14 +71,20 @@ export async function bundlePage(): Promise<Uint8Array> {
   return result.outputFiles[0]!.contents;
 }
 
+export interface WebExportOptions {
+  /** Store the model's weights as float16 (half the bytes to download). */
+  float16?: boolean;
+}
+
 /**
- * Writes the web page for the model directory (or checkpoint) `modelDir` into `out`.
- * @param modelDir a model directory (or a checkpoint: every file its manifest lists is copied)
+ * Writes the web page and a model directory exported from `checkpoint` (a
+ * checkpoint, model directory or training output directory) into `out`.
+ * Everything is checked before anything is written.
  */
-export async function exportWeb(modelDir: string, out: string): Promise<WebExport> {
+export async function exportWeb(checkpoint: string, out: string, opts: WebExportOptions = {}): Promise<WebExport> {
   const target = resolve(out);
   checkWebOut(target);
-  const manifest = await readManifest(modelDir);
+  resolveModelDir(checkpoint);
   const tmp = join(dirname(target), `.${basename(target)}.tmp-${process.pid}-${Date.now()}`);
   const files: Record<string, number> = {};
   const put = async (name: string, data: Uint8Array | string): Promise<void> => {
@@ -97,26 +92,20 @@ export async function exportWeb(modelDir: string, out: string): Promise<WebExpor
     files[name] = typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength;
   };
   try {
-    await mkdir(join(tmp, 'model'), { recursive: true });
+    await mkdir(tmp, { recursive: true });
+    await exportModel(checkpoint, join(tmp, 'model'), { float16: opts.float16 === true });
+    for (const name of readdirSync(join(tmp, 'model'))) files[`model/${name}`] = statSync(join(tmp, 'model', name)).size;
     await put('app.js', await bundlePage());
-    await put('index.html', await readFile(join(here, 'index.html')));
+    await put('index.html', await readFile(join(WEB_SOURCES, 'index.html')));
     const wasmDir = wasmBinaryDir();
     for (const name of WASM_FILES) await put(name, await readFile(join(wasmDir, name)));
-    for (const name of [...Object.keys(manifest.files), MANIFEST]) {
-      try {
-        await copyFile(join(modelDir, name), join(tmp, 'model', name));
-      } catch {
-        throw new UserError('model file is missing or unreadable', { where: join(modelDir, name) });
-      }
-      files[`model/${name}`] = statSync(join(tmp, 'model', name)).size;
-    }
     await put(MARKER, JSON.stringify({ format: WEB_FORMAT, s2s: s2sVersion(), created: new Date().toISOString() }, null, 1));
     await swapInto(tmp, target);
   } catch (err) {
     await rm(tmp, { recursive: true, force: true }).catch(() => {});
     const code = (err as NodeJS.ErrnoException).code;
     if (['ENOSPC', 'EACCES', 'EROFS', 'EPERM', 'EDQUOT', 'ENOTDIR'].includes(code ?? '')) {
-      throw new UserError(`cannot write the web page (${code})`, { where: target });
+      throw new UserError(`cannot write the web page (${code})`, { where: target, code: 'OUTPUT' });
     }
     throw err;
   }

@@ -2,7 +2,7 @@
  * Loads the model directory beside the page over HTTP: the loader Node uses
  * (model/checkpoint-files.ts), reading files with fetch.
  */
-import { readCheckpoint, type ReadFile } from '../model/checkpoint-files.ts';
+import { MANIFEST, TRAINING_FILES, readCheckpoint, type ReadFile } from '../model/checkpoint-files.ts';
 import type { TranslationModel } from '../decode/translator.ts';
 import { UserError } from '../errors.ts';
 
@@ -21,7 +21,45 @@ export function fetchReader(base: string): ReadFile {
   };
 }
 
-/** The model at `base` (a URL ending in `/`), every file checked against its manifest. */
-export async function loadModel(base: string): Promise<TranslationModel> {
-  return readCheckpoint(fetchReader(base), { label: (name) => new URL(name, base).href, optimizer: false });
+/**
+ * A reader that, once the manifest has arrived, fetches every file it lists
+ * at once (not one after the other as the loader asks for them); training
+ * state is never fetched. Call it with MANIFEST early to start downloading.
+ */
+export function prefetchingReader(read: ReadFile): ReadFile {
+  const started = new Map<string, Promise<Uint8Array>>();
+  const get = (name: string): Promise<Uint8Array> => {
+    let bytes = started.get(name);
+    if (!bytes) {
+      bytes = read(name);
+      // Marked as handled: a failed prefetch surfaces when the loader reads that file.
+      bytes.catch(() => {});
+      started.set(name, bytes);
+    }
+    return bytes;
+  };
+  return async (name) => {
+    const bytes = await get(name);
+    if (name === MANIFEST) {
+      try {
+        const listed = Object.keys((JSON.parse(new TextDecoder().decode(bytes)) as { files: object }).files);
+        for (const file of listed) if (!TRAINING_FILES.includes(file)) void get(file);
+      } catch {
+        // A malformed manifest is the loader's to report.
+      }
+    }
+    return bytes;
+  };
+}
+
+/** Starts downloading the model at `base` (a URL ending in `/`); `loadModel` finishes it. */
+export function startDownload(base: string): ReadFile {
+  const read = prefetchingReader(fetchReader(base));
+  void read(MANIFEST).catch(() => {});
+  return read;
+}
+
+/** The model at `base`, every file checked against its manifest (needs a tfjs backend). */
+export async function loadModel(base: string, read: ReadFile = startDownload(base)): Promise<TranslationModel> {
+  return readCheckpoint(read, { label: (name) => new URL(name, base).href, optimizer: false });
 }

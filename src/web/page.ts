@@ -11,7 +11,7 @@ import { renderHeatmapSvg } from '../decode/heatmap.ts';
 import { translate, type Translation, type TranslationModel } from '../decode/translator.ts';
 import { UserError } from '../errors.ts';
 import { chooseBackend, type WebBackend } from './backend.ts';
-import { loadModel } from './load-model.ts';
+import { loadModel, startDownload } from './load-model.ts';
 
 /** Beam size of the page's "beam" search. */
 export const PAGE_BEAM = 5;
@@ -80,6 +80,9 @@ function showResults(results: Translation[]): void {
 
 async function main(): Promise<void> {
   const here = new URL('./', document.baseURI).href;
+  const modelBase = new URL('model/', here).href;
+  // The model downloads while the backend starts.
+  const download = startDownload(modelBase);
   const requested = new URLSearchParams(location.search).get('backend');
   const backend = await chooseBackend(here, requested === 'webgl' || requested === 'wasm' || requested === 'cpu' ? (requested as WebBackend) : null);
   $('backend').textContent = backend.name === 'webgl' ? 'WebGL' : backend.name === 'wasm' ? 'WebAssembly' : 'JavaScript (cpu)';
@@ -97,7 +100,7 @@ async function main(): Promise<void> {
     return;
   }
   try {
-    model = await loadModel(new URL('model/', here).href);
+    model = await loadModel(modelBase, download);
   } catch (err) {
     setStatus('error', 'The model could not be loaded.');
     showError('Could not load the model', err);

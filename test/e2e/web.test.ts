@@ -1,8 +1,8 @@
 /**
- * The exported web page in a real browser: Debian's chromium, headless, driven
- * by puppeteer-core, the folder served from 127.0.0.1 by a plain static
- * server. The page must translate 20 validation sentences of a tiny model
- * exactly as `s2s translate` does with the same checkpoint (greedy and beam),
+ * The page `s2s export CHECKPOINT OUT --web` writes, in a real browser:
+ * Debian's chromium, headless, driven by puppeteer-core, the folder served
+ * from 127.0.0.1 by a plain static server. The page must translate 20
+ * validation sentences of a tiny model exactly as `s2s translate` does with the same checkpoint (greedy and beam),
  * on WebGL and on WebAssembly; without WebGL, or without its model, it must
  * say so on the page. A screenshot is kept in test/artifacts/ (git-ignored).
  *
@@ -10,14 +10,13 @@
  * missing; `.ci/run` installs it (apt-get install chromium).
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { applySplit, parseSplitRecord } from '../../src/data/split.ts';
-import { exportWeb } from '../../src/web/export.ts';
-import { REPO_ROOT, runS2S } from '../helpers/cli.ts';
+import { REPO_ROOT, runS2S, stderrLines } from '../helpers/cli.ts';
 import { serveStatic, type StaticServer } from '../helpers/static-server.ts';
 
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
@@ -130,7 +129,9 @@ describe('web page (tiny checkpoint, headless chromium)', () => {
     expected.greedy = await cliTranslations([]);
     expected.beam = await cliTranslations(['--beam', '5']);
     assert.equal(expected.greedy.length, 20);
-    await exportWeb(checkpoint, site);
+    const exported = await runS2S(['--backend', 'cpu', 'export', checkpoint, site, '--web'], { timeoutMs: 300_000 });
+    assert.equal(exported.code, 0, exported.stderr);
+    assert.match(exported.stderr, /exported a web page/);
     server = await serveStatic(site);
   });
 
@@ -182,5 +183,17 @@ describe('web page (tiny checkpoint, headless chromium)', () => {
     } finally {
       await broken.close();
     }
+  });
+
+  test('export --web into a folder that is not an earlier web export: one line, nothing touched', async () => {
+    const mine = join(work, 'mine');
+    mkdirSync(mine);
+    writeFileSync(join(mine, 'notes.txt'), 'keep me');
+    const r = await runS2S(['--backend', 'cpu', 'export', checkpoint, mine, '--web']);
+    assert.notEqual(r.code, 0);
+    assert.deepEqual(stderrLines(r).length, 1, r.stderr);
+    assert.match(r.stderr, /not an s2s web export/);
+    assert.deepEqual(readdirSync(mine), ['notes.txt']);
+    assert.equal(readFileSync(join(mine, 'notes.txt'), 'utf8'), 'keep me');
   });
 });

@@ -1,7 +1,8 @@
 /**
- * `s2s export CHECKPOINT OUT [--float16]`: a model directory (weights, both
+ * `s2s export CHECKPOINT OUT [--float16] [--web]`: a model directory (weights, both
  * vocabularies, config; no optimizer or trainer state) from any checkpoint,
- * model directory or training output directory (its `best`).
+ * model directory or training output directory (its `best`); with `--web`, a
+ * static web page that translates with it (src/web/export.ts).
  */
 import type { Command } from 'commander';
 import { globalOptions, initBackendFor } from '../global-options.ts';
@@ -15,7 +16,9 @@ export function register(program: Command): void {
     .argument('<checkpoint>', 'checkpoint, model directory, or training output directory (its best)')
     .argument('<out>', 'new directory, or an earlier export to replace')
     .option('--float16', 'store the weights as float16 (half the bytes; decoded to float32 on load)')
-    .action(async (checkpoint: string, out: string, opts: { float16?: boolean }, command: Command) => {
+    .option('--web', 'write a web page that translates in the browser instead: OUT/index.html, OUT/app.js, the model in OUT/model/')
+    .action(async (checkpoint: string, out: string, opts: { float16?: boolean; web?: boolean }, command: Command) => {
+      if (opts.web === true) return exportWebPage(checkpoint, out, opts.float16 === true, command);
       const { checkExportPaths, exportModel } = await import('../../model-dir.ts');
       checkExportPaths(checkpoint, out); // before the backend starts
       await initBackendFor(command);
@@ -27,4 +30,21 @@ export function register(program: Command): void {
         );
       }
     });
+}
+
+/** `--web`: the page, its bundle and the model, in a folder for any static file server. */
+async function exportWebPage(checkpoint: string, out: string, float16: boolean, command: Command): Promise<void> {
+  const { resolveModelDir } = await import('../../model-dir.ts');
+  const { checkWebOut, exportWeb } = await import('../../web/export.ts');
+  resolveModelDir(checkpoint); // before the backend starts
+  checkWebOut(out);
+  await initBackendFor(command);
+  const result = await exportWeb(checkpoint, out, { float16 });
+  if (!globalOptions(command).quiet) {
+    const bytes = Object.values(result.files).reduce((a, b) => a + b, 0);
+    process.stderr.write(
+      `exported a web page → ${result.out}: ${(bytes / MB).toFixed(2)} MB; host it with any static file server, ` +
+        `e.g. python3 -m http.server -d ${out} 8000, then open http://localhost:8000/\n`,
+    );
+  }
 }
