@@ -145,6 +145,8 @@ export async function staleReason(index: PreparedIndex, data: Readonly<DataConfi
 /** Test hook: called before each write with the file and the bytes about to be written (throw to fail it). */
 export type WriteHook = (file: string, bytes: number) => void;
 
+const FLUSH_BYTES = 1 << 20;
+
 /** Writes a stream of unsigned integers of one width to a file, hashing as it goes. */
 class IntWriter {
   private buffer: Uint8Array;
@@ -159,7 +161,7 @@ class IntWriter {
     readonly width: 2 | 4,
     private readonly hook: WriteHook | undefined,
   ) {
-    this.buffer = new Uint8Array(1 << 20);
+    this.buffer = new Uint8Array(FLUSH_BYTES + 4096);
     this.view = new DataView(this.buffer.buffer);
   }
 
@@ -169,10 +171,16 @@ class IntWriter {
 
   /** True once the buffer should be flushed. */
   push(value: number): boolean {
+    if (this.used + this.width > this.buffer.length) {
+      const grown = new Uint8Array(this.buffer.length * 2);
+      grown.set(this.buffer);
+      this.buffer = grown;
+      this.view = new DataView(grown.buffer);
+    }
     if (this.width === 2) this.view.setUint16(this.used, value, true);
     else this.view.setUint32(this.used, value, true);
     this.used += this.width;
-    return this.used > this.buffer.length - 64;
+    return this.used >= FLUSH_BYTES;
   }
 
   async flush(): Promise<void> {
@@ -243,112 +251,203 @@ function isDiskFull(err: unknown): boolean {
   return code === 'ENOSPC' || code === 'EDQUOT';
 }
 
+/** Token → provisional id (in order of first appearance) with its count, until the vocabulary exists. */
+class TokenTable {
+  readonly ids = new Map<string, number>();
+  private counts = new Float64Array(1 << 12);
+
+  id(token: string): number {
+    let id = this.ids.get(token);
+    if (id === undefined) {
+      id = this.ids.size;
+      this.ids.set(token, id);
+      if (id === this.counts.length) {
+        const grown = new Float64Array(id * 2);
+        grown.set(this.counts);
+        this.counts = grown;
+      }
+    }
+    this.counts[id]! += 1;
+    return id;
+  }
+
+  uncount(tokens: readonly string[]): void {
+    for (const token of tokens) this.counts[this.ids.get(token)!]! -= 1;
+  }
+
+  countMap(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const [token, id] of this.ids) if (this.counts[id]! > 0) out.set(token, this.counts[id]!);
+    return out;
+  }
+
+  /** Provisional id → the vocabulary's id (UNK for tokens it left out). */
+  remap(vocab: Vocab): Uint32Array {
+    const out = new Uint32Array(this.ids.size);
+    for (const [token, id] of this.ids) out[id] = vocab.id(token);
+    return out;
+  }
+}
+
+/** Reads a file of little-endian uint32s front to back. */
+class U32Reader {
+  private readonly buffer = Buffer.allocUnsafe(1 << 20);
+  private fill = 0;
+  private pos = 0;
+  private offset = 0;
+  private readonly fd: number;
+
+  constructor(path: string) {
+    this.fd = openSync(path, 'r');
+  }
+
+  next(): number {
+    if (this.pos + 4 > this.fill) {
+      this.fill = readSync(this.fd, this.buffer, 0, this.buffer.length, this.offset);
+      this.offset += this.fill;
+      this.pos = 0;
+      if (this.fill < 4) throw new Error('provisional id file ended early');
+    }
+    const value = this.buffer.readUInt32LE(this.pos);
+    this.pos += 4;
+    return value;
+  }
+
+  close(): void {
+    closeSync(this.fd);
+  }
+}
+
 /**
- * Prepares the configured corpus into `opts.dir`, streaming it twice: pass 1
- * tokenizes, counts tokens and chooses the validation pairs; pass 2 encodes
- * every training pair into the binary files. Memory holds the token counts,
- * the validation pairs and a bounded number of holdout candidates, never the
- * corpus.
+ * Prepares the configured corpus into `opts.dir`. The corpus text is read
+ * once: each pair is tokenized, its tokens counted and written as
+ * provisional ids (order of first appearance) to temporary files, and the
+ * validation pairs are chosen. Then the vocabularies are built and a second
+ * pass over the provisional ids (not the text) writes every training pair's
+ * final ids. Memory holds the token table, the validation pairs and a
+ * bounded number of hold-out candidates, never the corpus.
  */
 export async function prepareDataset(opts: PrepareOptions): Promise<PreparedIndex> {
   const { data, seed } = opts;
   const dir = resolve(opts.dir);
   const sources: SourceFile[] = [];
   for (const file of sourceFiles(data)) sources.push(await describeSource(file));
-
-  // ---- pass 1: count, split
-  const skips = new SkipLog(data.strict);
-  const counts = { read: 0, tooLong: 0 };
-  const srcCounts = new Map<string, number>();
-  const tgtCounts = new Map<string, number>();
-  const fixedValid = opts.split?.kind === 'holdout' ? new Set(opts.split.validKeys) : null;
-  const fileSplit = opts.split?.kind === 'file' ? opts.split : data.valid !== null && !opts.split ? { kind: 'file' as const, valid: data.valid } : null;
-  const holdout = fixedValid === null && fileSplit === null ? new StreamingHoldout<Tokenized>(seed, data.validSize) : null;
-  const fixedValidPairs: { index: number; item: Tokenized }[] = [];
-  let kept = 0;
-  for await (const { index, raw, pair } of keptPairs(readCorpus(data, skips), data, counts)) {
-    kept = index + 1;
-    if (index % 65536 === 0) opts.onProgress?.(1, counts.read);
-    if (fixedValid !== null && fixedValid.has(sourceHash(raw.src))) {
-      fixedValidPairs.push({ index, item: pair });
-      continue;
-    }
-    holdout?.add(index, raw.src, pair);
-    countTokens(srcCounts, pair.src);
-    countTokens(tgtCounts, pair.tgt);
-  }
-  if (kept === 0) throw noUsablePairs(data, counts, skips);
-
-  let split: SplitRecord;
-  let validPairs: { index: number; item: Tokenized }[];
-  if (holdout !== null) {
-    const chosen = holdout.finish();
-    split = chosen.record;
-    validPairs = chosen.valid;
-    for (const { item } of validPairs) {
-      countTokens(srcCounts, item.src, -1);
-      countTokens(tgtCounts, item.tgt, -1);
-    }
-  } else if (fileSplit !== null) {
-    split = fileSplit;
-    validPairs = [];
-    const columns = corpusColumns(data);
-    const validReader = readDelimited(fileSplit.valid, { columns, delimiter: data.delimiter }, skips);
-    for await (const { index, pair } of keptPairs(validReader, data, counts)) validPairs.push({ index, item: pair });
-  } else {
-    split = opts.split!;
-    validPairs = fixedValidPairs;
-  }
-  const validIndices = holdout !== null || fixedValid !== null ? new Set(validPairs.map((v) => v.index)) : new Set<number>();
-  const trainCount = kept - validIndices.size;
-  if (trainCount === 0) throw new UserError('no training pairs left after filtering', { where: sourceFiles(data).join(', ') });
-
-  const vocabs = opts.vocabs ?? {
-    src: Vocab.fromCounts(srcCounts, { minFreq: data.srcMinFreq, maxSize: data.srcMaxVocab }),
-    tgt: Vocab.fromCounts(tgtCounts, { minFreq: data.tgtMinFreq, maxSize: data.tgtMaxVocab }),
-  };
-  srcCounts.clear();
-  tgtCounts.clear();
-
-  // ---- pass 2: encode into a temporary directory
   const tmp = join(dirname(dir), `.${basename(dir)}.tmp-${process.pid}`);
   const writers: IntWriter[] = [];
+  const readers: U32Reader[] = [];
+  const create = async (name: string, width: 2 | 4): Promise<IntWriter> => {
+    const writer = await IntWriter.create(tmp, name, width, opts.writeHook);
+    writers.push(writer);
+    return writer;
+  };
   try {
     await rm(tmp, { recursive: true, force: true });
     await mkdir(tmp, { recursive: true });
-    const width = (v: Vocab): 2 | 4 => (v.size <= 0x10000 ? 2 : 4);
-    const idBytes = { src: width(vocabs.src), tgt: width(vocabs.tgt) };
-    const srcIds = await IntWriter.create(tmp, 'train.src.bin', idBytes.src, opts.writeHook);
-    writers.push(srcIds);
-    const tgtIds = await IntWriter.create(tmp, 'train.tgt.bin', idBytes.tgt, opts.writeHook);
-    writers.push(tgtIds);
-    const srcLens = await IntWriter.create(tmp, 'train.src-len.bin', 2, opts.writeHook);
-    writers.push(srcLens);
-    const tgtLens = await IntWriter.create(tmp, 'train.tgt-len.bin', 2, opts.writeHook);
-    writers.push(tgtLens);
-    const tokens = { src: 0, tgt: 0 };
-    const again = { read: 0, tooLong: 0 };
-    let seen = 0;
-    for await (const { index, pair } of keptPairs(readCorpus(data, new SkipLog(false)), data, again)) {
-      seen = index + 1;
-      if (index % 65536 === 0) opts.onProgress?.(2, again.read);
-      if (validIndices.has(index)) continue;
+
+    // ---- pass 1: tokenize, count, write provisional ids, choose the split
+    const skips = new SkipLog(data.strict);
+    const counts = { read: 0, tooLong: 0 };
+    const table = { src: new TokenTable(), tgt: new TokenTable() };
+    const pass1 = {
+      src: await create('pass1.src.bin', 4),
+      tgt: await create('pass1.tgt.bin', 4),
+      srcLen: await create('pass1.src-len.bin', 2),
+      tgtLen: await create('pass1.tgt-len.bin', 2),
+    };
+    const fixedValid = opts.split?.kind === 'holdout' ? new Set(opts.split.validKeys) : null;
+    const fileSplit =
+      opts.split?.kind === 'file' ? opts.split : data.valid !== null && !opts.split ? { kind: 'file' as const, valid: data.valid } : null;
+    const holdout = fixedValid === null && fileSplit === null ? new StreamingHoldout<Tokenized>(seed, data.validSize) : null;
+    const fixedValidPairs: { index: number; item: Tokenized }[] = [];
+    let kept = 0;
+    for await (const { index, raw, pair } of keptPairs(readCorpus(data, skips), data, counts)) {
+      kept = index + 1;
+      if (index % 65536 === 0) opts.onProgress?.(1, counts.read);
+      if (fixedValid !== null && fixedValid.has(sourceHash(raw.src))) fixedValidPairs.push({ index, item: pair });
+      holdout?.add(index, raw.src, pair);
       let full = false;
-      for (const token of pair.src) full = srcIds.push(vocabs.src.id(token)) || full;
-      for (const token of pair.tgt) full = tgtIds.push(vocabs.tgt.id(token)) || full;
-      full = srcLens.push(pair.src.length) || full;
-      full = tgtLens.push(pair.tgt.length) || full;
-      tokens.src += pair.src.length;
-      tokens.tgt += pair.tgt.length;
+      for (const token of pair.src) full = pass1.src.push(table.src.id(token)) || full;
+      for (const token of pair.tgt) full = pass1.tgt.push(table.tgt.id(token)) || full;
+      full = pass1.srcLen.push(pair.src.length) || full;
+      full = pass1.tgtLen.push(pair.tgt.length) || full;
       if (full) for (const w of writers) await w.flush();
     }
-    if (seen !== kept) {
-      throw new UserError(`the corpus changed while it was being prepared (${kept} pairs, then ${seen})`, {
-        where: sourceFiles(data).join(', '),
-      });
+    if (kept === 0) throw noUsablePairs(data, counts, skips);
+    for (const w of writers.splice(0)) await w.close();
+
+    let split: SplitRecord;
+    let validPairs: { index: number; item: Tokenized }[];
+    if (holdout !== null) {
+      const chosen = holdout.finish();
+      split = chosen.record;
+      validPairs = chosen.valid;
+    } else if (fileSplit !== null) {
+      split = fileSplit;
+      validPairs = [];
+      const columns = corpusColumns(data);
+      const validReader = readDelimited(fileSplit.valid, { columns, delimiter: data.delimiter }, skips);
+      for await (const { index, pair } of keptPairs(validReader, data, counts)) validPairs.push({ index, item: pair });
+    } else {
+      split = opts.split!;
+      validPairs = fixedValidPairs;
     }
+    const validIndices = fileSplit === null ? new Set(validPairs.map((v) => v.index)) : new Set<number>();
+    if (fileSplit === null) {
+      for (const { item } of validPairs) {
+        table.src.uncount(item.src);
+        table.tgt.uncount(item.tgt);
+      }
+    }
+    const trainCount = kept - validIndices.size;
+    if (trainCount === 0) throw new UserError('no training pairs left after filtering', { where: sourceFiles(data).join(', ') });
+
+    const vocabs = opts.vocabs ?? {
+      src: Vocab.fromCounts(table.src.countMap(), { minFreq: data.srcMinFreq, maxSize: data.srcMaxVocab }),
+      tgt: Vocab.fromCounts(table.tgt.countMap(), { minFreq: data.tgtMinFreq, maxSize: data.tgtMaxVocab }),
+    };
+    const remap = { src: table.src.remap(vocabs.src), tgt: table.tgt.remap(vocabs.tgt) };
+    table.src.ids.clear();
+    table.tgt.ids.clear();
+
+    // ---- pass 2: provisional ids → the vocabularies' ids, training pairs only
+    const width = (v: Vocab): 2 | 4 => (v.size <= 0x10000 ? 2 : 4);
+    const idBytes = { src: width(vocabs.src), tgt: width(vocabs.tgt) };
+    const out = {
+      src: await create('train.src.bin', idBytes.src),
+      tgt: await create('train.tgt.bin', idBytes.tgt),
+      srcLen: await create('train.src-len.bin', 2),
+      tgtLen: await create('train.tgt-len.bin', 2),
+    };
+    const srcLens = readUint16(join(tmp, 'pass1.src-len.bin'));
+    const tgtLens = readUint16(join(tmp, 'pass1.tgt-len.bin'));
+    const srcIn = new U32Reader(join(tmp, 'pass1.src.bin'));
+    readers.push(srcIn);
+    const tgtIn = new U32Reader(join(tmp, 'pass1.tgt.bin'));
+    readers.push(tgtIn);
+    const tokens = { src: 0, tgt: 0 };
+    for (let index = 0; index < kept; index++) {
+      if (index % 65536 === 0) opts.onProgress?.(2, index);
+      const sl = srcLens[index]!;
+      const tl = tgtLens[index]!;
+      if (validIndices.has(index)) {
+        for (let t = 0; t < sl; t++) srcIn.next();
+        for (let t = 0; t < tl; t++) tgtIn.next();
+        continue;
+      }
+      let full = false;
+      for (let t = 0; t < sl; t++) full = out.src.push(remap.src[srcIn.next()]!) || full;
+      for (let t = 0; t < tl; t++) full = out.tgt.push(remap.tgt[tgtIn.next()]!) || full;
+      full = out.srcLen.push(sl) || full;
+      full = out.tgtLen.push(tl) || full;
+      tokens.src += sl;
+      tokens.tgt += tl;
+      if (full) for (const w of writers) await w.flush();
+    }
+    for (const r of readers.splice(0)) r.close();
     const files: Record<string, FileEntry> = {};
     for (const w of writers.splice(0)) files[w.name] = await w.close();
+    for (const name of ['pass1.src.bin', 'pass1.tgt.bin', 'pass1.src-len.bin', 'pass1.tgt-len.bin']) await rm(join(tmp, name));
+
     const small = async (name: string, text: string): Promise<void> => {
       const bytes = Buffer.from(text);
       opts.writeHook?.(name, bytes.length);
@@ -383,6 +482,7 @@ export async function prepareDataset(opts: PrepareOptions): Promise<PreparedInde
     return index;
   } catch (err) {
     for (const w of writers) await w.abandon();
+    for (const r of readers) r.close();
     await rm(tmp, { recursive: true, force: true }).catch(() => {});
     if (isDiskFull(err)) {
       throw new UserError('disk full while writing the prepared data; nothing was replaced', {
