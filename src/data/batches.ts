@@ -78,6 +78,27 @@ export function fillBatch(
   return { size, srcLen, tgtLen, srcIds, srcMask, tgtIn, tgtOut, tgtMask, tgtTokens, indices };
 }
 
+/**
+ * The training pairs as the trainer sees them: their lengths (to plan
+ * batches) and batches on demand. In memory (inMemoryPairs) or read from a
+ * prepared dataset on disk (PreparedPairs).
+ */
+export interface TrainingPairs {
+  readonly size: number;
+  readonly srcLens: ArrayLike<number>;
+  readonly tgtLens: ArrayLike<number>;
+  batch(indices: readonly number[]): Batch;
+}
+
+export function inMemoryPairs(pairs: readonly EncodedPair[]): TrainingPairs {
+  return {
+    size: pairs.length,
+    srcLens: Int32Array.from(pairs, (p) => p.src.length),
+    tgtLens: Int32Array.from(pairs, (p) => p.tgt.length),
+    batch: (indices) => makeBatch(pairs, indices),
+  };
+}
+
 export interface BatchPlanOptions {
   /** Sentences per batch (when batchTokens is 0). */
   batchSize: number;

@@ -17,12 +17,12 @@
  * Opening a set checks every file's size and sha256 against the index.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readSync, readdirSync, statSync } from 'node:fs';
 import { mkdir, open, rename, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { DataConfig } from '../config.ts';
 import { UserError } from '../errors.ts';
-import { fillBatch, type Batch } from './batches.ts';
+import { fillBatch, type Batch, type TrainingPairs } from './batches.ts';
 import { SkipLog, corpusColumns, formatSkip, readCorpus, readDelimited, type CorpusPair } from './corpus.ts';
 import { noUsablePairs, type DatasetReport, type TokenizedPair } from './dataset.ts';
 import { StreamingHoldout, parseSplitRecord, sourceHash, type SplitRecord } from './split.ts';
@@ -330,6 +330,7 @@ class U32Reader {
 export async function prepareDataset(opts: PrepareOptions): Promise<PreparedIndex> {
   const { data, seed } = opts;
   const dir = resolve(opts.dir);
+  checkReplaceable(dir);
   const sources: SourceFile[] = [];
   for (const file of sourceFiles(data)) sources.push(await describeSource(file));
   const tmp = join(dirname(dir), `.${basename(dir)}.tmp-${process.pid}`);
@@ -494,6 +495,19 @@ export async function prepareDataset(opts: PrepareOptions): Promise<PreparedInde
   }
 }
 
+/** A set is only ever written where nothing but an earlier set would be replaced. */
+function checkReplaceable(dir: string): void {
+  if (!existsSync(dir)) return;
+  if (!statSync(dir).isDirectory()) throw new UserError('the prepared-data directory is a file', { where: dir, exitCode: 2 });
+  if (readdirSync(dir).length > 0 && !existsSync(join(dir, INDEX))) {
+    throw new UserError('the prepared-data directory holds files that are not a prepared dataset', {
+      where: dir,
+      hint: 'choose an empty or new directory',
+      exitCode: 2,
+    });
+  }
+}
+
 /** Replaces `dir` by the complete set in `tmp`: the old set is moved aside first and removed last. */
 async function swapInto(tmp: string, dir: string): Promise<void> {
   const old = join(dirname(dir), `.${basename(dir)}.old-${process.pid}`);
@@ -551,7 +565,7 @@ async function verifyFiles(dir: string, index: PreparedIndex, hashes: boolean): 
 }
 
 /** The training pairs of a prepared set, read from disk a batch at a time. */
-export class PreparedPairs {
+export class PreparedPairs implements TrainingPairs {
   readonly srcLens: Uint16Array;
   readonly tgtLens: Uint16Array;
   private readonly srcStart: Float64Array;

@@ -4,10 +4,16 @@
  * side, or a resumed checkpoint's); both splits encoded; and the validation
  * references as text. The CLI and library users call `prepareTraining` and
  * hand the result to the Trainer.
+ *
+ * With `preparedDir`, the training pairs come from a prepared dataset on disk
+ * (data/prepared.ts), prepared first when none there matches the config, the
+ * corpus and a resumed run's split and vocabularies; the corpus is never held
+ * in memory. Without it, the corpus is read into memory (small corpora, tests).
  */
 import type { S2SConfig } from '../config.ts';
-import type { EncodedPair } from '../data/batches.ts';
+import { inMemoryPairs, type EncodedPair, type TrainingPairs } from '../data/batches.ts';
 import { buildVocabs, loadDataset, type DatasetReport, type TokenizedPair } from '../data/dataset.ts';
+import { ensurePrepared } from '../data/prepared.ts';
 import type { SplitRecord } from '../data/split.ts';
 import { detokenize, sideTokenizer, tokenizeSide, type SideSettings } from '../data/tokenize.ts';
 import type { Vocab } from '../data/vocab.ts';
@@ -22,8 +28,10 @@ export interface Vocabs {
 export interface TrainingData {
   vocabs: Vocabs;
   split: SplitRecord;
-  train: EncodedPair[];
+  train: TrainingPairs;
   valid: ValidationSet;
+  /** Releases the prepared dataset's open files (a no-op in memory). */
+  close(): void;
   /** What reading the corpus skipped and filtered, for the caller to report. */
   report: DatasetReport;
 }
@@ -36,16 +44,54 @@ export interface ResumedData {
   tgtVocab: Vocab;
 }
 
-export async function prepareTraining(config: Readonly<S2SConfig>, resume?: ResumedData): Promise<TrainingData> {
+export interface PrepareTrainingOptions {
+  /** Read training pairs from the prepared dataset in this directory (prepared when needed). */
+  preparedDir?: string;
+  /** Called with why the dataset is (re-)prepared before it is. */
+  onPrepare?: (reason: string) => void;
+}
+
+export async function prepareTraining(
+  config: Readonly<S2SConfig>,
+  resume?: ResumedData,
+  opts: PrepareTrainingOptions = {},
+): Promise<TrainingData> {
+  if (opts.preparedDir !== undefined) return fromPrepared(config, opts.preparedDir, resume, opts.onPrepare);
   const dataset = await loadDataset(config.data, { seed: config.training.seed, split: resume?.split ?? undefined });
   if (dataset.train.length === 0) throw new UserError('no training pairs left after filtering', { where: config.data.data.join(', ') });
   const vocabs = resume ? { src: resume.srcVocab, tgt: resume.tgtVocab } : buildVocabs(dataset.train, config.data);
   return {
     vocabs,
     split: dataset.split,
-    train: encodePairs(dataset.train, vocabs),
+    train: inMemoryPairs(encodePairs(dataset.train, vocabs)),
     valid: validationSet(dataset.valid, vocabs, config.data),
     report: dataset.report,
+    close: () => {},
+  };
+}
+
+async function fromPrepared(
+  config: Readonly<S2SConfig>,
+  dir: string,
+  resume: ResumedData | undefined,
+  onPrepare: ((reason: string) => void) | undefined,
+): Promise<TrainingData> {
+  const set = await ensurePrepared({
+    data: config.data,
+    seed: config.training.seed,
+    dir,
+    split: resume?.split ?? undefined,
+    vocabs: resume ? { src: resume.srcVocab, tgt: resume.tgtVocab } : undefined,
+    onPrepare,
+  });
+  const vocabs = { src: set.srcVocab, tgt: set.tgtVocab };
+  return {
+    vocabs,
+    split: set.index.split,
+    train: set.train,
+    valid: validationSet(set.valid, vocabs, config.data),
+    report: set.index.report,
+    close: () => set.train.close(),
   };
 }
 

@@ -5,7 +5,7 @@
  */
 import { join } from 'node:path';
 import type { S2SConfig } from '../config.ts';
-import { makeBatch, planBatches, type Batch, type BatchPlanOptions, type EncodedPair } from '../data/batches.ts';
+import { planByLength, type Batch, type BatchPlanOptions, type TrainingPairs } from '../data/batches.ts';
 import type { SplitRecord } from '../data/split.ts';
 import type { Vocab } from '../data/vocab.ts';
 import { countParameters } from '../model/params.ts';
@@ -55,7 +55,8 @@ export interface TrainerSetup {
   srcVocab: Vocab;
   tgtVocab: Vocab;
   split: SplitRecord;
-  train: readonly EncodedPair[];
+  /** In memory (inMemoryPairs) or a prepared dataset's (PreparedPairs). */
+  train: TrainingPairs;
   valid: ValidationSet;
   out: string;
   /** Continue from this checkpoint's optimizer and trainer state. */
@@ -131,8 +132,8 @@ export class Trainer {
     this.emit({
       type: 'start',
       epochs: config.training.epochs,
-      batchesPerEpoch: planBatches(train, this.planOptions()).length,
-      trainPairs: train.length,
+      batchesPerEpoch: planByLength(train.srcLens, train.tgtLens, this.planOptions()).length,
+      trainPairs: train.size,
       validPairs: this.setup.valid.pairs.length,
       parameters: countParameters(model.params),
       resumedAt: this.setup.resume?.trainer ? this.state.step : null,
@@ -152,12 +153,12 @@ export class Trainer {
   private async runEpoch(): Promise<StopReason | null> {
     const { train } = this.setup;
     const rng = new Rng(`${this.setup.config.training.seed}/data`, this.state.epochRng);
-    const plan = planBatches(train, this.planOptions(), (items) => rng.shuffle(items));
+    const plan = planByLength(train.srcLens, train.tgtLens, this.planOptions(), (items) => void rng.shuffle(items));
     const nextEpochRng = rng.state();
     this.emit({ type: 'epoch', epoch: this.state.epoch, batches: plan.length, batchInEpoch: this.state.batchInEpoch });
     while (this.state.batchInEpoch < plan.length) {
       if (this.maxStepsReached()) return 'max-steps';
-      this.trainBatch(makeBatch(train, plan[this.state.batchInEpoch]!), plan.length);
+      this.trainBatch(train.batch(plan.batch(this.state.batchInEpoch)), plan.length);
       const endOfEpoch = this.state.batchInEpoch >= plan.length;
       if (endOfEpoch) {
         this.state.epoch += 1;

@@ -51,6 +51,29 @@ describe('s2s prepare', () => {
     assert.match(forced.stdout, /^prepared: /);
   });
 
+  test('train uses the set prepare made, and refuses a damaged one', async () => {
+    const run = join(tmp, 'trained');
+    const prepared = await runS2S(['prepare', '--config', 'tiny', '--out', run, '-q']);
+    assert.equal(prepared.code, 0, prepared.stderr);
+    const args = ['--backend', 'cpu', 'train', '--config', 'tiny', '--out', run, '--max-steps', '2', '--log-every', '1'];
+    const trained = await runS2S(args);
+    assert.equal(trained.code, 0, trained.stderr);
+    assert.doesNotMatch(trained.stderr, /preparing/);
+    assert.match(trained.stderr, /training: 265 pairs/);
+    truncateSync(join(run, 'prepared', 'train.src-len.bin'), 4);
+    const damaged = await runS2S([...args, '--force']);
+    assert.equal(damaged.code, 1);
+    assert.match(damaged.stderr, /s2s: error: prepared data is damaged: train\.src-len\.bin has 4 bytes/);
+    assert.match(damaged.stderr, /s2s: hint: rebuild it with `s2s prepare --force/);
+  });
+
+  test('train prepares by itself when no set matches', async () => {
+    const run = join(tmp, 'implicit');
+    const r = await runS2S(['--backend', 'cpu', 'train', '--config', 'tiny', '--out', run, '--max-steps', '1']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, new RegExp(`preparing the dataset in ${join(run, 'prepared')} \\(no prepared data\\)`));
+  });
+
   test('--prepared DIR puts the set elsewhere', async () => {
     const elsewhere = join(tmp, 'sets', 'toy');
     const r = await runS2S(['prepare', '--config', 'tiny', '--prepared', elsewhere, '-q']);

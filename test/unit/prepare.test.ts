@@ -37,13 +37,12 @@ describe('prepareTraining', () => {
 
   test('encodes both splits with the vocabularies and reports the counts', async () => {
     const prepared = await prepareTraining(config({}));
-    assert.equal(prepared.train.length, 30);
+    assert.equal(prepared.train.size, 30);
     assert.equal(prepared.report.train, 30);
     assert.equal(prepared.report.valid, 10);
-    for (const p of prepared.train) {
-      assert.ok(p.src.every((id) => Number.isInteger(id) && id >= 0 && id < prepared.vocabs.src.size));
-      assert.ok(p.tgt.every((id) => Number.isInteger(id) && id >= 0 && id < prepared.vocabs.tgt.size));
-    }
+    const batch = prepared.train.batch(allIndices(prepared.train.size));
+    assert.ok(batch.srcIds.every((id) => Number.isInteger(id) && id >= 0 && id < prepared.vocabs.src.size));
+    assert.ok(batch.tgtOut.every((id) => Number.isInteger(id) && id >= 0 && id < prepared.vocabs.tgt.size));
   });
 
   test('a resumed run keeps its split and vocabularies', async () => {
@@ -55,6 +54,32 @@ describe('prepareTraining', () => {
     });
     assert.equal(again.vocabs.src, first.vocabs.src);
     assert.deepEqual(again.valid.references, first.valid.references);
-    assert.deepEqual(again.train, first.train);
+    assert.deepEqual(again.train.batch(allIndices(30)), first.train.batch(allIndices(30)));
+  });
+
+  test('from a prepared dataset: the same vocabularies, split, references and batches as in memory', async () => {
+    const preparedDir = join(dir, 'prepared');
+    const reasons: string[] = [];
+    const memory = await prepareTraining(config({}));
+    const disk = await prepareTraining(config({}), undefined, { preparedDir, onPrepare: (r) => reasons.push(r) });
+    assert.deepEqual(reasons, ['no prepared data']);
+    assert.deepEqual(disk.vocabs.src.toJSON(), memory.vocabs.src.toJSON());
+    assert.deepEqual(disk.split, memory.split);
+    assert.deepEqual(disk.valid, memory.valid);
+    assert.deepEqual(disk.report, memory.report);
+    assert.deepEqual(Array.from(disk.train.srcLens), Array.from(memory.train.srcLens));
+    assert.deepEqual(disk.train.batch([3, 0, 7]), memory.train.batch([3, 0, 7]));
+    disk.close();
+    // A resumed run with the same checkpoint data reuses the set.
+    const resumed = await prepareTraining(config({}), { split: disk.split, srcVocab: disk.vocabs.src, tgtVocab: disk.vocabs.tgt }, {
+      preparedDir,
+      onPrepare: (r) => reasons.push(r),
+    });
+    assert.equal(reasons.length, 1);
+    resumed.close();
   });
 });
+
+function allIndices(n: number): number[] {
+  return Array.from({ length: n }, (_, i) => i);
+}

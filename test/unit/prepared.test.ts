@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { appendFileSync, copyFileSync, mkdtempSync, readFileSync, readdirSync, rmSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
+import { appendFileSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -135,6 +135,18 @@ describe('ensurePrepared', () => {
     assert.equal(readFileSync(join(dir, 'index.json'), 'utf8'), indexBefore);
     (await openPrepared(dir, readIndex(dir)!)).train.close();
     assert.deepEqual(readdirSync(work).filter((n) => n.startsWith('.full')), []);
+  });
+
+  test('never writes over a file or a directory of other files', async () => {
+    const file = join(work, 'a-file');
+    writeFileSync(file, 'mine');
+    await assert.rejects(prepareDataset({ data: config(), seed: 1, dir: file }), /the prepared-data directory is a file/);
+    assert.equal(readFileSync(file, 'utf8'), 'mine');
+    const other = join(work, 'other');
+    mkdirSync(other);
+    writeFileSync(join(other, 'notes.txt'), 'mine');
+    await assert.rejects(prepareDataset({ data: config(), seed: 1, dir: other }), /holds files that are not a prepared dataset/);
+    assert.equal(readFileSync(join(other, 'notes.txt'), 'utf8'), 'mine');
   });
 
   test('a missing corpus file is one clear error', async () => {

@@ -12,6 +12,7 @@ import type { TrainingData } from '../../train/prepare.ts';
 import type { Trainer } from '../../train/trainer.ts';
 import { addConfigOptions, checkpointsDir, configFromOptions, overridesFromOptions } from '../config-options.ts';
 import { globalOptions, initBackendFor } from '../global-options.ts';
+import { addPreparedOption, withRebuildHint } from '../prepared-data.ts';
 
 const GROUPS = ['data', 'model', 'training', 'decoding'] as const;
 
@@ -25,6 +26,7 @@ export function register(program: Command): void {
     .option('--resume <dir>', 'continue from the checkpoint in DIR (an output dir or a checkpoint)')
     .option('--force', 'write into --out even if it holds other files or an earlier run')
     .option('--log-json <file>', 'append one JSON object per logged step and per validation');
+  addPreparedOption(cmd);
   addConfigOptions(cmd, [...GROUPS]);
   cmd.action(async (opts: Record<string, unknown>, command: Command) => {
     await runTrain(opts, command);
@@ -54,7 +56,8 @@ function checkOutputWritable(out: string): void {
 function checkOutputDir(out: string, force: boolean): void {
   if (!existsSync(out)) return checkOutputWritable(out);
   if (!statSync(out).isDirectory()) throw new UserError('--out exists and is not a directory', { where: out, exitCode: 2 });
-  const entries = readdirSync(out).filter((n) => !n.startsWith('.'));
+  // A prepared dataset (from `s2s prepare`) is not a run.
+  const entries = readdirSync(out).filter((n) => !n.startsWith('.') && n !== 'prepared');
   if (entries.length === 0 || force) return checkOutputWritable(out);
   const isRun = entries.every((n) => n === 'last' || n === 'best' || /^step-\d+$/.test(n) || n.endsWith('.jsonl'));
   throw new UserError(
@@ -155,7 +158,13 @@ async function runTrain(opts: Record<string, unknown>, command: Command): Promis
   const write = (line: string): void => void process.stderr.write(`${line}\n`);
 
   const { config, out, resume } = typeof opts.resume === 'string' ? await resumedRun(opts, command, opts.resume) : await freshRun(opts, command);
-  const data = await prepareTraining(config, resume);
+  const dir = typeof opts.prepared === 'string' ? resolve(opts.prepared) : join(out, 'prepared');
+  const onPrepare = (reason: string): void => {
+    if (!quiet) write(`preparing the dataset in ${dir} (${reason})`);
+  };
+  const data = await prepareTraining(config, resume, { preparedDir: dir, onPrepare }).catch((err: unknown) => {
+    throw withRebuildHint(err, dir);
+  });
   if (!quiet) await reportData(data, config, write);
   const model = resume ? resume.model : createModel(config.model, data.vocabs.src.size, data.vocabs.tgt.size, config.training.seed);
   const progress = createProgress({
@@ -174,6 +183,7 @@ async function runTrain(opts: Record<string, unknown>, command: Command): Promis
   } finally {
     progress.stop();
     trainer.dispose();
+    data.close();
   }
   if (interrupted) process.exitCode = 130;
 }

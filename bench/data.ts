@@ -1,0 +1,126 @@
+/**
+ * `npm run bench:data`: memory and time of preparing and training on large
+ * corpora, per corpus size. Synthetic corpora (bench/synth-corpus.ts, seeded
+ * recombination of cmn-eng) are generated into a temporary directory.
+ *
+ *   npm run bench:data -- [--pairs 50000,1000000,5000000] [--steps 200] [--no-train] [--json] [--keep DIR]
+ *
+ * Per size, each in its own process (peak RSS from the process itself):
+ *   - a plain Node loop reading the file's lines (readline), the reference time;
+ *   - `prepare` (prepareDataset, default config): seconds and peak RSS, and its time ÷ the loop's;
+ *   - training from the prepared set: seconds from process start to the end of the
+ *     first step, and peak RSS over the first --steps steps.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { PROJECT_ROOT } from '../src/project.ts';
+import { CMN_ENG, writeSyntheticCorpus } from './synth-corpus.ts';
+
+interface Measured {
+  seconds: number;
+  peakRssMb: number;
+  [key: string]: unknown;
+}
+
+export interface DataBenchRow {
+  pairs: number;
+  corpusMb: number;
+  readLinesSeconds: number;
+  prepare: { seconds: number; peakRssMb: number; timesReadLines: number };
+  train: { firstStepSeconds: number; peakRssMb: number; steps: number } | null;
+}
+
+const WORKER = join(PROJECT_ROOT, 'bench', 'data-worker.ts');
+
+function worker(args: string[]): Promise<Measured> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', WORKER, ...args], { cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+    let stdout = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      if (code !== 0) reject(new Error(`data-worker ${args[0]} exited with ${code}`));
+      else resolve(JSON.parse(stdout.trim().split('\n').at(-1)!) as Measured);
+    });
+  });
+}
+
+function parseArgs(argv: string[]) {
+  const opts = { pairs: [50_000, 1_000_000], steps: 200, train: true, json: false, keep: null as string | null };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--pairs') opts.pairs = argv[++i]!.split(',').map((s) => Number(s.replace(/k$/i, '000').replace(/m$/i, '000000')));
+    else if (a === '--steps') opts.steps = Number(argv[++i]);
+    else if (a === '--no-train') opts.train = false;
+    else if (a === '--json') opts.json = true;
+    else if (a === '--keep') opts.keep = argv[++i]!;
+    else throw new Error(`unknown option ${a}`);
+  }
+  if (opts.pairs.some((n) => !Number.isSafeInteger(n) || n <= 0)) throw new Error('--pairs: positive integers, e.g. 50000,1000000 (or 50k,1m)');
+  return opts;
+}
+
+async function main(): Promise<void> {
+  const opts = parseArgs(process.argv.slice(2));
+  if (!existsSync(CMN_ENG)) {
+    process.stderr.write(`bench:data needs the cmn-eng corpus to recombine (${CMN_ENG}): s2s data get cmn-eng\n`);
+    process.exit(1);
+  }
+  const work = opts.keep ?? mkdtempSync(join(tmpdir(), 's2s-bench-data-'));
+  mkdirSync(work, { recursive: true });
+  const log = (line: string): void => void process.stderr.write(`${line}\n`);
+  const rows: DataBenchRow[] = [];
+  try {
+    for (const pairs of opts.pairs) {
+      const corpus = join(work, `synth-${pairs}.tsv`);
+      if (!existsSync(corpus)) {
+        log(`generating ${pairs} pairs → ${corpus}`);
+        await writeSyntheticCorpus(corpus, pairs);
+      }
+      const dir = join(work, `prepared-${pairs}`);
+      log(`${pairs} pairs: reading lines`);
+      const read = await worker(['lines', corpus]);
+      log(`${pairs} pairs: prepare`);
+      const prep = await worker(['prepare', corpus, dir]);
+      let train: DataBenchRow['train'] = null;
+      if (opts.train) {
+        log(`${pairs} pairs: ${opts.steps} training steps`);
+        const t = await worker(['train', corpus, dir, String(opts.steps)]);
+        train = { firstStepSeconds: t.firstStepSeconds as number, peakRssMb: t.peakRssMb, steps: t.steps as number };
+      }
+      const row: DataBenchRow = {
+        pairs,
+        corpusMb: Math.round(statSync(corpus).size / 1e6),
+        readLinesSeconds: read.seconds,
+        prepare: { seconds: prep.seconds, peakRssMb: prep.peakRssMb, timesReadLines: prep.seconds / read.seconds },
+        train,
+      };
+      rows.push(row);
+      if (opts.json) process.stdout.write(`${JSON.stringify(row)}\n`);
+      if (!opts.keep) rmSync(corpus, { force: true });
+    }
+  } finally {
+    if (!opts.keep) rmSync(work, { recursive: true, force: true });
+  }
+  if (!opts.json) process.stdout.write(formatTable(rows));
+}
+
+const r1 = (x: number): string => x.toFixed(1);
+
+export function formatTable(rows: readonly DataBenchRow[]): string {
+  const lines = [
+    '| pairs | corpus MB | read lines s | prepare s | prepare ÷ read | prepare peak RSS MB | first step s | train peak RSS MB |',
+    '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  ];
+  for (const r of rows) {
+    lines.push(
+      `| ${r.pairs.toLocaleString('en-US')} | ${r.corpusMb} | ${r1(r.readLinesSeconds)} | ${r1(r.prepare.seconds)} | ${r1(r.prepare.timesReadLines)}× | ${r.prepare.peakRssMb} | ${r.train ? r1(r.train.firstStepSeconds) : '–'} | ${r.train?.peakRssMb ?? '–'} |`,
+    );
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) await main();
