@@ -17,6 +17,8 @@ interface NodeBackend {
     TF_ATTR_FLOAT: number;
     TF_ATTR_INT: number;
     TF_ATTR_TYPE: number;
+    TF_ATTR_SHAPE: number;
+    TF_ATTR_STRING: number;
     createTensor(shape: number[], dtype: number, values: Int32Array | Float32Array): number;
     executeOp(name: string, attrs: NativeAttr[], inputIds: number[], numOutputs: number): unknown[];
   };
@@ -28,7 +30,7 @@ interface NodeBackend {
 export interface NativeAttr {
   name: string;
   type: number;
-  value: boolean | number;
+  value: boolean | number | string | number[];
 }
 
 /** An int64 scalar input (TensorFlow.js has no int64 tensors). */
@@ -81,7 +83,43 @@ export const attr = {
   bool: (name: string, value: boolean): NativeAttr => ({ name, type: nodeBackend().binding.TF_ATTR_BOOL, value }),
   float: (name: string, value: number): NativeAttr => ({ name, type: nodeBackend().binding.TF_ATTR_FLOAT, value }),
   int: (name: string, value: number): NativeAttr => ({ name, type: nodeBackend().binding.TF_ATTR_INT, value }),
+  shape: (name: string, value: number[]): NativeAttr => ({ name, type: nodeBackend().binding.TF_ATTR_SHAPE, value }),
+  string: (name: string, value: string): NativeAttr => ({ name, type: nodeBackend().binding.TF_ATTR_STRING, value }),
 };
+
+let resources = 0;
+
+/**
+ * A TensorFlow resource variable (VarHandleOp) holding a copy of `init`:
+ * state that TensorFlow's training ops (ResourceApplyAdam) update in place.
+ * The returned handle is a tfjs tensor (dispose it to free the variable).
+ */
+export function resourceVariable(init: tf.Tensor): tf.Tensor {
+  const [handle] = runNativeOp(
+    'VarHandleOp',
+    [attr.string('container', ''), attr.string('shared_name', `s2s_${++resources}`), attr.floatType('dtype'), attr.shape('shape', init.shape)],
+    [],
+    1,
+  );
+  assignResource(handle!, init);
+  return handle!;
+}
+
+/** Sets a resource variable to `value` (TensorFlow copies on the next in-place update if the buffer is shared). */
+export function assignResource(handle: tf.Tensor, value: tf.Tensor): void {
+  runNativeOp('AssignVariableOp', [attr.floatType('dtype')], [handle, value], 0);
+}
+
+/** Frees a resource variable and disposes its handle. */
+export function destroyResource(handle: tf.Tensor): void {
+  runNativeOp('DestroyResourceOp', [attr.bool('ignore_lookup_error', true)], [handle], 0);
+  handle.dispose();
+}
+
+/** The current value of a resource variable, as a new tensor. */
+export function readResource(handle: tf.Tensor): tf.Tensor {
+  return runNativeOp('ReadVariableOp', [attr.floatType('dtype')], [handle], 1)[0]!;
+}
 
 /**
  * Runs TensorFlow op `name` on `inputs` and returns its first `numOutputs`

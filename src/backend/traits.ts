@@ -26,6 +26,12 @@ export interface BackendTraits {
    * tensorflow, where they exist.
    */
   fusedEncoder: boolean;
+  /**
+   * Adam's update as one ResourceApplyAdam per parameter (moments kept in
+   * TensorFlow resource variables) instead of a dozen elementwise kernels:
+   * only on tensorflow, where the op exists.
+   */
+  fusedAdam: boolean;
 }
 
 /** The traits of a backend. */
@@ -35,6 +41,7 @@ export function traitsFor(backend: BackendName): BackendTraits {
     tanhFromSigmoid: backend === 'wasm',
     batchedAttentionProducts: backend === 'tensorflow',
     fusedEncoder: backend === 'tensorflow',
+    fusedAdam: backend === 'tensorflow',
   };
 }
 

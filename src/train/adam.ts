@@ -6,6 +6,8 @@
  *   θ ← θ − lr·√(1−β2ᵗ)/(1−β1ᵗ) · m / (√v + ε)
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { assignResource, attr, destroyResource, readResource, resourceVariable, runNativeOp } from '../backend/native-ops.ts';
+import { backendTraits } from '../backend/traits.ts';
 
 export interface AdamOptions {
   lr: number;
@@ -21,12 +23,21 @@ export class Adam {
   private readonly beta2: number;
   private readonly epsilon: number;
   private readonly moments = new Map<string, { m: tf.Variable; v: tf.Variable }>();
+  /**
+   * With BackendTraits.fusedAdam (decided when the optimizer is made): the
+   * moments and a working copy of each parameter in TensorFlow resource
+   * variables, updated by ResourceApplyAdam; `moments` stays empty.
+   */
+  private readonly fused: Map<string, { p: tf.Tensor; m: tf.Tensor; v: tf.Tensor }> | null;
+  /** The moments last read out of the resource variables by tensors() (owned here). */
+  private snapshot: tf.Tensor[] = [];
 
   constructor(options: AdamOptions) {
     this.lr = options.lr;
     this.beta1 = options.beta1;
     this.beta2 = options.beta2;
     this.epsilon = options.epsilon ?? 1e-8;
+    this.fused = backendTraits().fusedAdam ? new Map() : null;
   }
 
   /**
@@ -41,6 +52,10 @@ export class Adam {
     const stepSize = (this.lr * Math.sqrt(1 - this.beta2 ** t)) / (1 - this.beta1 ** t);
     const gradWeight = (1 - this.beta1) * scale;
     const squareWeight = (1 - this.beta2) * scale * scale;
+    if (this.fused) {
+      this.applyFused(this.fused, params, grads, scale);
+      return;
+    }
     tf.tidy(() => {
       for (const [name, variable] of params) {
         const g = grads.get(name);
@@ -55,6 +70,47 @@ export class Adam {
     });
   }
 
+  /**
+   * The same update through TensorFlow's ResourceApplyAdam, one op per
+   * parameter (plus setting and reading the parameter's working copy):
+   *   m ← m + (s·g − m)(1−β1),  v ← v + ((s·g)² − v)(1−β2),
+   *   θ ← θ − lr·√(1−β2ᵗ)/(1−β1ᵗ) · m / (√v + ε).
+   * TensorFlow copies a variable's buffer before updating it when anything
+   * else holds it, so the tfjs parameter tensors are never changed in place.
+   */
+  private applyFused(
+    fused: NonNullable<Adam['fused']>,
+    params: ReadonlyMap<string, tf.Variable>,
+    grads: ReadonlyMap<string, tf.Tensor>,
+    scale: number,
+  ): void {
+    this.dropSnapshot();
+    const t = this.step;
+    tf.tidy(() => {
+      const constants = [this.beta1 ** t, this.beta2 ** t, this.lr, this.beta1, this.beta2, this.epsilon].map((x) => tf.scalar(x));
+      const attrs = [attr.floatType(), attr.bool('use_locking', false), attr.bool('use_nesterov', false)];
+      for (const [name, variable] of params) {
+        const g = grads.get(name);
+        if (!g) continue;
+        let state = fused.get(name);
+        if (!state) {
+          const zeros = tf.zerosLike(variable);
+          state = { p: tf.keep(resourceVariable(variable)), m: tf.keep(resourceVariable(zeros)), v: tf.keep(resourceVariable(zeros)) };
+          fused.set(name, state);
+        } else {
+          assignResource(state.p, variable);
+        }
+        runNativeOp('ResourceApplyAdam', attrs, [state.p, state.m, state.v, ...constants, scale === 1 ? g : tf.mul(g, scale)], 0);
+        variable.assign(readResource(state.p));
+      }
+    });
+  }
+
+  private dropSnapshot(): void {
+    tf.dispose(this.snapshot);
+    this.snapshot = [];
+  }
+
   private momentsOf(name: string, variable: tf.Variable): { m: tf.Variable; v: tf.Variable } {
     let state = this.moments.get(name);
     if (!state) {
@@ -67,9 +123,21 @@ export class Adam {
     return state;
   }
 
-  /** The moments as named tensors (`<param>/m`, `<param>/v`), for a checkpoint. */
+  /**
+   * The moments as named tensors (`<param>/m`, `<param>/v`), for a checkpoint;
+   * owned by the optimizer and valid until its next update.
+   */
   tensors(): Record<string, tf.Tensor> {
     const out: Record<string, tf.Tensor> = {};
+    if (this.fused) {
+      this.dropSnapshot();
+      for (const [name, { m, v }] of this.fused) {
+        out[`${name}/m`] = readResource(m);
+        out[`${name}/v`] = readResource(v);
+      }
+      this.snapshot = Object.values(out);
+      return out;
+    }
     for (const [name, { m, v }] of this.moments) {
       out[`${name}/m`] = m;
       out[`${name}/v`] = v;
@@ -88,8 +156,15 @@ export class Adam {
       const m = tensors[key]!;
       const v = tensors[`${name}/v`];
       if (!v) throw new Error(`optimizer state lacks '${name}/v'`);
-      this.moments.set(name, { m: tf.variable(m, false), v: tf.variable(v, false) });
+      // Fused: the parameter's working copy is made at the first update, from the parameter.
+      if (this.fused) this.restoreFused(this.fused, name, m, v);
+      else this.moments.set(name, { m: tf.variable(m, false), v: tf.variable(v, false) });
     }
+  }
+
+  private restoreFused(fused: NonNullable<Adam['fused']>, name: string, m: tf.Tensor, v: tf.Tensor): void {
+    // A placeholder for p: the first update after a restore sets it from the parameter.
+    fused.set(name, { p: resourceVariable(m), m: resourceVariable(m), v: resourceVariable(v) });
   }
 
   dispose(): void {
@@ -98,6 +173,9 @@ export class Adam {
       v.dispose();
     }
     this.moments.clear();
+    for (const { p, m, v } of this.fused?.values() ?? []) [p, m, v].forEach(destroyResource);
+    this.fused?.clear();
+    this.dropSnapshot();
   }
 }
 
