@@ -1,12 +1,16 @@
 /**
- * `s2s eval --checkpoint DIR --data TEST.tsv` (or --src/--tgt): translate the
- * test sources with the checkpoint (its decoding config, with the decoding flags laid over it), optionally
- * write the hypotheses, and hand hypotheses and references to scoring.
+ * `s2s eval --checkpoint DIR --data TEST.tsv` (or --src/--tgt, or --split
+ * valid: the pairs the run held out): translate the test sources with the
+ * checkpoint (its decoding config, with the decoding flags laid over it),
+ * optionally write the hypotheses, and hand hypotheses and references to
+ * scoring. A test corpus whose sources the run trained on is scored with a
+ * warning giving the overlap.
  */
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { buildConfig, type DecodingConfig, type S2SConfig } from '../config.ts';
 import { UserError, usageError } from '../errors.ts';
+import type { LoadedCheckpoint } from '../train/checkpoint.ts';
 import { initBackendFor } from './global-options.ts';
 
 export interface ModelEvalFlags {
@@ -17,6 +21,8 @@ export interface ModelEvalFlags {
   output?: string;
   /** Decoding flags, laid over the checkpoint's decoding config. */
   decoding: Partial<DecodingConfig>;
+  /** `valid`: the checkpoint's own held-out pairs. */
+  split?: string;
 }
 
 export interface DecodedTestSet {
@@ -26,6 +32,8 @@ export interface DecodedTestSet {
   tgtLang: string;
   /** The skipped-rows summary, if any. */
   skipped: string | null;
+  /** Warnings for stderr: the model loaded, a test corpus overlapping the training split. */
+  notes: string[];
 }
 
 /** The checkpoint's data config pointed at the test files (columns, languages and tokenizers kept). */
@@ -37,7 +45,7 @@ function testDataConfig(config: S2SConfig, flags: ModelEvalFlags): S2SConfig['da
     throw usageError('--src and --tgt go together', flags.src === undefined ? '--tgt' : '--src');
   }
   if (flags.data === undefined && flags.src === undefined) {
-    throw usageError('model mode needs a test corpus: --data TEST.tsv or --src FILE --tgt FILE', '--data');
+    throw usageError('model mode needs a test corpus: --data TEST.tsv, --src FILE --tgt FILE, or --split valid', '--data');
   }
   for (const file of [flags.data, flags.src, flags.tgt]) {
     if (file !== undefined && !existsSync(file)) throw new UserError('test corpus not found', { where: file });
@@ -52,22 +60,38 @@ function testDataConfig(config: S2SConfig, flags: ModelEvalFlags): S2SConfig['da
 
 export async function decodeTestSet(flags: ModelEvalFlags, cmd: Command): Promise<DecodedTestSet> {
   const { loadCheckpoint } = await import('../train/checkpoint.ts');
+  const { resolveModelDir } = await import('../model-dir.ts');
   const { readCorpus, SkipLog, formatSkipped, formatSkip } = await import('../data/corpus.ts');
+  const { splitSides, trainingOverlap } = await import('../data/dataset.ts');
   const { translate } = await import('../decode/translator.ts');
   const { writeFileAtomic } = await import('../fs-atomic.ts');
+  const { loadedLine } = await import('./commands/translate.ts');
+  if (flags.split !== undefined && (flags.data !== undefined || flags.src !== undefined || flags.tgt !== undefined)) {
+    throw usageError('--split scores the checkpoint\'s own held-out pairs: give it without --data/--src/--tgt', '--split');
+  }
+  const dir = resolveModelDir(flags.checkpoint);
   await initBackendFor(cmd);
-  const checkpoint = await loadCheckpoint(flags.checkpoint);
+  const checkpoint = await loadCheckpoint(dir, { optimizer: false });
+  const notes = [loadedLine(dir)];
   // Only the best hypothesis is scored: nbest 1 whatever the checkpoint says.
   const decoding = buildConfig(checkpoint.config.name, { decoding: { ...checkpoint.config.decoding, ...flags.decoding, nbest: 1 } }).decoding;
-  const data = testDataConfig(checkpoint.config, flags);
   const log = new SkipLog(false);
   const sources: string[] = [];
   const references: string[] = [];
-  for await (const pair of readCorpus(data, log)) {
-    sources.push(pair.src);
-    references.push(pair.tgt);
+  if (flags.split !== undefined) {
+    for (const pair of (await heldOut(checkpoint, flags.checkpoint, splitSides)).valid) {
+      sources.push(pair.src);
+      references.push(pair.tgt);
+    }
+  } else {
+    for await (const pair of readCorpus(testDataConfig(checkpoint.config, flags), log)) {
+      sources.push(pair.src);
+      references.push(pair.tgt);
+    }
+    const overlap = await overlapNote(checkpoint, sources, splitSides, trainingOverlap);
+    if (overlap) notes.push(overlap);
   }
-  if (sources.length === 0) throw new UserError('the test corpus has no usable pairs', { where: flags.data ?? flags.src });
+  if (sources.length === 0) throw new UserError('the test corpus has no usable pairs', { where: flags.data ?? flags.src ?? '--split' });
   const hypotheses: string[] = [];
   for (let i = 0; i < sources.length; i += decoding.batchSize * 8) {
     const chunk = sources.slice(i, i + decoding.batchSize * 8);
@@ -80,5 +104,43 @@ export async function decodeTestSet(flags: ModelEvalFlags, cmd: Command): Promis
     references,
     tgtLang: checkpoint.config.data.tgtLang,
     skipped: formatSkipped(log.count, log.first ? formatSkip(log.first) : null),
+    notes,
   };
+}
+
+type SplitSidesFn = typeof import('../data/dataset.ts').splitSides;
+
+/** The checkpoint's split re-applied to its corpus; errors say what is missing. */
+export async function heldOut(
+  checkpoint: Pick<LoadedCheckpoint, 'config' | 'split'>,
+  where: string,
+  splitSides: SplitSidesFn,
+): Promise<Awaited<ReturnType<SplitSidesFn>>> {
+  if (checkpoint.split === null) throw new UserError('this model directory holds no train/validation split (split.json)', { where });
+  for (const file of [...checkpoint.config.data.data, checkpoint.config.data.src, checkpoint.config.data.tgt]) {
+    if (file !== null && !existsSync(file)) {
+      throw new UserError('the corpus this run was trained on is not there any more', { where: file, hint: 'the held-out pairs are chosen from it' });
+    }
+  }
+  return splitSides(checkpoint.config.data, checkpoint.split);
+}
+
+/** A warning when test sources are in the run's training split; null when none are, or the training corpus is not there. */
+async function overlapNote(
+  checkpoint: Pick<LoadedCheckpoint, 'config' | 'split'>,
+  sources: readonly string[],
+  splitSides: SplitSidesFn,
+  trainingOverlap: typeof import('../data/dataset.ts').trainingOverlap,
+): Promise<string | null> {
+  let sides: Awaited<ReturnType<SplitSidesFn>>;
+  try {
+    sides = await heldOut(checkpoint, '', splitSides);
+  } catch (err) {
+    if (err instanceof UserError) return null;
+    throw err;
+  }
+  const n = trainingOverlap(sources, sides.trainSources);
+  if (n === 0) return null;
+  return `s2s: warning: ${n} of ${sources.length} test sentences are in the model's training split (as source sentences); ` +
+    'their scores measure memory, not translation (--split valid scores the pairs it held out)';
 }

@@ -6,7 +6,7 @@
 import { UserError } from '../errors.ts';
 import type { DataConfig } from '../config.ts';
 import { type CorpusPair, SkipLog, corpusColumns, formatSkip, formatSkipped, readCorpus, readDelimited } from './corpus.ts';
-import { type SplitRecord, applySplit, holdoutSplit } from './split.ts';
+import { type SplitRecord, applySplit, holdoutSplit, sourceHash } from './split.ts';
 import { type TokenizerKind, sideTokenizer, tokenizeSide } from './tokenize.ts';
 import { Vocab } from './vocab.ts';
 
@@ -48,10 +48,11 @@ export function tokenizersOf(data: Readonly<DataConfig>): Tokenizers {
   return { src: sideTokenizer(data, 'src').kind, tgt: sideTokenizer(data, 'tgt').kind };
 }
 
-/** A tokenized pair with its raw source, which decides the split. */
+/** A tokenized pair with its raw sides (the source decides the split). */
 interface Loaded {
   pair: TokenizedPair;
   source: string;
+  tgt: string;
 }
 
 /** Tokenizes a stream of pairs; `lowercase` applies to word tokenizers only. Counts reads and over-long pairs. */
@@ -65,7 +66,7 @@ async function tokenizeAll(
     counts.read += 1;
     const pair = { src: tokenizeSide(data, 'src', src), tgt: tokenizeSide(data, 'tgt', tgt), origin };
     if (pair.src.length > data.maxLen || pair.tgt.length > data.maxLen) counts.tooLong += 1;
-    else out.push({ pair, source: src });
+    else out.push({ pair, source: src, tgt });
   }
   return out;
 }
@@ -143,4 +144,35 @@ export function buildVocabs(train: readonly TokenizedPair[], data: Readonly<Data
 /** `skipped 3 malformed rows (first: data/x.tsv:17: missing target column)`, or null. */
 export function skippedSummary(report: Pick<DatasetReport, 'skipped' | 'firstSkip'>): string | null {
   return formatSkipped(report.skipped, report.firstSkip);
+}
+
+/** A saved split's two sides as raw corpus pairs. */
+export interface SplitSides {
+  /** sourceHash()es of the training side's source sentences. */
+  trainSources: Set<string>;
+  /** The validation side's pairs as written in the corpus (or the validation file), in corpus order. */
+  valid: CorpusPair[];
+}
+
+/**
+ * Re-reads a run's corpus and re-applies its saved split, filtering pairs
+ * longer than `maxLen` as training did: what a run trained on (by source
+ * sentence) and the pairs it held out, as text, for scoring or writing out.
+ */
+export async function splitSides(data: Readonly<DataConfig>, split: SplitRecord): Promise<SplitSides> {
+  const skips = new SkipLog(false);
+  const counts = { read: 0, tooLong: 0 };
+  const corpus = await tokenizeAll(readCorpus(data, skips), data, counts);
+  const raw = (loaded: readonly Loaded[]): CorpusPair[] => loaded.map((l) => ({ src: l.source, tgt: l.tgt, origin: l.pair.origin }));
+  if (split.kind === 'file') {
+    const valid = await tokenizeAll(readDelimited(split.valid, { columns: corpusColumns(data), delimiter: data.delimiter }, skips), data, counts);
+    return { trainSources: new Set(corpus.map((l) => sourceHash(l.source))), valid: raw(valid) };
+  }
+  const sides = applySplit(corpus, split, sourceOf);
+  return { trainSources: new Set(sides.train.map((l) => sourceHash(l.source))), valid: raw(sides.valid) };
+}
+
+/** How many of `sources` are, as normalised source sentences, on the training side. */
+export function trainingOverlap(sources: readonly string[], trainSources: ReadonlySet<string>): number {
+  return sources.filter((s) => trainSources.has(sourceHash(s))).length;
 }

@@ -82,6 +82,45 @@ export function register(program: Command): void {
       });
       process.stdout.write(formatCorpusList(rows));
     });
+
+  data
+    .command('split')
+    .description('write the pairs a training run held out for validation, as TSV')
+    .requiredOption('--checkpoint <dir>', 'the run (or one of its checkpoints)')
+    .option('--out <file>', 'write the TSV here (default: standard output)')
+    .action(writeSplit);
+}
+
+/**
+ * `s2s data split --checkpoint DIR`: the pairs a run held out for validation,
+ * re-read from its corpus, as TSV in the columns the run reads (so `s2s eval
+ * --checkpoint DIR --data FILE` scores them), to --out or stdout.
+ */
+async function writeSplit(flags: { checkpoint: string; out?: string }): Promise<void> {
+  const { readFileSync: read } = await import('node:fs');
+  const { configFromPlain } = await import('../../config.ts');
+  const { parseSplitRecord } = await import('../../data/split-record.ts');
+  const { corpusColumns } = await import('../../data/corpus.ts');
+  const { splitSides } = await import('../../data/dataset.ts');
+  const { resolveModelDir } = await import('../../model-dir.ts');
+  const { heldOut } = await import('../eval-model.ts');
+  const { writeFileAtomic } = await import('../../fs-atomic.ts');
+  const dir = resolveModelDir(flags.checkpoint);
+  const json = (name: string): unknown => JSON.parse(read(join(dir, name), 'utf8'));
+  const config = configFromPlain(json('config.json'), join(dir, 'config.json'));
+  const split = existsSync(join(dir, 'split.json')) ? parseSplitRecord(json('split.json'), join(dir, 'split.json')) : null;
+  const { valid } = await heldOut({ config, split }, flags.checkpoint, splitSides);
+  const columns = corpusColumns(config.data);
+  const tsv = valid
+    .map((pair) => {
+      const row = new Array<string>(Math.max(columns.src, columns.tgt) + 1).fill('');
+      row[columns.src] = pair.src;
+      row[columns.tgt] = pair.tgt;
+      return `${row.join('\t')}\n`;
+    })
+    .join('');
+  if (flags.out === undefined) process.stdout.write(tsv);
+  else writeFileAtomic(flags.out, tsv);
 }
 
 /** A cli-progress bar on stderr, fed by the downloader's progress callback. */

@@ -233,6 +233,7 @@ interface EvalFlags {
   checkpoint?: string;
   data?: string;
   output?: string;
+  split?: string;
   src?: string;
   tgt?: string;
 }
@@ -310,6 +311,7 @@ async function runModelEval(flags: EvalFlags, cmd: Command): Promise<void> {
   const { decodeTestSet } = await import('../eval-model.ts');
   const decoding = overridesFromOptions(flags as unknown as Record<string, unknown>, ['decoding']).decoding ?? {};
   const decoded = await decodeTestSet({ ...flags, checkpoint: flags.checkpoint!, decoding }, cmd);
+  for (const note of decoded.notes) if (!quiet || note.startsWith('s2s: warning:')) process.stderr.write(`${note}\n`);
   if (decoded.skipped && !quiet) process.stderr.write(`${decoded.skipped}\n`);
   const tgtLang = cmd.getOptionValueSource('tgtLang') === 'cli' ? flags.tgtLang : decoded.tgtLang;
   const options = scoreOptionsFromFlags({ ...flags, tgtLang });
@@ -341,7 +343,8 @@ export function register(program: Command): void {
     .option('--explain', 'compare the zh, char, 13a and none tokenizers side by side')
     .option('--json', 'print JSON instead of text')
     .option('-w, --width <n>', 'decimals of the score', parseNumber('--width', true), 2)
-    .option('--checkpoint <dir>', 'model mode: decode --data with this checkpoint, then score')
+    .option('--checkpoint <dir>', 'model mode: decode --data with this checkpoint (a run directory: its best), then score')
+    .addOption(new Option('--split <name>', "model mode: score the checkpoint's own held-out pairs instead of --data").choices(['valid']))
     .option('--data <file>', 'model mode: test corpus (TSV/CSV, columns as in the checkpoint)')
     .option('--src <file>', 'model mode: plain source file (with --tgt)')
     .option('--tgt <file>', 'model mode: plain reference file (with --src)')

@@ -5,7 +5,7 @@
  * override the checkpoint's stored decoding config.
  */
 import { createReadStream, existsSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
 import type { DecodingConfig } from '../../config.ts';
@@ -93,6 +93,12 @@ async function locateModel(ctx: TranslateContext): Promise<string> {
   }
 }
 
+/** `model: checkpoints/cmn-eng/best`: which checkpoint of a run was loaded. */
+export function loadedLine(dir: string): string {
+  const rel = relative(process.cwd(), dir);
+  return `model: ${rel !== '' && !rel.startsWith('..') ? rel : dir}`;
+}
+
 function checkInputReadable(input: string | null): void {
   if (input === null || input === '-') return;
   if (!existsSync(input)) throw new UserError('input file not found', { where: input });
@@ -102,6 +108,7 @@ function checkInputReadable(input: string | null): void {
 async function runTranslate(ctx: TranslateContext, command: Command): Promise<void> {
   checkInputReadable(ctx.input);
   const dir = await locateModel(ctx);
+  if (!ctx.quiet) process.stderr.write(`${loadedLine(dir)}\n`);
   await initBackendFor(command);
   const { loadTranslator } = await import('../../api/load.ts');
   const { checkText, emptyTranslation } = await import('../../api/translator.ts');
