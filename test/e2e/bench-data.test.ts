@@ -1,0 +1,27 @@
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import type { DataBenchRow } from '../../bench/data.ts';
+import { REPO_ROOT, runNode } from '../helpers/cli.ts';
+
+const corpus = join(REPO_ROOT, 'data', 'cmn-eng', 'cmn-eng.tsv');
+const skip = existsSync(corpus) ? false : `corpus not found at ${corpus} (get it with: s2s data get cmn-eng)`;
+
+describe('npm run bench:data (synthetic corpora from cmn-eng)', { skip }, () => {
+  test('--json prints one row per size with prepare and training figures', { timeout: 600_000 }, async () => {
+    const r = await runNode(['--import', 'tsx', join(REPO_ROOT, 'bench', 'data.ts'), '--pairs', '2000,3000', '--steps', '2', '--json'], {
+      timeoutMs: 600_000,
+    });
+    assert.equal(r.code, 0, r.stderr);
+    const rows = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as DataBenchRow);
+    assert.deepEqual(rows.map((row) => row.pairs), [2000, 3000]);
+    for (const row of rows) {
+      assert.ok(row.readLinesSeconds > 0 && row.prepare.seconds > 0);
+      assert.equal(row.prepare.timesReadLines, row.prepare.seconds / row.readLinesSeconds);
+      assert.ok(row.prepare.peakRssMb > 30);
+      assert.equal(row.train!.steps, 2);
+      assert.ok(row.train!.firstStepSeconds > 0 && row.train!.peakRssMb > 30);
+    }
+  });
+});
