@@ -13,6 +13,7 @@ import { register as registerExport } from './commands/export.ts';
 import { register as registerInfo } from './commands/info.ts';
 import { register as registerPrepare } from './commands/prepare.ts';
 import { register as registerTrain } from './commands/train.ts';
+import { register as registerServe } from './commands/serve.ts';
 import { register as registerTranslate } from './commands/translate.ts';
 import { register as registerVocab } from './commands/vocab.ts';
 import { s2sVersion } from '../project.ts';
@@ -57,6 +58,7 @@ export function buildProgram(): Command {
     registerTranslate,
     registerEval,
     registerExport,
+    registerServe,
     registerVocab,
     registerAudit,
     registerData,

@@ -102,6 +102,7 @@ async function beamBatch(model: Seq2Seq, inputs: TargetInputs, sources: readonly
         const { previous, scores } = stepInputs(active.map((i) => beams[i]!), width);
         const step = await searchStep(model, dec, inputs, previous, perRow, opts.returnAttention);
         dec = step.dec;
+        if (opts.pause) await opts.pause();
         const { probs, tokens, attention } = step.candidates;
         const { values, indices } = bestExtensions({ probs, tokens, perRow, scores, width, k, vocab });
         const stillActive: number[] = [];

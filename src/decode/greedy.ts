@@ -41,6 +41,7 @@ async function greedyBatch(model: Seq2Seq, inputs: TargetInputs, sources: readon
       while (rows.length > 0) {
         const step = await searchStep(model, dec, inputs, previous, perRow, opts.returnAttention);
         dec = step.dec;
+        if (opts.pause) await opts.pause();
         const { probs, tokens: candidates, attention } = step.candidates;
         const tokens = new Int32Array(rows.length);
         const continuing: number[] = [];

@@ -20,12 +20,14 @@ export function candidatesPerRow(k: number, vocab: number): number {
 /**
  * The decoding config's search fields (beam, length penalty α in
  * score = log p(y|x) / length^α, n-best, output length limits, batch size),
- * plus whether to return per-token attention weights (for replace-unk and heatmaps).
+ * plus whether to return per-token attention weights (for replace-unk and heatmaps)
+ * and an optional `pause` awaited after every decoder step (a server passes one
+ * that yields to the event loop, so requests are parsed while a batch decodes).
  */
 export type SearchOptions = Pick<
   DecodingConfig,
   'beam' | 'lengthPenalty' | 'nbest' | 'maxOutputLen' | 'maxLenRatio' | 'maxLenExtra' | 'batchSize'
-> & { returnAttention: boolean };
+> & { returnAttention: boolean; pause?: () => Promise<void> };
 
 export interface Hypothesis {
   /** Target ids, without <sos> and <eos>. */
@@ -48,6 +50,7 @@ export function searchOptions(decoding: Partial<DecodingConfig & SearchOptions> 
     maxLenExtra: d.maxLenExtra,
     batchSize: d.batchSize,
     returnAttention: decoding.returnAttention ?? d.replaceUnk,
+    ...(decoding.pause ? { pause: decoding.pause } : {}),
   };
   checkSearchOptions(opts);
   return opts;

@@ -40,6 +40,8 @@ export interface TranslateOptions {
   decoding: DecodingConfig;
   /** Return the attention matrix of the best translation. */
   attention: boolean;
+  /** Awaited after every decoder step (see SearchOptions). */
+  pause?: () => Promise<void>;
 }
 
 export interface PreparedSource {
@@ -88,7 +90,7 @@ export async function translate(m: TranslationModel, texts: readonly string[], o
   const found = await search(
     m.model,
     nonEmpty.map((i) => prepared[i]!.ids),
-    { ...decoding, returnAttention: withAttention },
+    { ...decoding, returnAttention: withAttention, ...(opts.pause ? { pause: opts.pause } : {}) },
   );
   const nbestOf = new Map(nonEmpty.map((i, k) => [i, found[k]!]));
   return texts.map((source, i) => {

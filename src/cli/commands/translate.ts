@@ -82,7 +82,7 @@ function trainHint(): string {
 }
 
 /** The model directory to load: --checkpoint, or the default model; a missing one says how to train one. */
-async function locateModel(ctx: TranslateContext): Promise<string> {
+export async function locateModel(ctx: Pick<TranslateContext, 'checkpoint'>): Promise<string> {
   const { requireDefaultModel, resolveModelDir } = await import('../../model-dir.ts');
   if (ctx.checkpoint === null) return resolveModelDir(requireDefaultModel().path);
   try {
