@@ -152,15 +152,19 @@ export function createTranslationServer(options: ServerOptions = {}): Translatio
     forceCloseConnections: 'idle',
     // Types must be exact: "3" is not a beam size, and unknown fields are errors.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false } },
-    serverFactory: (handler) =>
-      createServer(
+    serverFactory: (handler) => {
+      const server = createServer(
         {
           requestTimeout: limits.readTimeoutMs,
           headersTimeout: limits.readTimeoutMs,
           connectionsCheckingInterval: Math.max(50, Math.min(1000, limits.readTimeoutMs / 4)),
         },
         handler,
-      ),
+      );
+      // Longer than clients' own idle timeouts (undici: 4 s), so a client never reuses a connection the server is closing.
+      server.keepAliveTimeout = 72_000;
+      return server;
+    },
   });
 
   const starts = new WeakMap<FastifyRequest, number>();
@@ -204,8 +208,8 @@ export function createTranslationServer(options: ServerOptions = {}): Translatio
     if (closing) throw new HttpError(503, 'closing', 'the server is shutting down');
     if (!model) throw new HttpError(503, 'loading', 'the model is still loading', { retryAfter: 1 });
     const body = req.body as TranslateBody;
+    sentencesOf.set(req, body.texts?.length ?? (body.text === undefined ? 0 : 1));
     const texts = requestTexts(body, limits);
-    sentencesOf.set(req, texts.length);
     const opts = requestOptions(body, model.config.decoding, limits);
     let submission;
     try {

@@ -1,8 +1,9 @@
 /**
  * Dynamic batching: sentences from concurrent requests that share decoding
  * options wait in one queue and are decoded together, up to `maxBatch`
- * sentences, or once the oldest has waited `maxWaitMs`. One decode runs at a
- * time; a request's sentences can span batches. Knows nothing about HTTP.
+ * sentences, or once the oldest has waited `maxWaitMs` (counted from when the
+ * decoder became free, if later). One decode runs at a time; a request's
+ * sentences can span batches. Knows nothing about HTTP.
  */
 import { UserError } from '../errors.ts';
 
@@ -32,6 +33,8 @@ export interface BatcherStats {
   sentences: number;
   /** The most sentences decoded in one batch. */
   largestBatch: number;
+  /** Milliseconds spent decoding so far. */
+  decodeMs: number;
   /** Sentences waiting now. */
   queued: number;
 }
@@ -67,10 +70,12 @@ export class Batcher<O, R> {
   private readonly queues = new Map<string, Queue<O, R>>();
   private queued = 0;
   private running = false;
+  /** When the last batch ended: a batch's wait for company starts no earlier. */
+  private freeSince = -Infinity;
   private flushNow = false;
   private timer: NodeJS.Timeout | null = null;
   private idleWaiters: (() => void)[] = [];
-  private readonly counts = { batches: 0, sentences: 0, largestBatch: 0 };
+  private readonly counts = { batches: 0, sentences: 0, largestBatch: 0, decodeMs: 0 };
 
   constructor(
     private readonly limits: BatcherLimits,
@@ -109,7 +114,7 @@ export class Batcher<O, R> {
   }
 
   stats(): BatcherStats {
-    return { ...this.counts, queued: this.queued };
+    return { ...this.counts, decodeMs: Math.round(this.counts.decodeMs), queued: this.queued };
   }
 
   /** From now on decodes whatever is queued without waiting for company; resolves when nothing is queued or decoding. */
@@ -160,7 +165,9 @@ export class Batcher<O, R> {
     let next: { key: string; due: number } | null = null;
     for (const [key, queue] of this.queues) {
       const full = queue.items.length >= this.limits.maxBatch;
-      const due = full || this.flushNow ? -Infinity : queue.items[0]!.arrived + this.limits.maxWaitMs;
+      // Sentences that queued up during the last decode still wait maxWaitMs for the
+      // clients it just answered: otherwise those form a second, smaller batch every time.
+      const due = full || this.flushNow ? -Infinity : Math.max(queue.items[0]!.arrived, this.freeSince) + this.limits.maxWaitMs;
       if (next === null || due < next.due) next = { key, due };
     }
     if (next === null) return;
@@ -182,10 +189,13 @@ export class Batcher<O, R> {
     if (queue.items.length === 0) this.queues.delete(key);
     this.queued -= batch.length;
     this.running = true;
+    const started = performance.now();
     try {
       await this.decodeItems(queue.options, batch);
     } finally {
       this.running = false;
+      this.freeSince = performance.now();
+      this.counts.decodeMs += this.freeSince - started;
       this.counts.batches += 1;
       this.counts.sentences += batch.length;
       this.counts.largestBatch = Math.max(this.counts.largestBatch, batch.length);

@@ -239,6 +239,22 @@ describe('search', () => {
     }
   });
 
+  test('pause is awaited once per decoder step and changes nothing (greedy and beam)', async () => {
+    const srcs = sources(6, 5);
+    for (const beam of [1, 3]) {
+      let pauses = 0;
+      const pause = async (): Promise<void> => {
+        pauses += 1;
+        await new Promise((resolve) => setImmediate(resolve));
+      };
+      const paused = await search(model, srcs, opts({ beam, nbest: beam, batchSize: 64, pause }));
+      assertSameHypotheses(paused, await search(model, srcs, opts({ beam, nbest: beam, batchSize: 64 })));
+      // One batch: as many steps as the longest output, plus its <eos> when it has one.
+      const longest = Math.max(...paused.flat().map((h) => h.ids.length));
+      assert.ok(pauses >= longest && pauses <= longest + 1, `${pauses} pauses, longest output ${longest}`);
+    }
+  });
+
   test('search() dispatches: beam 1 is greedy, beam > 1 differs in n-best size', async () => {
     const srcs = sources(5);
     assertSameHypotheses(await search(model, srcs, opts({ beam: 1 })), await greedySearch(model, srcs, opts()));

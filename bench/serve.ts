@@ -1,0 +1,289 @@
+/**
+ * `npm run bench:serve`: `s2s serve` on loopback under 1, 8 and 64 concurrent
+ * clients, each sending single-sentence requests drawn from the model's
+ * validation split, against the same sentences decoded offline (translate()
+ * at batch 64, what `s2s translate` runs, and one sentence at a time) in the
+ * same run, before and after the server runs. Also the /health latency while
+ * 64 clients keep the decoder busy, errors, and the server's tensor count
+ * before and after.
+ *
+ *   node --import tsx bench/serve.ts [--checkpoint DIR] [--requests 512] [--single 128] [--json]
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { isAbsolute, join, resolve } from 'node:path';
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { UserError, formatUserError } from '../src/errors.ts';
+import { PROJECT_ROOT } from '../src/project.ts';
+import { median, round } from './options.ts';
+
+const CLIENT_LEVELS = [1, 8, 64] as const;
+
+interface ServeBenchOptions {
+  checkpoint: string;
+  /** Requests per level of 8 and 64 clients. */
+  requests: number;
+  /** Requests of the 1-client level, and sentences decoded one at a time offline. */
+  single: number;
+  json: boolean;
+}
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`expected an integer >= 1, got '${value}'`);
+  return n;
+}
+
+/** The shipped model when present, else the default config's training output. */
+function defaultCheckpoint(): string {
+  const shipped = join(PROJECT_ROOT, 'models', 'en-zh-tatoeba');
+  return existsSync(shipped) ? shipped : join(PROJECT_ROOT, 'checkpoints', 'cmn-eng');
+}
+
+function parseArgs(argv: readonly string[]): ServeBenchOptions {
+  const program = new Command('bench:serve')
+    .description('s2s serve throughput and latency under 1, 8 and 64 concurrent clients, against offline decoding in the same run')
+    .option('--checkpoint <dir>', 'a trained cmn-eng model (default: models/en-zh-tatoeba, else checkpoints/cmn-eng)')
+    .option('--requests <n>', 'single-sentence requests at 8 and at 64 clients', positiveInt, 512)
+    .option('--single <n>', 'requests at 1 client (and sentences decoded one at a time offline)', positiveInt, 128)
+    .option('--json', 'one JSON object instead of the table', false)
+    .exitOverride()
+    .configureOutput({ writeErr: () => {} });
+  try {
+    program.parse([...argv]);
+  } catch (err) {
+    if (!(err instanceof CommanderError)) throw err;
+    if (err.exitCode === 0) process.exit(0);
+    throw new UserError(`${err.message.replace(/^error: /, '')} (see npm run bench:serve -- --help)`, { exitCode: 2 });
+  }
+  const o = program.opts<{ checkpoint?: string; requests: number; single: number; json: boolean }>();
+  return { checkpoint: o.checkpoint ?? defaultCheckpoint(), requests: o.requests, single: o.single, json: o.json };
+}
+
+interface LevelResult {
+  clients: number;
+  requests: number;
+  errors: number;
+  reqPerSec: number;
+  sentPerSec: number;
+  p50: number;
+  p95: number;
+  p99: number;
+  /** GET /health latency while the level ran (ms). */
+  healthP50: number;
+  healthMax: number;
+  /** Sentences per decoded batch, on average. */
+  meanBatch: number;
+  /** The share of the level's time the server spent decoding. */
+  decoderBusy: number;
+}
+
+interface OfflineResult {
+  /** translate() at batch 64 over all the level's sentences. */
+  batch64SentPerSec: number;
+  /** translate() of one sentence at a time: median ms. */
+  singleP50: number;
+}
+
+interface ServeBenchResult {
+  model: string;
+  backend: string;
+  sentences: number;
+  offline: { before: OfflineResult; after: OfflineResult };
+  levels: LevelResult[];
+  /** serve at 64 clients ÷ offline batch 64 (mean of before and after) sentences/s; target ≥ 0.8. */
+  throughputRatio64: number;
+  /** serve p50 at 1 client ÷ offline single-sentence p50; target ≤ 1.5. */
+  latencyRatio1: number;
+  errors: number;
+  leakedTensors: number;
+  serverExit: number | null;
+}
+
+function percentile(sorted: readonly number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+/** The validation sources of the checkpoint's split, as text (tokens joined by spaces: they tokenize back the same). */
+async function validationSentences(ckpt: import('../src/train/checkpoint.ts').LoadedCheckpoint): Promise<string[]> {
+  const { loadDataset } = await import('../src/data/dataset.ts');
+  const { buildConfig } = await import('../src/config.ts');
+  const absolute = (p: string): string => (isAbsolute(p) ? p : resolve(PROJECT_ROOT, p));
+  const data = buildConfig(ckpt.config.name, { data: { ...ckpt.config.data, data: ckpt.config.data.data.map(absolute) } }).data;
+  const dataset = await loadDataset(data, { seed: ckpt.config.training.seed, split: ckpt.split });
+  return dataset.valid.map((p) => p.src.join(' ')).filter((s) => s.length > 0);
+}
+
+async function offline(ckpt: Parameters<typeof import('../src/decode/translator.ts').translate>[0], batch: string[], single: string[]): Promise<OfflineResult> {
+  const { translate } = await import('../src/decode/translator.ts');
+  const decoding = { ...ckpt.config.decoding, batchSize: 64 };
+  let t = performance.now();
+  await translate(ckpt, batch, { decoding, attention: false });
+  const batch64SentPerSec = batch.length / ((performance.now() - t) / 1000);
+  const times: number[] = [];
+  for (const text of single) {
+    t = performance.now();
+    await translate(ckpt, [text], { decoding, attention: false });
+    times.push(performance.now() - t);
+  }
+  return { batch64SentPerSec: round(batch64SentPerSec, 1), singleP50: round(median(times), 1) };
+}
+
+interface Server {
+  url: string;
+  child: ChildProcess;
+  exited: Promise<number | null>;
+}
+
+async function startServer(checkpoint: string): Promise<Server> {
+  const bin = join(PROJECT_ROOT, 'bin', 's2s');
+  const child = spawn(process.execPath, [bin, '--backend', 'tensorflow', '--quiet', 'serve', '--checkpoint', checkpoint, '--port', '0'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  const exited = new Promise<number | null>((res) => child.on('close', (code) => res(code)));
+  const url = await new Promise<string>((res, rej) => {
+    let out = '';
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+      out += d;
+      const m = /listening on (http:\/\/\S+)/.exec(out);
+      if (m) res(m[1]!);
+    });
+    void exited.then((code) => rej(new UserError(`s2s serve exited with ${code}: ${stderr.trim()}`)));
+  });
+  while ((await fetch(`${url}/health`)).status !== 200) await new Promise((r) => setTimeout(r, 100));
+  return { url, child, exited };
+}
+
+async function translateOne(url: string, text: string): Promise<boolean> {
+  const r = await fetch(`${url}/translate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ text }) });
+  const body = (await r.json()) as { translations?: unknown[] };
+  return r.status === 200 && Array.isArray(body.translations) && body.translations.length === 1;
+}
+
+/** `clients` closed-loop clients send `sentences` one per request; /health is probed every 25 ms meanwhile. */
+async function level(url: string, clients: number, sentences: readonly string[]): Promise<LevelResult> {
+  const latencies: number[] = [];
+  const health: number[] = [];
+  let errors = 0;
+  let next = 0;
+  let running = true;
+  const prober = (async () => {
+    while (running) {
+      const t = performance.now();
+      await fetch(`${url}/health`).then((r) => r.arrayBuffer());
+      health.push(performance.now() - t);
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  })();
+  const stats = async (): Promise<{ batches: number; sentences: number; decodeMs: number }> =>
+    ((await (await fetch(`${url}/info`)).json()) as { stats: { batches: number; sentences: number; decodeMs: number } }).stats;
+  const s0 = await stats();
+  const start = performance.now();
+  await Promise.all(
+    Array.from({ length: clients }, async () => {
+      while (next < sentences.length) {
+        const text = sentences[next++]!;
+        const t = performance.now();
+        const ok = await translateOne(url, text).catch(() => false);
+        latencies.push(performance.now() - t);
+        if (!ok) errors += 1;
+      }
+    }),
+  );
+  const seconds = (performance.now() - start) / 1000;
+  const s1 = await stats();
+  running = false;
+  await prober;
+  latencies.sort((a, b) => a - b);
+  health.sort((a, b) => a - b);
+  return {
+    clients,
+    requests: sentences.length,
+    errors,
+    reqPerSec: round(sentences.length / seconds, 1),
+    sentPerSec: round(sentences.length / seconds, 1),
+    p50: round(percentile(latencies, 50), 1),
+    p95: round(percentile(latencies, 95), 1),
+    p99: round(percentile(latencies, 99), 1),
+    healthP50: round(percentile(health, 50), 1),
+    healthMax: round(health[health.length - 1] ?? 0, 1),
+    meanBatch: round((s1.sentences - s0.sentences) / Math.max(1, s1.batches - s0.batches), 1),
+    decoderBusy: round((s1.decodeMs - s0.decodeMs) / (seconds * 1000), 2),
+  };
+}
+
+async function run(o: ServeBenchOptions): Promise<ServeBenchResult> {
+  const { initBackend } = await import('../src/backend/index.ts');
+  await initBackend('tensorflow', () => {});
+  const tf = await import('@tensorflow/tfjs-core');
+  const { loadCheckpoint, resolveCheckpointDir } = await import('../src/train/checkpoint.ts');
+  const dir = resolveCheckpointDir(o.checkpoint);
+  const ckpt = await loadCheckpoint(dir);
+  if (ckpt.optimizerTensors) tf.dispose(Object.values(ckpt.optimizerTensors));
+  const valid = await validationSentences(ckpt);
+  const pick = (n: number): string[] => Array.from({ length: n }, (_, i) => valid[i % valid.length]!);
+  const many = pick(o.requests);
+  const single = pick(o.single);
+
+  await offline(ckpt, pick(64), pick(4)); // warm-up
+  const before = await offline(ckpt, many, single);
+  const server = await startServer(dir);
+  const info = async (): Promise<{ tensors: number; model: { name: string } }> => (await fetch(`${server.url}/info`)).json() as never;
+  await level(server.url, 64, pick(128)); // warm-up
+  const tensorsBefore = (await info()).tensors;
+  const levels: LevelResult[] = [];
+  for (const clients of CLIENT_LEVELS) levels.push(await level(server.url, clients, clients === 1 ? single : many));
+  const end = await info();
+  server.child.kill('SIGTERM');
+  const serverExit = await server.exited;
+  const after = await offline(ckpt, many, single);
+
+  const offline64 = (before.batch64SentPerSec + after.batch64SentPerSec) / 2;
+  const offlineSingle = (before.singleP50 + after.singleP50) / 2;
+  return {
+    model: end.model.name,
+    backend: 'tensorflow',
+    sentences: valid.length,
+    offline: { before, after },
+    levels,
+    throughputRatio64: round(levels.find((l) => l.clients === 64)!.sentPerSec / offline64, 2),
+    latencyRatio1: round(levels.find((l) => l.clients === 1)!.p50 / offlineSingle, 2),
+    errors: levels.reduce((n, l) => n + l.errors, 0),
+    leakedTensors: end.tensors - tensorsBefore,
+    serverExit,
+  };
+}
+
+function formatReport(r: ServeBenchResult): string {
+  const rows = [
+    ['clients', 'requests', 'req/s', 'sent/s', 'p50 ms', 'p95 ms', 'p99 ms', '/health p50 ms', '/health max ms', 'mean batch', 'decoder busy', 'errors'],
+    ...r.levels.map((l) =>
+      [l.clients, l.requests, l.reqPerSec, l.sentPerSec, l.p50, l.p95, l.p99, l.healthP50, l.healthMax, l.meanBatch, l.decoderBusy, l.errors].map(String),
+    ),
+  ];
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((row) => row[c]!.length)));
+  const table = rows.map((row) => `| ${row.map((cell, c) => cell.padStart(widths[c]!)).join(' | ')} |`);
+  table.splice(1, 0, `|${widths.map((w) => '-'.repeat(w + 1) + ':').join('|')}|`);
+  const { before, after } = r.offline;
+  return [
+    `model ${r.model} (${r.backend}), single-sentence requests from ${r.sentences} validation sentences`,
+    ...table,
+    `offline translate() batch 64: ${before.batch64SentPerSec} sent/s before, ${after.batch64SentPerSec} after the server ran`,
+    `offline one sentence at a time: p50 ${before.singleP50} ms before, ${after.singleP50} ms after`,
+    `64 clients ÷ offline batch 64: ${r.throughputRatio64}x (target >= 0.8)`,
+    `1 client p50 ÷ offline single p50: ${r.latencyRatio1}x (target <= 1.5)`,
+    `errors ${r.errors}, leaked tensors ${r.leakedTensors}, server exit ${r.serverExit}`,
+  ].join('\n');
+}
+
+try {
+  const o = parseArgs(process.argv);
+  const result = await run(o);
+  process.stdout.write(o.json ? `${JSON.stringify(result)}\n` : `${formatReport(result)}\n`);
+} catch (err) {
+  if (!(err instanceof UserError)) throw err;
+  process.stderr.write(`${formatUserError(err)}\n`);
+  process.exitCode = err.exitCode;
+}
