@@ -110,7 +110,7 @@ async function validationSentences(ckpt: import('../src/train/checkpoint.ts').Lo
   const { buildConfig } = await import('../src/config.ts');
   const absolute = (p: string): string => (isAbsolute(p) ? p : resolve(PROJECT_ROOT, p));
   const data = buildConfig(ckpt.config.name, { data: { ...ckpt.config.data, data: ckpt.config.data.data.map(absolute) } }).data;
-  const dataset = await loadDataset(data, { seed: ckpt.config.training.seed, split: ckpt.split });
+  const dataset = await loadDataset(data, { seed: ckpt.config.training.seed, ...(ckpt.split ? { split: ckpt.split } : {}) });
   return dataset.valid.map((p) => p.src.join(' ')).filter((s) => s.length > 0);
 }
 
@@ -217,11 +217,9 @@ async function level(url: string, clients: number, sentences: readonly string[])
 async function run(o: ServeBenchOptions): Promise<ServeBenchResult> {
   const { initBackend } = await import('../src/backend/index.ts');
   await initBackend('tensorflow', () => {});
-  const tf = await import('@tensorflow/tfjs-core');
   const { loadCheckpoint, resolveCheckpointDir } = await import('../src/train/checkpoint.ts');
   const dir = resolveCheckpointDir(o.checkpoint);
-  const ckpt = await loadCheckpoint(dir);
-  if (ckpt.optimizerTensors) tf.dispose(Object.values(ckpt.optimizerTensors));
+  const ckpt = await loadCheckpoint(dir, { optimizer: false });
   const valid = await validationSentences(ckpt);
   const pick = (n: number): string[] => Array.from({ length: n }, (_, i) => valid[i % valid.length]!);
   const many = pick(o.requests);

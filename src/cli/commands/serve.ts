@@ -116,12 +116,7 @@ async function runServe(ctx: ServeContext, command: Command): Promise<void> {
   let ckpt;
   try {
     const started = performance.now();
-    ckpt = await loadCheckpoint(dir);
-    if (ckpt.optimizerTensors) {
-      const tf = await import('@tensorflow/tfjs-core');
-      tf.dispose(Object.values(ckpt.optimizerTensors));
-      delete ckpt.optimizerTensors;
-    }
+    ckpt = await loadCheckpoint(dir, { optimizer: false });
     server.setModel({ ...ckpt, name: modelName(ckpt.dir) });
     log(`s2s serve: model ${modelName(ckpt.dir)} loaded in ${Math.round(performance.now() - started)} ms`);
     await stopped;
