@@ -285,6 +285,14 @@ describe('s2s serve (toy checkpoint, cpu, real sockets)', () => {
     assert.ok(end.memory.heapUsed - start.memory.heapUsed < 64 * 2 ** 20, `heap grew by ${end.memory.heapUsed - start.memory.heapUsed} bytes`);
   });
 
+  test('a port in use is one line naming --port (exit 1)', async () => {
+    const port = new URL(main.url).port;
+    const r = await runS2S(['--backend', 'cpu', 'serve', '--checkpoint', checkpoint, '--port', port]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, new RegExp(`port ${port} is in use \\(--port\\)`));
+    assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+  });
+
   test('SIGTERM: requests in flight are all answered, then exit 0; one access-log line per request', async () => {
     const inFlight = SENTENCES.slice(0, 10).map((text) => post(main.url, { text }));
     // The server's 300 ms batching window holds them: wait until all ten are queued.
