@@ -106,9 +106,10 @@ function assertSameAsCli(got: any, want: CliTranslation, nbest: number): void {
 
 const BEAM = ['--beam', '3', '--nbest', '2', '--length-penalty', '0.6'];
 
-describe('s2s serve (toy checkpoint, cpu, real sockets)', () => {
+describe('s2s serve (toy checkpoint, cpu, real sockets)', { timeout: 600_000 }, () => {
   let main: Server;
   let strict: Server;
+  let drainer: Server;
   let greedy: CliTranslation[];
   let beam: CliTranslation[];
 
@@ -119,9 +120,11 @@ describe('s2s serve (toy checkpoint, cpu, real sockets)', () => {
     assert.equal(r.code, 0, `training the toy checkpoint failed: ${r.stderr}`);
     // main: long enough a batching window that 20 simultaneous requests share a batch; small limits to test.
     // strict: every request waits 2 s for company but times out after 50 ms; a queue of 4; slow clients cut at 500 ms.
-    [main, strict, greedy, beam] = await Promise.all([
+    // drainer: holds requests 10 s for company, so they are in flight when it gets SIGTERM.
+    [main, strict, drainer, greedy, beam] = await Promise.all([
       startServer(['--max-wait-ms', '300', '--max-sentences', '8', '--max-chars', '50', '--max-beam', '4', '--body-limit', '2048']),
       startServer(['--max-wait-ms', '2000', '--timeout-ms', '50', '--max-queue', '4', '--read-timeout-ms', '500', '--quiet']),
+      startServer(['--max-wait-ms', '10000', '--quiet']),
       cliTranslate([]),
       cliTranslate(BEAM),
     ]);
@@ -293,21 +296,27 @@ describe('s2s serve (toy checkpoint, cpu, real sockets)', () => {
     assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
   });
 
-  test('SIGTERM: requests in flight are all answered, then exit 0; one access-log line per request', async () => {
-    const inFlight = SENTENCES.slice(0, 10).map((text) => post(main.url, { text }));
-    // The server's 300 ms batching window holds them: wait until all ten are queued.
+  test('SIGTERM: requests in flight are all answered, then exit 0', async () => {
+    const inFlight = SENTENCES.slice(0, 10).map((text) => post(drainer.url, { text }));
     for (;;) {
-      if ((await info(main.url)).stats.queued === 10) break;
-      await new Promise((resolve) => setTimeout(resolve, 10));
+      const { stats } = await info(drainer.url);
+      if (stats.queued === 10) break;
+      assert.equal(stats.batches, 0, 'nothing decoded before the signal');
+      await new Promise((resolve) => setTimeout(resolve, 20));
     }
-    main.child.kill('SIGTERM');
+    drainer.child.kill('SIGTERM');
     const answers = await Promise.all(inFlight);
     answers.forEach((a, i) => {
       assert.equal(a.status, 200);
       assertSameAsCli(a.body.translations[0], greedy[i]!, 1);
     });
+    assert.deepEqual(await drainer.exited, { code: 0, signal: null });
+    await assert.rejects(fetch(`${drainer.url}/health`));
+  });
+
+  test('one access-log line per request on stderr; --quiet silences it', async () => {
+    main.child.kill('SIGINT');
     assert.deepEqual(await main.exited, { code: 0, signal: null });
-    await assert.rejects(fetch(`${main.url}/health`));
     const log = main.stderr().split('\n').filter((l) => /^\S+Z (GET|POST) /.test(l));
     assert.ok(log.some((l) => / POST \/translate 200 1 \d+\.\dms$/.test(l)), log.slice(0, 3).join('\n'));
     assert.ok(log.some((l) => / POST \/translate 422 9 /.test(l)), 'a rejected request is logged with its sentences');
