@@ -18,6 +18,8 @@ export const MAX_TEXT_LENGTH = 10_000;
 export interface TranslateOptions extends Partial<DecodingConfig> {
   /** Return each translation's attention matrix, [target tokens][source tokens]. */
   attention?: boolean;
+  /** Awaited after every decoder step (a server passes one that yields to the event loop). */
+  pause?: () => Promise<void>;
 }
 
 /** Checks one text; `where` names it in the error (e.g. `texts[3]`, `input.txt:4`). */
@@ -43,11 +45,14 @@ export class Translator {
   /** Where the model was loaded from (a directory or URL), for messages. */
   readonly source: string;
   readonly config: S2SConfig;
+  /** Entries in the source and target vocabularies. */
+  readonly vocabSizes: { src: number; tgt: number };
 
   constructor(model: TranslationModel, source: string) {
     this.#model = model;
     this.source = source;
     this.config = model.config;
+    this.vocabSizes = { src: model.srcVocab.size, tgt: model.tgtVocab.size };
   }
 
   /** The model's decoding config with `options` laid over it, every value checked. */
@@ -55,7 +60,7 @@ export class Translator {
     if (typeof options !== 'object' || options === null) throw new UserError('translate options must be an object', { code: 'USAGE' });
     const decoding: Record<string, unknown> = { ...this.config.decoding };
     for (const [key, value] of Object.entries(options)) {
-      if (key === 'attention' || value === undefined) continue;
+      if (key === 'attention' || key === 'pause' || value === undefined) continue;
       const kebab = camelToKebab(key);
       if (!(kebab in SCHEMA.decoding)) throw new UserError(`unknown translate option '${key}'`, { where: key, exitCode: 2 });
       decoding[key] = checkValue('decoding', kebab, value, key, `option '${key}'`, 2);
@@ -74,7 +79,7 @@ export class Translator {
     if (!Array.isArray(texts)) throw new UserError('translate takes an array of texts', { where: 'texts', code: 'BAD_TEXT' });
     texts.forEach((text, i) => checkText(text, `texts[${i}]`));
     const decoding = this.decoding(options);
-    return decode(model, texts, { decoding, attention: options.attention === true });
+    return decode(model, texts, { decoding, attention: options.attention === true, ...(options.pause ? { pause: options.pause } : {}) });
   }
 
   /** Frees the model's weights; the translator cannot be used afterwards. */

@@ -8,7 +8,7 @@ import { createServer } from 'node:http';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
 import * as tf from '@tensorflow/tfjs-core';
 import type { DecodingConfig } from '../config.ts';
-import { translate, type TranslationModel, type Translation } from '../decode/translator.ts';
+import { emptyTranslation, type Translation, type Translator } from '../api/translator.ts';
 import { Batcher, QueueFullError, type BatcherLimits, type BatcherStats } from './batcher.ts';
 
 export interface ServeLimits extends BatcherLimits {
@@ -42,7 +42,8 @@ export const DEFAULT_LIMITS: Readonly<ServeLimits> = {
 };
 
 /** A loaded model as the server uses it. */
-export interface ServedModel extends TranslationModel {
+export interface ServedModel {
+  translator: Translator;
   /** Reported as `model` in every answer. */
   name: string;
 }
@@ -210,7 +211,7 @@ export function createTranslationServer(options: ServerOptions = {}): Translatio
     const body = req.body as TranslateBody;
     sentencesOf.set(req, body.texts?.length ?? (body.text === undefined ? 0 : 1));
     const texts = requestTexts(body, limits);
-    const opts = requestOptions(body, model.config.decoding, limits);
+    const opts = requestOptions(body, model.translator.config.decoding, limits);
     let submission;
     try {
       submission = batcher.submit(JSON.stringify(opts), opts, texts);
@@ -268,14 +269,15 @@ function round1(ms: number): number {
 }
 
 function modelInfo(m: ServedModel): Record<string, unknown> {
+  const { data, decoding } = m.translator.config;
   return {
     name: m.name,
-    srcLang: m.config.data.srcLang,
-    tgtLang: m.config.data.tgtLang,
-    srcVocab: m.srcVocab.size,
-    tgtVocab: m.tgtVocab.size,
-    maxLen: m.config.data.maxLen,
-    decoding: { beam: m.config.decoding.beam, nbest: m.config.decoding.nbest, lengthPenalty: m.config.decoding.lengthPenalty },
+    srcLang: data.srcLang,
+    tgtLang: data.tgtLang,
+    srcVocab: m.translator.vocabSizes.src,
+    tgtVocab: m.translator.vocabSizes.tgt,
+    maxLen: data.maxLen,
+    decoding: { beam: decoding.beam, nbest: decoding.nbest, lengthPenalty: decoding.lengthPenalty },
   };
 }
 
@@ -320,10 +322,19 @@ export function requestOptions(body: TranslateBody, decoding: DecodingConfig, li
 /** Lets the event loop run between decoder steps, so requests keep being parsed and answered. */
 const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
+/** Decodes one batch; blank texts get an empty translation, as blank lines do in `s2s translate`. */
 async function decodeBatch(m: ServedModel, limits: ServeLimits, opts: RequestOptions, texts: string[]): Promise<TranslationJson[]> {
-  const decoding = { ...m.config.decoding, beam: opts.beam, nbest: opts.nbest, lengthPenalty: opts.lengthPenalty, batchSize: limits.maxBatch };
-  const found = await translate(m, texts, { decoding, attention: opts.attention, pause: yieldToEventLoop });
-  return found.map((t) => translationJson(t, opts));
+  const nonBlank = texts.filter((t) => t.trim() !== '');
+  const found = await m.translator.translate(nonBlank, {
+    beam: opts.beam,
+    nbest: opts.nbest,
+    lengthPenalty: opts.lengthPenalty,
+    batchSize: limits.maxBatch,
+    attention: opts.attention,
+    pause: yieldToEventLoop,
+  });
+  let next = 0;
+  return texts.map((t) => translationJson(t.trim() === '' ? emptyTranslation(t) : found[next++]!, opts));
 }
 
 export function translationJson(t: Translation, opts: RequestOptions): TranslationJson {

@@ -11,7 +11,7 @@ import { formatAccess } from '../../src/cli/commands/serve.ts';
 
 describe('s2s serve: usage errors', () => {
   test('a bad --port or limit is a usage error naming the flag (exit 2)', async () => {
-    for (const args of [['--port', 'http'], ['--port', '-1'], ['--max-batch', '0'], ['--max-wait-ms', '1.5']]) {
+    for (const args of [['--port', 'http'], ['--port', '-1'], ['--max-batch', '0'], ['--max-wait-ms', '1.5'], ['--max-chars', '6000']]) {
       const r = await runS2S(['serve', ...args]);
       assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
       const lines = stderrLines(r);

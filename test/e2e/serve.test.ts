@@ -166,6 +166,12 @@ describe('s2s serve (toy checkpoint, cpu, real sockets)', { timeout: 600_000 }, 
     got.forEach((t: any, i: number) => assertSameAsCli(t, beam[i]!, 2));
   });
 
+  test('a blank text gets an empty translation, as a blank line does in s2s translate', async () => {
+    const a = await post(main.url, { texts: ['', 'I love you.', '  '] });
+    assert.equal(a.status, 200, JSON.stringify(a.body));
+    assert.deepEqual(a.body.translations.map((t: any) => t.text), ['', greedy[0]!.translation, '']);
+  });
+
   test('attention: the matrix, source tokens and output tokens', async () => {
     const a = await post(main.url, { text: 'Tom is busy.', attention: true });
     assert.equal(a.status, 200);

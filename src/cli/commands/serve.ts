@@ -7,6 +7,7 @@
 import { basename, dirname } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { UserError } from '../../errors.ts';
+import type { Translator } from '../../api/translator.ts';
 import type { AccessEntry, ServeLimits } from '../../serve/app.ts';
 import { globalOptions, initBackendFor } from '../global-options.ts';
 import { locateModel } from './translate.ts';
@@ -34,10 +35,15 @@ const LIMIT_FLAGS: [string, keyof ServeLimits, number, number, string][] = [
   ['drain-timeout-ms', 'drainTimeoutMs', 10_000, 0, 'on SIGTERM/SIGINT, how long queued requests get to be answered'],
 ];
 
-function intArg(min: number): (raw: string) => number {
+/** The translator takes texts of at most 10,000 UTF-16 units: 5,000 characters always fit. */
+const MAX_OF: Record<string, number> = { 'max-chars': 5000 };
+
+function intArg(min: number, max = Number.MAX_SAFE_INTEGER): (raw: string) => number {
   return (raw) => {
     const n = /^\d+$/.test(raw.trim()) ? Number(raw) : NaN;
-    if (!Number.isSafeInteger(n) || n < min) throw new InvalidArgumentError(`Expected an integer >= ${min}.`);
+    if (!Number.isSafeInteger(n) || n < min || n > max) {
+      throw new InvalidArgumentError(max === Number.MAX_SAFE_INTEGER ? `Expected an integer >= ${min}.` : `Expected an integer from ${min} to ${max}.`);
+    }
     return n;
   };
 }
@@ -49,7 +55,7 @@ export function register(program: Command): void {
     .option('--checkpoint <dir>', 'model directory, checkpoint, or training output directory (its best); default: see `s2s info`')
     .option('--host <host>', 'address to listen on (0.0.0.0: every interface)', '127.0.0.1')
     .option('--port <n>', 'TCP port (0: any free port)', intArg(0), 8080);
-  for (const [flag, , dflt, min, doc] of LIMIT_FLAGS) cmd.option(`--${flag} <n>`, doc, intArg(min), dflt);
+  for (const [flag, , dflt, min, doc] of LIMIT_FLAGS) cmd.option(`--${flag} <n>`, doc, intArg(min, MAX_OF[flag]), dflt);
   cmd.addHelpText(
     'after',
     '\nThe address is printed on stdout once listening; /health answers 200 once the model is loaded.\n' +
@@ -88,11 +94,10 @@ function modelName(dir: string): string {
 }
 
 async function runServe(ctx: ServeContext, command: Command): Promise<void> {
-  const { loadCheckpoint } = await import('../../train/checkpoint.ts');
   const dir = await locateModel(ctx);
   await initBackendFor(command);
   const { createTranslationServer } = await import('../../serve/app.ts');
-  const { disposeModel } = await import('../../model/seq2seq.ts');
+  const { loadTranslator } = await import('../../api/load.ts');
   const log = (line: string): void => {
     if (!ctx.quiet) process.stderr.write(`${line}\n`);
   };
@@ -113,12 +118,12 @@ async function runServe(ctx: ServeContext, command: Command): Promise<void> {
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
-  let ckpt;
+  let translator: Translator | undefined;
   try {
     const started = performance.now();
-    ckpt = await loadCheckpoint(dir, { optimizer: false });
-    server.setModel({ ...ckpt, name: modelName(ckpt.dir) });
-    log(`s2s serve: model ${modelName(ckpt.dir)} loaded in ${Math.round(performance.now() - started)} ms`);
+    translator = await loadTranslator(dir, { backend: false });
+    server.setModel({ translator, name: modelName(dir) });
+    log(`s2s serve: model ${modelName(dir)} loaded in ${Math.round(performance.now() - started)} ms`);
     await stopped;
   } catch (err) {
     await server.close();
@@ -126,7 +131,7 @@ async function runServe(ctx: ServeContext, command: Command): Promise<void> {
   } finally {
     process.off('SIGTERM', stop);
     process.off('SIGINT', stop);
-    if (ckpt) disposeModel(ckpt.model);
+    translator?.dispose();
   }
 }
 
