@@ -7,7 +7,7 @@
  * 64 clients keep the decoder busy, errors, and the server's tensor count
  * before and after.
  *
- *   node --import tsx bench/serve.ts [--checkpoint DIR] [--requests 512] [--single 128] [--json]
+ *   node --import tsx bench/serve.ts [--checkpoint DIR] [--requests 512] [--single 128] [--max-wait-ms 5] [--json]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -25,6 +25,8 @@ interface ServeBenchOptions {
   requests: number;
   /** Requests of the 1-client level, and sentences decoded one at a time offline. */
   single: number;
+  /** Passed to s2s serve. */
+  maxWaitMs: number;
   json: boolean;
 }
 
@@ -46,6 +48,7 @@ function parseArgs(argv: readonly string[]): ServeBenchOptions {
     .option('--checkpoint <dir>', 'a trained cmn-eng model (default: models/en-zh-tatoeba, else checkpoints/cmn-eng)')
     .option('--requests <n>', 'single-sentence requests at 8 and at 64 clients', positiveInt, 512)
     .option('--single <n>', 'requests at 1 client (and sentences decoded one at a time offline)', positiveInt, 128)
+    .option('--max-wait-ms <n>', 'the server\'s --max-wait-ms', (v) => positiveInt(v), 5)
     .option('--json', 'one JSON object instead of the table', false)
     .exitOverride()
     .configureOutput({ writeErr: () => {} });
@@ -56,8 +59,8 @@ function parseArgs(argv: readonly string[]): ServeBenchOptions {
     if (err.exitCode === 0) process.exit(0);
     throw new UserError(`${err.message.replace(/^error: /, '')} (see npm run bench:serve -- --help)`, { exitCode: 2 });
   }
-  const o = program.opts<{ checkpoint?: string; requests: number; single: number; json: boolean }>();
-  return { checkpoint: o.checkpoint ?? defaultCheckpoint(), requests: o.requests, single: o.single, json: o.json };
+  const o = program.opts<{ checkpoint?: string; requests: number; single: number; maxWaitMs: number; json: boolean }>();
+  return { checkpoint: o.checkpoint ?? defaultCheckpoint(), requests: o.requests, single: o.single, maxWaitMs: o.maxWaitMs, json: o.json };
 }
 
 interface LevelResult {
@@ -88,6 +91,7 @@ interface OfflineResult {
 interface ServeBenchResult {
   model: string;
   backend: string;
+  maxWaitMs: number;
   sentences: number;
   offline: { before: OfflineResult; after: OfflineResult };
   levels: LevelResult[];
@@ -135,9 +139,9 @@ interface Server {
   exited: Promise<number | null>;
 }
 
-async function startServer(checkpoint: string): Promise<Server> {
+async function startServer(checkpoint: string, maxWaitMs: number): Promise<Server> {
   const bin = join(PROJECT_ROOT, 'bin', 's2s');
-  const child = spawn(process.execPath, [bin, '--backend', 'tensorflow', '--quiet', 'serve', '--checkpoint', checkpoint, '--port', '0'], {
+  const child = spawn(process.execPath, [bin, '--backend', 'tensorflow', '--quiet', 'serve', '--checkpoint', checkpoint, '--port', '0', '--max-wait-ms', String(maxWaitMs)], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stderr = '';
@@ -227,7 +231,7 @@ async function run(o: ServeBenchOptions): Promise<ServeBenchResult> {
 
   await offline(ckpt, pick(64), pick(4)); // warm-up
   const before = await offline(ckpt, many, single);
-  const server = await startServer(dir);
+  const server = await startServer(dir, o.maxWaitMs);
   const info = async (): Promise<{ tensors: number; model: { name: string } }> => (await fetch(`${server.url}/info`)).json() as never;
   await level(server.url, 64, pick(128)); // warm-up
   const tensorsBefore = (await info()).tensors;
@@ -243,6 +247,7 @@ async function run(o: ServeBenchOptions): Promise<ServeBenchResult> {
   return {
     model: end.model.name,
     backend: 'tensorflow',
+    maxWaitMs: o.maxWaitMs,
     sentences: valid.length,
     offline: { before, after },
     levels,
@@ -266,7 +271,7 @@ function formatReport(r: ServeBenchResult): string {
   table.splice(1, 0, `|${widths.map((w) => '-'.repeat(w + 1) + ':').join('|')}|`);
   const { before, after } = r.offline;
   return [
-    `model ${r.model} (${r.backend}), single-sentence requests from ${r.sentences} validation sentences`,
+    `model ${r.model} (${r.backend}), server --max-batch 64 --max-wait-ms ${r.maxWaitMs}, single-sentence requests from ${r.sentences} validation sentences`,
     ...table,
     `offline translate() batch 64: ${before.batch64SentPerSec} sent/s before, ${after.batch64SentPerSec} after the server ran`,
     `offline one sentence at a time: p50 ${before.singleP50} ms before, ${after.singleP50} ms after`,
