@@ -295,15 +295,22 @@ function nativeChoice(r: NativeLoaded, reasons: string[]): BackendChoice {
   return { name: 'tensorflow', reasons, provider: r.provider, gpu: r.gpu };
 }
 
-/** The one line that says what was chosen and why better backends were skipped. */
+/**
+ * The one short line that says what was chosen (`backend: tensorflow (CPU)`)
+ * and why the native backend was skipped if it was. Why the GPU package was
+ * not used is for `s2s info` and `s2s doctor` (most machines have no GPU),
+ * unless it is the GPU package that runs, on the CPU.
+ */
 export function describeChoice(choice: BackendChoice, requested: BackendRequest): string {
   const detail =
     choice.name === 'tensorflow'
-      ? [`${choice.provider}, ${choice.gpu ? 'GPU' : 'CPU'}`]
+      ? [choice.gpu ? 'GPU' : 'CPU']
       : choice.name === 'wasm' && (choice.threads ?? 1) > 1
         ? [`${choice.threads} threads`]
         : [];
-  const why = requested === 'auto' ? choice.reasons : ['requested', ...choice.reasons];
+  const gpuBuild = choice.provider === short(GPU_PACKAGE); // installed the GPU build: says why it runs on the CPU
+  const reasons = gpuBuild ? choice.reasons : choice.reasons.filter((r) => !r.startsWith(`${short(GPU_PACKAGE)} `));
+  const why = requested === 'auto' ? reasons : ['requested', ...reasons];
   const parts = [...detail, ...why];
   return `backend: ${choice.name}${parts.length > 0 ? ` (${parts.join('; ')})` : ''}`;
 }

@@ -65,4 +65,12 @@ describe('eval on the held-out split (tiny run in a temporary directory)', () =>
       assert.equal(viaRun.stdout, viaBest.stdout, args.join(' '));
     }
   });
+  test('the backend line is one short line; the GPU package is not mentioned to a CPU run', async () => {
+    const r = await runS2S(['translate', '--checkpoint', 'checkpoints/tiny', 'I like tea.'], { cwd, timeoutMs: 300_000 });
+    assert.equal(r.code, 0, r.stderr);
+    const line = stderrLines(r).find((l) => l.startsWith('backend: '));
+    assert.ok(line !== undefined, r.stderr);
+    assert.ok(line.length <= 80, `short: ${line}`);
+    if (!/GPU\)/.test(line)) assert.ok(!/tfjs-node-gpu|npm rebuild/.test(r.stderr), r.stderr);
+  });
 });

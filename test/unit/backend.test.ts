@@ -84,7 +84,7 @@ describe('initBackend decisions (stubbed machine)', () => {
   test('nothing native installed: auto picks wasm and says why, in one line', async () => {
     const r = await choose('auto', {});
     assert.equal(r.choice.name, 'wasm');
-    assert.deepEqual(r.lines, ['backend: wasm (tfjs-node-gpu not installed; tfjs-node not installed)']);
+    assert.deepEqual(r.lines, ['backend: wasm (tfjs-node not installed)']);
     assert.deepEqual(r.loaded, [WASM]);
     assert.deepEqual(r.activated, ['wasm']);
   });
@@ -92,7 +92,7 @@ describe('initBackend decisions (stubbed machine)', () => {
   test('GPU build with a usable GPU: tensorflow on the GPU, tfjs-node never loaded', async () => {
     const r = await choose('auto', { installed: [GPU, NODE], gpuDevice: true });
     assert.deepEqual([r.choice.name, r.choice.provider, r.choice.gpu], ['tensorflow', 'tfjs-node-gpu', true]);
-    assert.deepEqual(r.lines, ['backend: tensorflow (tfjs-node-gpu, GPU)']);
+    assert.deepEqual(r.lines, ['backend: tensorflow (GPU)']);
     assert.deepEqual(r.loaded, [GPU]);
   });
 
@@ -103,7 +103,7 @@ describe('initBackend decisions (stubbed machine)', () => {
     assert.equal(r.lines.length, 1);
     assert.equal(
       r.lines[0],
-      'backend: tensorflow (tfjs-node, CPU; tfjs-node-gpu has no usable GPU (libcudart.so.11.0 and 1 more CUDA libraries not found))',
+      'backend: tensorflow (CPU)',
     );
   });
 
@@ -125,7 +125,7 @@ describe('initBackend decisions (stubbed machine)', () => {
     assert.equal(r.choice.name, 'wasm');
     assert.deepEqual(r.loaded, [WASM]);
     assert.deepEqual(r.lines, [
-      'backend: wasm (tfjs-node-gpu not installed; tfjs-node is installed without its native binding ' +
+      'backend: wasm (tfjs-node is installed without its native binding ' +
         '(lib/napi-v*/tfjs_binding.node; npm run native:install))',
     ]);
   });
@@ -137,7 +137,7 @@ describe('initBackend decisions (stubbed machine)', () => {
     });
     assert.equal(r.choice.name, 'wasm');
     assert.deepEqual(r.lines, [
-      'backend: wasm (tfjs-node-gpu not installed; tfjs-node is installed but failed to load: libtensorflow.so.2: cannot open shared object file)',
+      'backend: wasm (tfjs-node is installed but failed to load: libtensorflow.so.2: cannot open shared object file)',
     ]);
   });
 
@@ -200,7 +200,7 @@ describe('initBackend decisions (stubbed machine)', () => {
     assert.deepEqual(r.warnings, [
       'threaded wasm did not start (a pthread worker exited during start-up (code 1)); using the single-threaded SIMD binary',
     ]);
-    assert.deepEqual(r.lines, ['backend: wasm (tfjs-node-gpu not installed; tfjs-node not installed)']);
+    assert.deepEqual(r.lines, ['backend: wasm (tfjs-node not installed)']);
   });
 
   test('the tensorflow backend ignores --threads', async () => {
@@ -231,7 +231,7 @@ describe('initBackend decisions (stubbed machine)', () => {
 
   test('describeChoice marks an explicit request', () => {
     const line = describeChoice({ name: 'tensorflow', reasons: [], provider: 'tfjs-node', gpu: false }, 'tensorflow');
-    assert.equal(line, 'backend: tensorflow (tfjs-node, CPU; requested)');
+    assert.equal(line, 'backend: tensorflow (CPU; requested)');
   });
 
   test('probeBackends reports every backend with a reason (stubbed)', async () => {
