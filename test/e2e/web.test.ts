@@ -82,11 +82,11 @@ async function launch(extraArgs: string[] = []): Promise<Browser> {
 }
 
 /** Opens the page and waits until the model is loaded (or failed to load). */
-async function open(browser: Browser, query = ''): Promise<Page> {
+async function open(browser: Browser, query = '', host = '127.0.0.1'): Promise<Page> {
   const page = await browser.newPage();
   const errors: string[] = [];
   page.on('pageerror', (err) => errors.push(String(err)));
-  await page.goto(`${server.url}${query}`, { waitUntil: 'load' });
+  await page.goto(`${server.url.replace('127.0.0.1', host)}${query}`, { waitUntil: 'load' });
   await page.waitForFunction(() => document.getElementById('status')?.dataset.state !== 'loading', WAIT);
   assert.deepEqual(errors, [], 'no uncaught errors on the page');
   return page;
@@ -183,6 +183,14 @@ describe('web page (tiny checkpoint, headless chromium)', () => {
     } finally {
       await broken.close();
     }
+  });
+
+  test('served from a plain-http origin other than localhost: a visible message, no half-loaded page', async () => {
+    // The page's host name resolves to 127.0.0.1, but the origin is not a secure context.
+    const page = await open(await launch(['--host-resolver-rules=MAP s2s-insecure.test 127.0.0.1']), '', 's2s-insecure.test');
+    assert.equal(await page.$eval('#status', (el) => (el as HTMLElement).dataset.state), 'error');
+    assert.match(await text(page, '#error'), /https:\/\/ \(or from localhost\)/);
+    assert.equal(await page.$eval('#translate', (el) => (el as HTMLButtonElement).disabled), true);
   });
 
   test('export --web into a folder that is not an earlier web export: one line, nothing touched', async () => {
