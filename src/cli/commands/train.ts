@@ -100,13 +100,29 @@ async function resumedRun(opts: Record<string, unknown>, command: Command, resum
   const resume = await loadCheckpoint(dir);
   if (!resume.trainer) throw new UserError('this checkpoint has no training state to resume from', { where: dir });
   const flags = overridesFromOptions(opts, [...GROUPS]).training ?? {};
-  const changed = Object.fromEntries(Object.entries(flags).filter(([k]) => RESUMABLE_KEYS.includes(k)));
+  const changed: Record<string, unknown> = Object.fromEntries(Object.entries(flags).filter(([k]) => RESUMABLE_KEYS.includes(k)));
   const saved = resume.config;
+  const state = resume.trainer;
+  // The budget is the one stated now: a --max-steps the run has used up no longer holds it back.
+  if (!('maxSteps' in changed) && saved.training.maxSteps > 0 && state.step >= saved.training.maxSteps) changed.maxSteps = 0;
   const base = { data: { ...saved.data }, model: { ...saved.model }, training: { ...saved.training }, decoding: { ...saved.decoding } };
   const config = buildConfig(saved.name, base, { training: changed });
+  const { epochs, maxSteps } = config.training;
+  const budgetLeft = state.epoch <= epochs && (maxSteps === 0 || state.step < maxSteps);
+  if (budgetLeft) state.done = false; // a finished run given more epochs or steps continues
+  if (!globalOptions(command).quiet) process.stderr.write(`${resumePlan(dir, state, epochs, maxSteps, budgetLeft)}\n`);
   const out = ['last', 'best', '.last.old'].includes(basename(dir)) || /^step-\d+$/.test(basename(dir)) ? dirname(dir) : dir;
   checkOutputWritable(out);
   return { config, out, resume };
+}
+
+/** The one line that says what a resumed run will do. */
+export function resumePlan(dir: string, state: { step: number; epoch: number }, epochs: number, maxSteps: number, budgetLeft: boolean): string {
+  const at = `resuming ${dir} at step ${state.step} (epoch ${Math.min(state.epoch, epochs + 1)})`;
+  if (!budgetLeft) {
+    return `${at}: nothing left to train (${maxSteps > 0 && state.step >= maxSteps ? `--max-steps ${maxSteps}` : `--epochs ${epochs}`} reached; give a larger one)`;
+  }
+  return `${at}: training to the end of epoch ${epochs}${maxSteps > 0 ? ` or step ${maxSteps}, whichever comes first` : ''}`;
 }
 
 /** A new run: the flags, the corpus and --out are checked before the backend starts (which takes a second or two). */
