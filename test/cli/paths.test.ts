@@ -47,10 +47,13 @@ describe('paths from a directory other than the project', () => {
     assert.match(r.stdout, /^cmn-eng +data\/cmn-eng\/cmn-eng\.tsv +missing$/m);
   });
 
-  test('translate with no model points at checkpoints/ under the working directory', async () => {
-    const r = await runS2S(['translate', 'I like tea.'], { cwd: work, env: { S2S_MODEL: undefined } });
+  test('translate looks for the default config\'s checkpoints under the working directory', async () => {
+    // An (empty) checkpoints/cmn-eng/ there wins over the model shipped with s2s, so it is named.
+    const cwd = join(work, 'with-run');
+    mkdirSync(join(cwd, 'checkpoints', 'cmn-eng'), { recursive: true });
+    const r = await runS2S(['translate', 'I like tea.'], { cwd, env: { S2S_MODEL: undefined } });
     assert.equal(r.code, 1);
-    assert.ok(r.stderr.includes(`--checkpoint ${join(work, 'checkpoints', 'tiny')}`), r.stderr);
+    assert.ok(r.stderr.includes(`not an s2s checkpoint or model directory (no checkpoint.json) (${join(cwd, 'checkpoints', 'cmn-eng')})`), r.stderr);
   });
 
   test('installed as a package: `npx s2s train --config tiny` in another project', () => {

@@ -9,7 +9,6 @@ import type { S2SConfig } from '../../config.ts';
 import { UserError } from '../../errors.ts';
 import type { LoadedCheckpoint } from '../../train/checkpoint.ts';
 import type { TrainingData } from '../../train/prepare.ts';
-import type { Trainer } from '../../train/trainer.ts';
 import { addConfigOptions, checkpointsDir, configFromOptions, overridesFromOptions } from '../config-options.ts';
 import { globalOptions, initBackendFor } from '../global-options.ts';
 import { addPreparedOption, withRebuildHint } from '../prepared-data.ts';
@@ -145,44 +144,17 @@ async function reportData(data: TrainingData, config: S2SConfig, write: (line: s
 }
 
 /** Runs the trainer; the first Ctrl-C (or SIGTERM) stops after the current step and saves `last`, the second exits. */
-async function runInterruptibly(trainer: Trainer, quiet: boolean, write: (line: string) => void): Promise<boolean> {
-  let interrupted = false;
-  const onSignal = (): void => {
-    if (interrupted) process.exit(130);
-    interrupted = true;
-    if (!quiet) write('\nstopping after this step and saving the last checkpoint (Ctrl-C again to abort without saving)');
-    trainer.requestStop();
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  try {
-    await trainer.run();
-  } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  }
-  return interrupted;
-}
-
 async function runTrain(opts: Record<string, unknown>, command: Command): Promise<void> {
   const { quiet } = globalOptions(command);
-  const tf = await import('@tensorflow/tfjs-core');
-  const { createModel } = await import('../../model/seq2seq.ts');
-  const { prepareTraining } = await import('../../train/prepare.ts');
-  const { Trainer } = await import('../../train/trainer.ts');
+  const { runTraining } = await import('../../api/train.ts');
   const { createProgress } = await import('../progress.ts');
   const write = (line: string): void => void process.stderr.write(`${line}\n`);
 
   const { config, out, resume } = typeof opts.resume === 'string' ? await resumedRun(opts, command, opts.resume) : await freshRun(opts, command);
-  const dir = typeof opts.prepared === 'string' ? resolve(opts.prepared) : join(out, 'prepared');
+  const preparedDir = typeof opts.prepared === 'string' ? resolve(opts.prepared) : join(out, 'prepared');
   const onPrepare = (reason: string): void => {
-    if (!quiet) write(`preparing the dataset in ${dir} (${reason})`);
+    if (!quiet) write(`preparing the dataset in ${preparedDir} (${reason})`);
   };
-  const data = await prepareTraining(config, resume, { preparedDir: dir, onPrepare }).catch((err: unknown) => {
-    throw withRebuildHint(err, dir);
-  });
-  if (!quiet) await reportData(data, config, write);
-  const model = resume ? resume.model : createModel(config.model, data.vocabs.src.size, data.vocabs.tgt.size, config.training.seed);
   const progress = createProgress({
     quiet,
     tty: process.stderr.isTTY === true,
@@ -190,16 +162,28 @@ async function runTrain(opts: Record<string, unknown>, command: Command): Promis
     logJson: typeof opts.logJson === 'string' ? opts.logJson : null,
     write,
   });
-  const { vocabs, split, train, valid } = data;
-  const trainer = new Trainer({ config, model, srcVocab: vocabs.src, tgtVocab: vocabs.tgt, split, train, valid, out, resume }, progress.listener);
-  if (resume?.optimizerTensors) tf.dispose(Object.values(resume.optimizerTensors));
-  let interrupted = false;
+  // The first Ctrl-C (or SIGTERM) stops after the current step and saves `last`; the second aborts.
+  const stop = new AbortController();
+  const onSignal = (): void => {
+    if (stop.signal.aborted) process.exit(130);
+    if (!quiet) write('\nstopping after this step and saving the last checkpoint (Ctrl-C again to abort without saving)');
+    stop.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   try {
-    interrupted = await runInterruptibly(trainer, quiet, write);
+    await runTraining(config, out, resume, {
+      prepare: { preparedDir, onPrepare },
+      onEvent: progress.listener,
+      onData: quiet ? undefined : (data) => reportData(data, config, write),
+      signal: stop.signal,
+    }).catch((err: unknown) => {
+      throw withRebuildHint(err, preparedDir);
+    });
   } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
     progress.stop();
-    trainer.dispose();
-    data.close();
   }
-  if (interrupted) process.exitCode = 130;
+  if (stop.signal.aborted) process.exitCode = 130;
 }
