@@ -91,6 +91,8 @@ export interface DecodingConfig {
   lengthPenalty: number;
   nbest: number;
   /** Output length limit in tokens. */
+  /** Longest input decoded, in tokens (longer inputs are cut, with a warning); separate from the training filter data.maxLen. */
+  maxInputLen: number;
   maxOutputLen: number;
   /** Output length limit relative to the source: ratio × srcLen + maxLenExtra. */
   maxLenRatio: number;
@@ -195,6 +197,7 @@ const TYPED_SCHEMA = {
     beam: { kind: 'int', default: 1, min: 1, doc: 'beam size (1 = greedy)' },
     'length-penalty': { kind: 'number', default: 1, min: 0, doc: 'alpha in score / length^alpha' },
     nbest: { kind: 'int', default: 1, min: 1, doc: 'hypotheses returned per sentence (at most the beam size)' },
+    'max-input-len': { kind: 'int', default: 200, min: 1, doc: 'longest input decoded (tokens); longer ones are cut, with a warning' },
     'max-output-len': { kind: 'int', default: 80, min: 1, doc: 'output length limit (tokens)' },
     'max-len-ratio': { kind: 'number', default: 2, min: 0, doc: 'output limit relative to source length' },
     'max-len-extra': { kind: 'int', default: 10, min: 0, doc: 'added to ratio × source length' },

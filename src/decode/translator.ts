@@ -50,10 +50,10 @@ export interface PreparedSource {
   truncated: number;
 }
 
-/** Tokenizes a source sentence as in training and maps it to ids, keeping at most data.maxLen tokens. */
-export function prepareSource(text: string, data: DataConfig, srcVocab: Vocab): PreparedSource {
+/** Tokenizes a source sentence as in training and maps it to ids, keeping at most `maxInputLen` tokens (decoding's limit, not training's data.maxLen). */
+export function prepareSource(text: string, data: DataConfig, srcVocab: Vocab, maxInputLen: number): PreparedSource {
   const all = tokenizeSide(data, 'src', text);
-  const tokens = all.slice(0, data.maxLen);
+  const tokens = all.slice(0, maxInputLen);
   return { tokens, ids: srcVocab.encode(tokens), truncated: all.length - tokens.length };
 }
 
@@ -84,7 +84,7 @@ export function targetTokens(
 export async function translate(m: TranslationModel, texts: readonly string[], opts: TranslateOptions): Promise<Translation[]> {
   const { data, decoding } = { data: m.config.data, decoding: opts.decoding };
   const tgtKind = sideTokenizer(data, 'tgt').kind;
-  const prepared = texts.map((text) => prepareSource(text, data, m.srcVocab));
+  const prepared = texts.map((text) => prepareSource(text, data, m.srcVocab, decoding.maxInputLen));
   const nonEmpty = prepared.flatMap((p, i) => (p.ids.length > 0 ? [i] : []));
   const withAttention = opts.attention || decoding.replaceUnk;
   const found = await search(

@@ -125,14 +125,20 @@ describe('s2s translate (tiny checkpoint, cpu)', () => {
     assert.match(readFileSync(svg, 'utf8'), /^<svg [^>]*>[\s\S]*<\/svg>\n$/);
   });
 
-  test('an input longer than the data max-len is truncated with a warning', async () => {
-    const long = Array.from({ length: 20 }, () => 'tom').join(' ');
-    const r = await runS2S(['--backend', 'cpu', 'translate', '--checkpoint', checkpoint, long, 'I love you.'], { timeoutMs: 120_000 });
+  test('inputs longer than the training filter (max-len 12) are decoded whole; over --max-input-len, cut with a warning even under -q', async () => {
+    const long = Array.from({ length: 45 }, () => 'tom').join(' ');
+    const whole = await runS2S(['--backend', 'cpu', '-q', 'translate', '--checkpoint', checkpoint, '--json', long], { timeoutMs: 120_000 });
+    assert.equal(whole.code, 0, whole.stderr);
+    assert.equal(whole.stderr, '');
+    const record = JSON.parse(whole.stdout) as JsonTranslation;
+    assert.equal(record.sourceTokens.length, 45, 'a 45-word input is decoded whole');
+    assert.equal(record.truncated, undefined);
+    const r = await runS2S(['--backend', 'cpu', '-q', 'translate', '--checkpoint', checkpoint, '--max-input-len', '30', '--json', long, 'I love you.'], { timeoutMs: 120_000 });
     assert.equal(r.code, 0, r.stderr);
-    assert.equal(r.stdout.split('\n').length, 3);
-    const warnings = stderrLines(r).filter((l) => l.includes('warning'));
-    assert.equal(warnings.length, 1);
-    assert.match(warnings[0]!, /input 1 has 20 tokens; translating its first 12/);
+    const [cut, short] = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as JsonTranslation);
+    assert.equal(cut!.truncated, 15, '--json marks the truncated result');
+    assert.equal(short!.truncated, undefined);
+    assert.deepEqual(stderrLines(r), ['s2s: warning: input 1 has 45 tokens; translating its first 30 (--max-input-len)']);
   });
 
   test('bad decoding flags are usage errors naming the flag', async () => {

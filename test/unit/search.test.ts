@@ -417,11 +417,11 @@ describe('translator', () => {
   const tgtVocab = Vocab.build([['我', '喜', '欢', '猫']], { minFreq: 1, maxSize: 0 });
   const config = buildConfig('test', { data: { maxLen: 4 }, model: { embSize: 16, hiddenSize: 16, dropout: 0, initScale: 1 } });
 
-  test('replace-unk puts the most attended source token in place of each <unk>; long inputs are truncated', async () => {
+  test('replace-unk puts the most attended source token in place of each <unk>; inputs over maxInputLen are truncated', async () => {
     const model = createModel(config.model, srcVocab.size, tgtVocab.size, 1); // a seed whose attention moves between steps
     biasOutput(model, UNK, 100);
     const m = { config, model, srcVocab, tgtVocab };
-    const decoding = { ...config.decoding, maxOutputLen: 4, replaceUnk: true };
+    const decoding = { ...config.decoding, maxOutputLen: 4, maxInputLen: 4, replaceUnk: true };
     const [t] = await translate(m, ['Tom likes Zebras and cats .'], { decoding, attention: true });
     assert.deepEqual(t!.sourceTokens, ['tom', 'likes', 'zebras', 'and']);
     assert.equal(t!.truncated, 2);

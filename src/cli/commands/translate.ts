@@ -130,9 +130,10 @@ async function runTranslate(ctx: TranslateContext, command: Command): Promise<vo
       let next = 0;
       for (const line of batch) {
         const t = line.trim() === '' ? emptyTranslation(line) : translated[next++]!;
-        if (t.truncated > 0 && !ctx.quiet) {
+        if (t.truncated > 0) {
+          // Even with --quiet: the output does not translate the whole input.
           process.stderr.write(`s2s: warning: input ${index + 1} has ${t.sourceTokens.length + t.truncated} tokens; ` +
-            `translating its first ${t.sourceTokens.length} (the model's data.max-len)\n`);
+            `translating its first ${t.sourceTokens.length} (--max-input-len)\n`);
         }
         out(formatTranslation(t, index, ctx, decoding.nbest));
         if (ctx.attentionSvg !== null) heatmaps.push(heatmapOf(t));
