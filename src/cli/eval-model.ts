@@ -11,6 +11,7 @@ import type { Command } from 'commander';
 import { buildConfig, type DecodingConfig, type S2SConfig } from '../config.ts';
 import { UserError, usageError } from '../errors.ts';
 import type { LoadedCheckpoint } from '../train/checkpoint.ts';
+import { checkInputFile, checkOutputFile } from '../user-paths.ts';
 import { initBackendFor } from './global-options.ts';
 
 export interface ModelEvalFlags {
@@ -70,6 +71,11 @@ export async function decodeTestSet(flags: ModelEvalFlags, cmd: Command): Promis
     throw usageError('--split scores the checkpoint\'s own held-out pairs: give it without --data/--src/--tgt', '--split');
   }
   const dir = resolveModelDir(flags.checkpoint);
+  // Every path is checked before the model is loaded and the test set decoded.
+  for (const [flag, file] of [['--data', flags.data], ['--src', flags.src], ['--tgt', flags.tgt]] as const) {
+    if (file !== undefined) checkInputFile(file, flag);
+  }
+  if (flags.output !== undefined) checkOutputFile(flags.output, '--output');
   await initBackendFor(cmd);
   const checkpoint = await loadCheckpoint(dir, { optimizer: false });
   const notes = [loadedLine(dir)];

@@ -4,11 +4,12 @@
  * an internal error (exit 70) whose stack goes to a crash file. S2S_DEBUG=1
  * adds the stack of either to stderr.
  */
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CommanderError } from 'commander';
 import { firstLine, formatUserError, UserError } from '../errors.ts';
+import { ioError, isErrno, writeNewFile } from '../fs-atomic.ts';
 import { buildProgram } from './program.ts';
 
 export const EXIT_USAGE = 2;
@@ -17,15 +18,20 @@ export const EXIT_INTERNAL = 70;
 export interface MainIO {
   stderr: (text: string) => void;
   env: NodeJS.ProcessEnv;
-  /** Where the stack of an internal error is written. */
-  crashFile: string;
+  /** Where the stack of an internal error is written (created new; an existing file is never overwritten). */
+  crashFile: () => string;
+}
+
+/** A crash log in a fresh private directory (mkdtemp, mode 0700): no name to predict, no link to follow. */
+export function privateCrashFile(): string {
+  return join(mkdtempSync(join(tmpdir(), 's2s-crash-')), 'crash.log');
 }
 
 function defaultIO(): MainIO {
   return {
     stderr: (text) => void process.stderr.write(text),
     env: process.env,
-    crashFile: join(tmpdir(), `s2s-crash-${process.pid}.log`),
+    crashFile: privateCrashFile,
   };
 }
 
@@ -40,7 +46,10 @@ function commanderMessage(err: CommanderError): string {
 }
 
 /** Writes what is printed for an error and returns the exit code. */
-export function reportError(err: unknown, io: MainIO): number {
+export function reportError(thrown: unknown, io: MainIO): number {
+  // A filesystem error that reached here (any errno with a path) is the user's to fix: one line naming the path.
+  const named = isErrno(thrown) && (thrown.path ?? thrown.dest) !== undefined;
+  const err = named ? ioError(thrown, 'access the file') : thrown;
   if (err instanceof UserError) {
     io.stderr(`${formatUserError(err)}\n`);
     if (io.env.S2S_DEBUG === '1' && err.stack) io.stderr(`${err.stack}\n`);
@@ -56,8 +65,9 @@ export function reportError(err: unknown, io: MainIO): number {
   const stack = e.stack ?? `${e.name}: ${e.message}`;
   io.stderr(`s2s: internal error: ${e.message.split('\n')[0]}\n`);
   try {
-    writeFileSync(io.crashFile, `${new Date().toISOString()} s2s ${process.argv.slice(2).join(' ')}\n${stack}\n`);
-    io.stderr(`s2s: the full trace was written to ${io.crashFile}\n`);
+    const crashFile = io.crashFile();
+    writeNewFile(crashFile, `${new Date().toISOString()} s2s ${process.argv.slice(2).join(' ')}\n${stack}\n`);
+    io.stderr(`s2s: the full trace was written to ${crashFile}\n`);
   } catch {
     io.stderr(`${stack}\n`);
     return EXIT_INTERNAL;

@@ -155,3 +155,8 @@ export function coverage(vocab: Vocab, sentences: Iterable<readonly string[]>): 
   }
   return { tokens, unknown, rate: tokens === 0 ? 0 : unknown / tokens };
 }
+
+/** A vocabulary file's text, as saved. */
+export function vocabFileText(vocab: Vocab): string {
+  return JSON.stringify(vocab.toJSON()) + '\n';
+}

@@ -2,20 +2,22 @@
  * main(): errors → exit codes, run in-process with commander's exitOverride.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { CommanderError } from 'commander';
 import { UserError } from '../../src/errors.ts';
-import { main, reportError, type MainIO } from '../../src/cli/main.ts';
+import { main, privateCrashFile, reportError, type MainIO } from '../../src/cli/main.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 's2s-main-test-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
+let crashes = 0;
 function io(env: NodeJS.ProcessEnv = {}): MainIO & { text: () => string } {
   let text = '';
-  return { stderr: (t) => void (text += t), env, crashFile: join(dir, 'crash.log'), text: () => text };
+  const crashFile = join(dir, `crash-${++crashes}.log`);
+  return { stderr: (t) => void (text += t), env, crashFile: () => crashFile, text: () => text };
 }
 
 describe('reportError', () => {
@@ -49,9 +51,34 @@ describe('reportError', () => {
     const out = io();
     const err = new TypeError('x is undefined');
     assert.equal(reportError(err, out), 70);
-    const crash = join(dir, 'crash.log');
+    const crash = out.crashFile();
     assert.equal(out.text(), `s2s: internal error: x is undefined\ns2s: the full trace was written to ${crash}\n`);
     assert.ok(readFileSync(crash, 'utf8').includes(err.stack!));
+  });
+
+  test('a filesystem error naming a path is a user error naming it, not an internal one', () => {
+    const out = io();
+    const err = Object.assign(new Error("ENOSPC: no space left on device, write"), { code: 'ENOSPC', syscall: 'write', path: '/x/out.txt' });
+    assert.equal(reportError(err, out), 1);
+    assert.equal(out.text(), 's2s: error: cannot access the file: no space left on the device (ENOSPC) (/x/out.txt)\n');
+  });
+
+  test('the crash log is a new file in a private directory; a planted file or link there is never written through', () => {
+    const victim = join(dir, 'victim.txt');
+    writeFileSync(victim, 'keep');
+    const planted = join(dir, 'planted.log');
+    symlinkSync(victim, planted);
+    const out = { ...io(), crashFile: () => planted };
+    assert.equal(reportError(new Error('boom'), out), 70);
+    assert.equal(readFileSync(victim, 'utf8'), 'keep');
+    assert.match(out.text(), /^\s+at /m, 'the stack goes to stderr when the crash file cannot be created');
+    // The default: a new directory under the temporary directory, mode 0700, a different one each time.
+    const a = privateCrashFile();
+    const b = privateCrashFile();
+    assert.notEqual(dirname(a), dirname(b));
+    assert.equal(statSync(dirname(a)).mode & 0o777, 0o700);
+    rmSync(dirname(a), { recursive: true });
+    rmSync(dirname(b), { recursive: true });
   });
 
   test('S2S_DEBUG=1 also prints the stack', () => {

@@ -56,9 +56,24 @@ export function register(program: Command): void {
     const config = configFromOptions(opts, ['data']);
     const { quiet } = globalOptions(command);
     const { buildVocabs, loadDataset, skippedSummary } = await import('../../data/dataset.ts');
-    const { coverage } = await import('../../data/vocab.ts');
-    const { saveVocab } = await import('../../data/vocab-file.ts');
-    const { writeFileAtomic } = await import('../../fs-atomic.ts');
+    const { coverage, vocabFileText } = await import('../../data/vocab.ts');
+    const { writeFileSetAtomic } = await import('../../fs-atomic.ts');
+    const { checkInputFile, checkOutputSetDir } = await import('../../user-paths.ts');
+    const out = opts.out;
+    // Before reading the corpus: every input, then --out (a checkpoint, a directory of the user's files or an unwritable place is refused now).
+    const data0 = config.data;
+    for (const file of [...data0.data, data0.src, data0.tgt, data0.valid]) {
+      if (file === null) continue;
+      try {
+        checkInputFile(file);
+      } catch (err) {
+        if (/cmn-eng/.test(file) && err instanceof UserError && err.message === 'file not found') {
+          throw new UserError(err.message, { where: file, hint: 'run `s2s data get cmn-eng` to download the default corpus' });
+        }
+        throw err;
+      }
+    }
+    checkOutputSetDir(out, '--out');
 
     const data = config.data;
     const dataset = await loadDataset(data, { seed: config.training.seed });
@@ -74,11 +89,14 @@ export function register(program: Command): void {
       });
     }
     const vocabs = buildVocabs(dataset.train, data);
-    const out = opts.out;
-    const files = [join(out, 'src.vocab.json'), join(out, 'tgt.vocab.json'), join(out, 'split.json')];
-    saveVocab(files[0]!, vocabs.src);
-    saveVocab(files[1]!, vocabs.tgt);
-    writeFileAtomic(files[2]!, `${JSON.stringify(dataset.split, null, 2)}\n`);
+    const contents = {
+      'src.vocab.json': vocabFileText(vocabs.src),
+      'tgt.vocab.json': vocabFileText(vocabs.tgt),
+      'split.json': `${JSON.stringify(dataset.split, null, 2)}\n`,
+    };
+    // The three files are one set: written into a temporary directory and renamed into place together.
+    writeFileSetAtomic(out, contents, out);
+    const files = Object.keys(contents).map((name) => join(out, name));
 
     const side = (s: 'src' | 'tgt'): SideReport => ({
       side: s,
