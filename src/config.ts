@@ -151,7 +151,7 @@ const TYPED_SCHEMA = {
     'src-tokenizer': { kind: 'string?', default: null, choices: ['word', 'char', null], doc: 'source tokenizer, word or char (default: char for Chinese and Japanese, word otherwise)' },
     'tgt-tokenizer': { kind: 'string?', default: null, choices: ['word', 'char', null], doc: 'target tokenizer, word or char (default: char for Chinese and Japanese, word otherwise)' },
     lowercase: { kind: 'bool', default: true, doc: 'lowercase word-tokenized text', off: 'keep the case of word-tokenized text' },
-    'max-len': { kind: 'int', default: 40, min: 1, doc: 'drop pairs longer than this (tokens, either side)' },
+    'max-len': { kind: 'int', default: 40, min: 1, max: 1000, doc: 'drop pairs longer than this (tokens, either side)' },
     valid: { kind: 'string?', default: null, doc: 'validation corpus (default: hold out --valid-size pairs)' },
     'valid-size': { kind: 'int', default: 500, min: 0, doc: 'pairs held out for validation' },
     'src-min-freq': { kind: 'int', default: 2, min: 1, doc: 'minimum count of a source token' },
@@ -161,8 +161,8 @@ const TYPED_SCHEMA = {
     strict: { kind: 'bool', default: false, doc: 'stop at the first malformed row', off: 'skip malformed rows and summarise them' },
   },
   model: {
-    'emb-size': { kind: 'int', default: 256, min: 1, doc: 'embedding size' },
-    'hidden-size': { kind: 'int', default: 256, min: 1, doc: 'LSTM hidden size' },
+    'emb-size': { kind: 'int', default: 256, min: 1, max: 4096, doc: 'embedding size' },
+    'hidden-size': { kind: 'int', default: 256, min: 1, max: 4096, doc: 'LSTM hidden size' },
     layers: { kind: 'int', default: 1, min: 1, max: 8, doc: 'stacked LSTM layers' },
     bidirectional: { kind: 'bool', default: false, doc: 'bidirectional encoder (bridged to the decoder size)', off: 'left-to-right encoder' },
     attention: { kind: 'string', default: 'general', choices: ['dot', 'general', 'concat'], doc: 'attention score: dot, general or concat' },
@@ -172,8 +172,8 @@ const TYPED_SCHEMA = {
     'init-scale': { kind: 'number', default: 0.1, min: 0, doc: 'uniform initialisation range' },
   },
   training: {
-    'batch-size': { kind: 'int', default: 64, min: 1, doc: 'sentences per batch' },
-    'batch-tokens': { kind: 'int', default: 0, min: 0, doc: 'target tokens per batch (0 = batch by sentences)' },
+    'batch-size': { kind: 'int', default: 64, min: 1, max: 8192, doc: 'sentences per batch' },
+    'batch-tokens': { kind: 'int', default: 0, min: 0, max: 1_000_000, doc: 'target tokens per batch (0 = batch by sentences)' },
     lr: { kind: 'number', default: 1e-3, min: 0, doc: 'Adam learning rate' },
     beta1: { kind: 'number', default: 0.9, min: 0, below: 1, doc: 'Adam beta1' },
     beta2: { kind: 'number', default: 0.999, min: 0, below: 1, doc: 'Adam beta2' },
@@ -194,14 +194,14 @@ const TYPED_SCHEMA = {
     out: { kind: 'string?', default: null, doc: 'checkpoint directory (default: checkpoints/<config name>)' },
   },
   decoding: {
-    beam: { kind: 'int', default: 1, min: 1, doc: 'beam size (1 = greedy)' },
+    beam: { kind: 'int', default: 1, min: 1, max: 100, doc: 'beam size (1 = greedy)' },
     'length-penalty': { kind: 'number', default: 1, min: 0, doc: 'alpha in score / length^alpha' },
-    nbest: { kind: 'int', default: 1, min: 1, doc: 'hypotheses returned per sentence (at most the beam size)' },
-    'max-input-len': { kind: 'int', default: 200, min: 1, doc: 'longest input decoded (tokens); longer ones are cut, with a warning' },
-    'max-output-len': { kind: 'int', default: 80, min: 1, doc: 'output length limit (tokens)' },
+    nbest: { kind: 'int', default: 1, min: 1, max: 100, doc: 'hypotheses returned per sentence (at most the beam size)' },
+    'max-input-len': { kind: 'int', default: 200, min: 1, max: 10000, doc: 'longest input decoded (tokens); longer ones are cut, with a warning' },
+    'max-output-len': { kind: 'int', default: 80, min: 1, max: 1000, doc: 'output length limit (tokens)' },
     'max-len-ratio': { kind: 'number', default: 2, min: 0, doc: 'output limit relative to source length' },
-    'max-len-extra': { kind: 'int', default: 10, min: 0, doc: 'added to ratio × source length' },
-    'batch-size': { kind: 'int', default: 64, min: 1, doc: 'sentences decoded together' },
+    'max-len-extra': { kind: 'int', default: 10, min: 0, max: 1000, doc: 'added to ratio × source length' },
+    'batch-size': { kind: 'int', default: 64, min: 1, max: 8192, doc: 'sentences decoded together' },
     'replace-unk': { kind: 'bool', default: false, doc: 'replace <unk> by the most attended source token', off: 'keep <unk> in the output' },
   },
 } satisfies { data: GroupSchema<DataConfig>; model: GroupSchema<ModelConfig>; training: GroupSchema<TrainingConfig>; decoding: GroupSchema<DecodingConfig> };
@@ -235,6 +235,11 @@ export function camelToKebab(key: string): string {
 /** A partial config: group → camelCase key → value. */
 export type Overrides = { [G in Group]?: Record<string, unknown> };
 
+/** A value as a message shows it: NaN and ±Infinity by name (JSON would say null). */
+function shown(value: unknown): string {
+  return typeof value === 'number' && !Number.isFinite(value) ? String(value) : JSON.stringify(value);
+}
+
 /**
  * Checks one value against its schema entry; returns it normalised
  * (e.g. YAML `~` → null) or throws a UserError naming `where`.
@@ -248,10 +253,11 @@ export function checkValue(
   label = `'${group}.${key}'`,
   exitCode = 1,
 ): unknown {
-  const spec = SCHEMA[group][key];
+  // Own keys only: `constructor`, `toString` or `__proto__` are not config keys.
+  const spec = Object.hasOwn(SCHEMA[group], key) ? SCHEMA[group][key] : undefined;
   if (!spec) throw new UserError(`unknown key '${group}.${key}'`, { where, exitCode });
   const bad = (expected: string): never => {
-    throw new UserError(`${label} must be ${expected}, got ${JSON.stringify(value)}`, { where, exitCode });
+    throw new UserError(`${label} must be ${expected}, got ${shown(value)}`, { where, exitCode });
   };
   switch (spec.kind) {
     case 'int':
@@ -298,7 +304,13 @@ export function parseConfigText(text: string, file: string): Overrides {
       where: line ? `${file}:${line}` : file,
     });
   }
-  const root: unknown = doc.toJS() ?? {};
+  let root: unknown;
+  try {
+    // maxAliasCount bounds alias expansion: a "billion laughs" file is an error, not gigabytes of memory.
+    root = doc.toJS({ maxAliasCount: 100 }) ?? {};
+  } catch (err) {
+    throw new UserError(`invalid YAML: ${(err as Error).message.split('\n')[0]}`, { where: file });
+  }
   if (typeof root !== 'object' || root === null || Array.isArray(root)) {
     throw new UserError('a config must be a mapping of groups (data, model, training, decoding)', { where: file });
   }

@@ -38,6 +38,26 @@ export function modelDims(model: ModelConfig, srcVocab: number, tgtVocab: number
   };
 }
 
+/** Bytes training holds per parameter: the float32 weight, its gradient and Adam's two moments. */
+const TRAINING_BYTES_PER_PARAMETER = 16;
+
+/**
+ * Refuses a model whose training state alone would take more than half of
+ * `memoryBytes` (the machine's memory, given by the caller: this module also
+ * runs in browsers), naming the size flags, before any tensor is allocated.
+ */
+export function checkModelFits(d: ModelDims, memoryBytes: number): void {
+  const count = parameterShapes(d).reduce((n, [, shape]) => n + shape.reduce((a, b) => a * b, 1), 0);
+  const need = count * TRAINING_BYTES_PER_PARAMETER;
+  if (need <= memoryBytes / 2) return;
+  const gb = (bytes: number): string => `${(bytes / 2 ** 30).toFixed(1)} GB`;
+  throw new UserError(
+    `a model of ${count.toLocaleString('en-US')} parameters needs about ${gb(need)} to train; ` +
+      `this machine has ${gb(memoryBytes)} (the limit is half of it)`,
+    { where: '--hidden-size/--emb-size', hint: 'choose smaller --hidden-size, --emb-size, --layers or vocabularies', exitCode: 2 },
+  );
+}
+
 /** Name → shape of every parameter, in a fixed order. */
 export function parameterShapes(d: ModelDims): [string, number[]][] {
   const h = d.hidden;
