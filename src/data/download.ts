@@ -5,10 +5,12 @@
  * where it came from. Reports progress through a callback; never prints.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { writeFileAtomic } from '../fs-atomic.ts';
+import { readFileSync, statSync } from 'node:fs';
+import { ioError, writeFileAtomic } from '../fs-atomic.ts';
+import { checkOutputFile } from '../user-paths.ts';
 import { basename, extname, join, resolve } from 'node:path';
-import { crc32, gunzipSync, inflateRawSync } from 'node:zlib';
+import { crc32, gunzipSync } from 'node:zlib';
+import yauzl from 'yauzl';
 import { UserError } from '../errors.ts';
 import { PROJECT_ROOT } from '../project.ts';
 
@@ -81,6 +83,8 @@ export async function download(url: string, onProgress?: ProgressCallback): Prom
   }
   const length = Number(res.headers.get('content-length'));
   const total = Number.isFinite(length) && length > 0 ? length : null;
+  const tooBig = `the download is larger than ${MAX_DOWNLOAD_BYTES / 2 ** 30} GiB`;
+  if (total !== null && total > MAX_DOWNLOAD_BYTES) throw new UserError(tooBig, { where: url, hint });
   const chunks: Uint8Array[] = [];
   let received = 0;
   try {
@@ -90,9 +94,14 @@ export async function download(url: string, onProgress?: ProgressCallback): Prom
       if (done) break;
       chunks.push(value);
       received += value.length;
+      if (received > MAX_DOWNLOAD_BYTES) {
+        await reader.cancel();
+        throw new UserError(tooBig, { where: url, hint });
+      }
       onProgress?.(received, total);
     }
   } catch (err) {
+    if (err instanceof UserError) throw err;
     throw new UserError(`download interrupted after ${received} bytes: ${causeOf(err)}`, { where: url, hint });
   }
   if (total !== null && received !== total) {
@@ -107,107 +116,151 @@ export interface ZipEntry {
   method: number;
   compressedSize: number;
   size: number;
-  crc32: number;
-  localHeaderOffset: number;
   encrypted: boolean;
 }
 
-const EOCD_SIGNATURE = 0x06054b50;
-const CENTRAL_SIGNATURE = 0x02014b50;
-const LOCAL_SIGNATURE = 0x04034b50;
-
 export function isZip(bytes: Uint8Array): boolean {
-  return bytes.length >= 4 && Buffer.from(bytes.buffer, bytes.byteOffset, 4).readUInt32LE(0) === LOCAL_SIGNATURE;
+  return bytes.length >= 4 && bytes[0] === 0x50 && bytes[1] === 0x4b && bytes[2] === 0x03 && bytes[3] === 0x04;
 }
 
 export function isGzip(bytes: Uint8Array): boolean {
   return bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;
 }
 
-/** The entries of a zip archive, from its central directory (no zip64). */
-export function readZipEntries(zip: Buffer, where: string): ZipEntry[] {
-  const corrupt = (what: string): never => {
-    throw new UserError(`not a readable zip archive: ${what}`, { where });
-  };
-  let eocd = -1;
-  for (let i = zip.length - 22; i >= Math.max(0, zip.length - 22 - 0xffff); i--) {
-    if (zip.readUInt32LE(i) === EOCD_SIGNATURE) {
-      eocd = i;
-      break;
-    }
-  }
-  if (eocd < 0) corrupt('no end-of-central-directory record (truncated download?)');
-  const count = zip.readUInt16LE(eocd + 10);
-  let offset = zip.readUInt32LE(eocd + 16);
-  if (offset === 0xffffffff || count === 0xffff) corrupt('zip64 archives are not supported');
-  const entries: ZipEntry[] = [];
-  for (let i = 0; i < count; i++) {
-    if (offset + 46 > zip.length || zip.readUInt32LE(offset) !== CENTRAL_SIGNATURE) corrupt('bad central directory');
-    const nameLength = zip.readUInt16LE(offset + 28);
-    const extraLength = zip.readUInt16LE(offset + 30);
-    const commentLength = zip.readUInt16LE(offset + 32);
-    entries.push({
-      name: zip.toString('utf8', offset + 46, offset + 46 + nameLength),
-      method: zip.readUInt16LE(offset + 10),
-      crc32: zip.readUInt32LE(offset + 16),
-      compressedSize: zip.readUInt32LE(offset + 20),
-      size: zip.readUInt32LE(offset + 24),
-      localHeaderOffset: zip.readUInt32LE(offset + 42),
-      encrypted: (zip.readUInt16LE(offset + 8) & 1) === 1,
-    });
-    offset += 46 + nameLength + extraLength + commentLength;
-  }
-  return entries;
+/**
+ * The most an archive of `archiveBytes` may unpack to: text deflates about
+ * 3–5×, so 20× plus 16 MiB is generous for any corpus and stops a "zip bomb"
+ * (a few hundred KB that inflate to gigabytes) long before memory runs out.
+ */
+export function maxUnpackedBytes(archiveBytes: number): number {
+  return Math.min(2 ** 31 - 1, 16 * 2 ** 20 + 20 * archiveBytes);
 }
 
-/** The uncompressed bytes of one entry, CRC-checked. */
-export function extractZipEntry(zip: Buffer, entry: ZipEntry, where: string): Buffer {
-  const at = `${where}:${entry.name}`;
-  if (entry.encrypted) throw new UserError('encrypted zip entries are not supported', { where: at });
-  const local = entry.localHeaderOffset;
-  if (local + 30 > zip.length || zip.readUInt32LE(local) !== LOCAL_SIGNATURE) {
-    throw new UserError('not a readable zip archive: bad local header', { where: at });
+/** Downloads larger than this are refused (the corpora s2s knows are a few MB). */
+export const MAX_DOWNLOAD_BYTES = 2 ** 30;
+
+const mib = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+
+function openZip(zip: Buffer, where: string): Promise<yauzl.ZipFile> {
+  return new Promise((resolvePromise, reject) => {
+    yauzl.fromBuffer(zip, { lazyEntries: true, validateEntrySizes: true, strictFileNames: false }, (err, zipfile) => {
+      if (err) reject(new UserError(`not a readable zip archive: ${err.message}`, { where }));
+      else resolvePromise(zipfile);
+    });
+  });
+}
+
+/** The entries of a zip archive (read by yauzl from its central directory), and the open archive. */
+async function zipEntries(zip: Buffer, where: string): Promise<{ zipfile: yauzl.ZipFile; entries: yauzl.Entry[] }> {
+  const zipfile = await openZip(zip, where);
+  const entries: yauzl.Entry[] = [];
+  await new Promise<void>((resolvePromise, reject) => {
+    zipfile.on('entry', (entry: yauzl.Entry) => {
+      entries.push(entry);
+      zipfile.readEntry();
+    });
+    zipfile.on('end', () => resolvePromise());
+    zipfile.on('error', (err: Error) => reject(new UserError(`not a readable zip archive: ${err.message}`, { where })));
+    zipfile.readEntry();
+  });
+  return { zipfile, entries };
+}
+
+function entryInfo(e: yauzl.Entry): ZipEntry {
+  return {
+    name: e.fileName,
+    method: e.compressionMethod,
+    compressedSize: e.compressedSize,
+    size: e.uncompressedSize,
+    encrypted: e.isEncrypted(),
+  };
+}
+
+/** The entries of a zip archive. */
+export async function readZipEntries(zip: Buffer, where: string): Promise<ZipEntry[]> {
+  const { zipfile, entries } = await zipEntries(zip, where);
+  zipfile.close();
+  return entries.map(entryInfo);
+}
+
+/**
+ * One entry's bytes, streamed: refused before inflating when its declared size
+ * exceeds `limit`, and stopped as soon as the inflated bytes do (a declared
+ * size can lie). yauzl checks the size against the declared one; the CRC is checked here.
+ */
+function extractEntry(zipfile: yauzl.ZipFile, entry: yauzl.Entry, limit: number, where: string): Promise<Buffer> {
+  const at = `${where}:${entry.fileName}`;
+  if (entry.isEncrypted()) return Promise.reject(new UserError('encrypted zip entries are not supported', { where: at }));
+  if (entry.compressionMethod !== 0 && entry.compressionMethod !== 8) {
+    return Promise.reject(new UserError(`unsupported zip compression method ${entry.compressionMethod} (only stored and deflate)`, { where: at }));
   }
-  const start = local + 30 + zip.readUInt16LE(local + 26) + zip.readUInt16LE(local + 28);
-  const raw = zip.subarray(start, start + entry.compressedSize);
-  let data: Buffer;
-  if (entry.method === 0) data = raw;
-  else if (entry.method === 8) {
-    try {
-      data = inflateRawSync(raw);
-    } catch (err) {
-      throw new UserError(`corrupt deflate data: ${(err as Error).message}`, { where: at });
-    }
-  } else throw new UserError(`unsupported zip compression method ${entry.method} (only stored and deflate)`, { where: at });
-  if (data.length !== entry.size || crc32(data) >>> 0 !== entry.crc32 >>> 0) {
-    throw new UserError('zip entry fails its CRC check (corrupt or truncated archive)', { where: at });
-  }
-  return data;
+  const tooBig = (size: string): UserError =>
+    new UserError(`the archive member unpacks to ${size}, more than the ${mib(limit)} allowed for a ${mib(zipfile.fileSize)} archive`, { where: at });
+  if (entry.uncompressedSize > limit) return Promise.reject(tooBig(mib(entry.uncompressedSize)));
+  return new Promise((resolvePromise, reject) => {
+    zipfile.openReadStream(entry, (err, stream) => {
+      if (err) return reject(new UserError(`not a readable zip archive: ${err.message}`, { where: at }));
+      const chunks: Buffer[] = [];
+      let bytes = 0;
+      let crc = 0;
+      stream.on('data', (chunk: Buffer) => {
+        bytes += chunk.length;
+        crc = crc32(chunk, crc);
+        if (bytes > limit) {
+          stream.destroy(tooBig(`more than ${mib(limit)}`));
+          return;
+        }
+        chunks.push(chunk);
+      });
+      stream.on('error', (e: Error) =>
+        reject(e instanceof UserError ? e : new UserError(`corrupt zip member: ${e.message}`, { where: at })),
+      );
+      stream.on('end', () => {
+        // yauzl checks sizes, not checksums.
+        if (crc >>> 0 !== entry.crc32 >>> 0) {
+          reject(new UserError('zip entry fails its CRC check (corrupt or truncated archive)', { where: at }));
+        } else resolvePromise(Buffer.concat(chunks));
+      });
+    });
+  });
 }
 
 /** Picks the member holding the pairs: `member` by base name, else the only .txt/.tsv entry. */
-export function chooseZipMember(entries: ZipEntry[], member: string | null, where: string): ZipEntry {
-  const files = entries.filter((e) => !e.name.endsWith('/'));
-  const named = member ? files.find((e) => basename(e.name) === member) : undefined;
+export function chooseZipMember<E extends { fileName: string } | { name: string }>(entries: E[], member: string | null, where: string): E {
+  const nameOf = (e: E): string => ('fileName' in e ? e.fileName : e.name);
+  const files = entries.filter((e) => !nameOf(e).endsWith('/'));
+  const named = member ? files.find((e) => basename(nameOf(e)) === member) : undefined;
   if (named) return named;
-  const texts = files.filter((e) => ['.txt', '.tsv'].includes(extname(e.name).toLowerCase()));
+  const texts = files.filter((e) => ['.txt', '.tsv'].includes(extname(nameOf(e)).toLowerCase()));
   if (texts.length === 1) return texts[0]!;
   throw new UserError(
     `cannot tell which file in the archive holds the pairs${member ? ` (no ${member})` : ''}`,
-    { where, hint: `the archive has: ${files.map((e) => e.name).join(', ') || 'no files'}` },
+    { where, hint: `the archive has: ${files.map(nameOf).join(', ') || 'no files'}` },
   );
 }
 
-/** The corpus bytes inside a .zip, .gz or plain file (told apart by their first bytes). */
-export function unpackCorpus(bytes: Buffer, member: string | null, where: string): { data: Buffer; member: string | null } {
+/**
+ * The corpus bytes inside a .zip, .gz or plain file (told apart by their first
+ * bytes), never more than maxUnpackedBytes of the archive.
+ */
+export async function unpackCorpus(bytes: Buffer, member: string | null, where: string): Promise<{ data: Buffer; member: string | null }> {
+  const limit = maxUnpackedBytes(bytes.length);
   if (isZip(bytes)) {
-    const entry = chooseZipMember(readZipEntries(bytes, where), member, where);
-    return { data: extractZipEntry(bytes, entry, where), member: entry.name };
+    const { zipfile, entries } = await zipEntries(bytes, where);
+    try {
+      const entry = chooseZipMember(entries, member, where);
+      return { data: await extractEntry(zipfile, entry, limit, where), member: entry.fileName };
+    } finally {
+      zipfile.close();
+    }
   }
   if (isGzip(bytes)) {
     try {
-      return { data: gunzipSync(bytes), member: null };
+      return { data: gunzipSync(bytes, { maxOutputLength: limit }), member: null };
     } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
+        throw new UserError(`the gzip file unpacks to more than the ${mib(limit)} allowed for a ${mib(bytes.length)} file`, { where });
+      }
       throw new UserError(`corrupt gzip data: ${(err as Error).message}`, { where });
     }
   }
@@ -260,12 +313,17 @@ export interface GetResult {
   record: SourceRecord;
 }
 
+/** A local archive or corpus: a regular file (not a FIFO or a device) of at most MAX_DOWNLOAD_BYTES. */
 function readLocal(file: string): Buffer {
   try {
+    const st = statSync(file);
+    if (st.isDirectory()) throw new UserError('is a directory, expected a file', { where: file });
+    if (!st.isFile()) throw new UserError('not a regular file (a device, FIFO or socket)', { where: file });
+    if (st.size > MAX_DOWNLOAD_BYTES) throw new UserError(`larger than ${MAX_DOWNLOAD_BYTES / 2 ** 30} GiB`, { where: file });
     return readFileSync(file);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new UserError(code === 'ENOENT' ? 'file not found' : `cannot read file (${code})`, { where: file });
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new UserError('file not found', { where: file });
+    throw ioError(err, 'read the file', file);
   }
 }
 
@@ -280,6 +338,11 @@ export async function getCorpus(name: string, opts: GetOptions = {}): Promise<Ge
     });
   }
   const source = opts.from ? resolve(opts.from) : url!;
+  const outDir = resolve(opts.outDir ?? spec.dir);
+  const path = join(outDir, spec.file);
+  // Before downloading: both outputs can be written.
+  checkOutputFile(path);
+  checkOutputFile(join(outDir, 'SOURCE.json'));
   const fetched = opts.from ? readLocal(opts.from) : await download(url!, opts.onProgress);
   const digest = sha256Hex(fetched);
   if (opts.sha256 && opts.sha256.toLowerCase() !== digest) {
@@ -289,10 +352,8 @@ export async function getCorpus(name: string, opts: GetOptions = {}): Promise<Ge
     });
   }
   const where = opts.from ?? url!;
-  const { data, member } = unpackCorpus(fetched, spec.member, where);
+  const { data, member } = await unpackCorpus(fetched, spec.member, where);
   const lines = countPairs(data, member ? `${where}:${member}` : where);
-  const outDir = resolve(opts.outDir ?? spec.dir);
-  const path = join(outDir, spec.file);
   const record: SourceRecord = {
     corpus: spec.name,
     source,

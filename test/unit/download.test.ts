@@ -10,6 +10,7 @@ import { crc32, deflateRawSync, gzipSync } from 'node:zlib';
 import { UserError } from '../../src/errors.ts';
 import {
   getCorpus,
+  maxUnpackedBytes,
   readZipEntries,
   unpackCorpus,
 } from '../../src/data/download.ts';
@@ -202,24 +203,81 @@ describe('getCorpus --from a local file', () => {
 });
 
 describe('zip reading', () => {
-  test('lists entries from the central directory', () => {
-    const entries = readZipEntries(ZIP, 'x.zip');
+  test('lists entries from the central directory', async () => {
+    const entries = await readZipEntries(ZIP, 'x.zip');
     assert.deepEqual(entries.map((e) => [e.name, e.method]), [['_about.txt', 0], ['cmn.txt', 8]]);
   });
 
-  test('picks the only .txt when the expected member is absent', () => {
+  test('picks the only .txt when the expected member is absent', async () => {
     const zip = makeZip([{ name: 'pairs/other.txt', data: Buffer.from(PAIRS), method: 0 }]);
-    assert.deepEqual(unpackCorpus(zip, 'cmn.txt', 'x.zip'), { data: Buffer.from(PAIRS), member: 'pairs/other.txt' });
+    assert.deepEqual(await unpackCorpus(zip, 'cmn.txt', 'x.zip'), { data: Buffer.from(PAIRS), member: 'pairs/other.txt' });
   });
 
-  test('a corrupted member fails its CRC check', () => {
+  test('a corrupted member fails its CRC check', async () => {
     const zip = makeZip([{ name: 'cmn.txt', data: Buffer.from(PAIRS), method: 0 }]);
     zip[30 + 'cmn.txt'.length] ^= 0xff; // first data byte
-    assert.throws(() => unpackCorpus(zip, 'cmn.txt', 'x.zip'), /CRC check/);
+    await assert.rejects(unpackCorpus(zip, 'cmn.txt', 'x.zip'), (err: unknown) => {
+      assert.ok(err instanceof UserError);
+      assert.match(err.message, /CRC check/);
+      assert.equal(err.where, 'x.zip:cmn.txt');
+      return true;
+    });
   });
 
-  test('a truncated archive is a UserError', () => {
-    assert.throws(() => unpackCorpus(ZIP.subarray(0, ZIP.length - 30), 'cmn.txt', 'x.zip'), UserError);
+  test('a truncated archive is a UserError', async () => {
+    await assert.rejects(unpackCorpus(ZIP.subarray(0, ZIP.length - 30), 'cmn.txt', 'x.zip'), UserError);
+  });
+});
+
+describe('decompression bombs are refused, in bounded memory', () => {
+  // 24 MiB of zeros deflate to ~24 KB: far more than maxUnpackedBytes allows for such an archive.
+  const zeros = Buffer.alloc(24 * 2 ** 20);
+  const bombText = Buffer.concat([Buffer.from(PAIRS), zeros]);
+
+  test('the limit is relative to the archive', () => {
+    assert.equal(maxUnpackedBytes(1000), 16 * 2 ** 20 + 20_000);
+  });
+
+  test('a zip member declaring more than the limit is refused before inflating', async () => {
+    const zip = makeZip([{ name: 'cmn.txt', data: bombText, method: 8 }]);
+    assert.ok(zip.length < 100_000);
+    await assert.rejects(unpackCorpus(zip, 'cmn.txt', 'bomb.zip'), (err: unknown) => {
+      assert.ok(err instanceof UserError);
+      assert.match(err.message, /the archive member unpacks to 24\.0 MiB, more than the 16\.\d MiB allowed/);
+      assert.equal(err.where, 'bomb.zip:cmn.txt');
+      return true;
+    });
+  });
+
+  test('a zip member that lies about its size is stopped while streaming', async () => {
+    const zip = makeZip([{ name: 'cmn.txt', data: bombText, method: 8 }]);
+    // Declare 1000 bytes in both headers: the inflated stream is cut off, not trusted.
+    const cd = zip.indexOf(Buffer.from([0x50, 0x4b, 0x01, 0x02]));
+    zip.writeUInt32LE(1000, 22);
+    zip.writeUInt32LE(1000, cd + 24);
+    await assert.rejects(unpackCorpus(zip, 'cmn.txt', 'liar.zip'), (err: unknown) => {
+      assert.ok(err instanceof UserError);
+      assert.equal(err.where, 'liar.zip:cmn.txt');
+      return true;
+    });
+  });
+
+  test('a gzip bomb is refused', async () => {
+    await assert.rejects(unpackCorpus(gzipSync(bombText), null, 'bomb.gz'), (err: unknown) => {
+      assert.ok(err instanceof UserError);
+      assert.match(err.message, /the gzip file unpacks to more than the 16\.\d MiB allowed/);
+      assert.equal(err.where, 'bomb.gz');
+      return true;
+    });
+  });
+
+  test('--from a device or FIFO is refused without reading it', async () => {
+    await assert.rejects(getCorpus('cmn-eng', { from: '/dev/zero', outDir: join(dir, 'zero') }), (err: unknown) => {
+      assert.ok(err instanceof UserError);
+      assert.match(err.message, /not a regular file/);
+      assert.equal(err.where, '/dev/zero');
+      return true;
+    });
   });
 });
 
