@@ -241,6 +241,35 @@ export async function* physicalLines(bytes: AsyncIterable<Buffer>, file: string)
   if (partBytes > 0 || tooLong) yield finish(Buffer.alloc(0));
 }
 
+/**
+ * A whole text file's bytes as UTF-8 text, with the checks physicalLines makes:
+ * UTF-16 (a byte order mark) and binary files (NUL bytes) are UserErrors naming
+ * `file`, invalid UTF-8 names `file:line`. A UTF-8 BOM is dropped.
+ */
+export function decodeTextFile(bytes: Buffer, file: string): string {
+  checkNotUtf16(bytes, file);
+  const nul = bytes.indexOf(0);
+  if (nul !== -1) throw binaryFileError(file, 1 + newlinesIn(bytes.subarray(0, nul)));
+  const body = bytes.subarray(0, 3).equals(BOM) ? bytes.subarray(3) : bytes;
+  try {
+    return new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(body);
+  } catch {
+    // Find the line: decode line by line.
+    let start = 0;
+    for (let line = 1; ; line++) {
+      const nl = body.indexOf(0x0a, start);
+      const end = nl === -1 ? body.length : nl;
+      try {
+        new TextDecoder('utf-8', { fatal: true }).decode(body.subarray(start, end));
+      } catch {
+        throw new UserError('invalid UTF-8, expected UTF-8 text', { where: `${file}:${line}` });
+      }
+      if (nl === -1) throw new UserError('invalid UTF-8, expected UTF-8 text', { where: file });
+      start = nl + 1;
+    }
+  }
+}
+
 // ---------------------------------------------------------------- TSV / CSV
 
 export interface DelimitedOptions {

@@ -23,6 +23,8 @@ import { corpusChrf, formatChrf, sentenceChrf, type ChrfOptions } from '../../ev
 import { pyRstrip } from '../../eval/python-compat.ts';
 import { BLEU_TOKENIZERS, isBleuTokenizer, type BleuTokenizer } from '../../eval/tokenizers.ts';
 import { UserError, usageError } from '../../errors.ts';
+import { decodeTextFile } from '../../data/corpus.ts';
+import { ioError } from '../../fs-atomic.ts';
 import {
   bleuJson,
   chrfJson,
@@ -190,7 +192,14 @@ export function printScores(
 export function readTextLines(path: string, flag: string): string[] {
   if (!existsSync(path)) throw new UserError(`file not found: ${path}`, { where: flag });
   if (statSync(path).isDirectory()) throw new UserError(`expected a file, got a directory: ${path}`, { where: flag });
-  const text = readFileSync(path, 'utf8');
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(path);
+  } catch (err) {
+    throw ioError(err, `read ${flag}`, path);
+  }
+  // The same checks as corpus reading: UTF-16, binary files and invalid UTF-8 are refused, naming the file.
+  const text = decodeTextFile(bytes, path);
   if (text === '') return [];
   const lines = text.split('\n');
   if (lines.at(-1) === '') lines.pop();

@@ -4,11 +4,13 @@
  * `--batch-size` with one output per input line in input order. Decoding flags
  * override the checkpoint's stored decoding config.
  */
-import { createReadStream, existsSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
 import type { DecodingConfig } from '../../config.ts';
+import { Readable } from 'node:stream';
+import type { PhysicalLine } from '../../data/corpus.ts';
 import type { Translation } from '../../decode/translator.ts';
 // Pure string functions, no TensorFlow: cheap to load with the program.
 import { renderHeatmap, renderHeatmapSvg, type HeatmapData } from '../../decode/heatmap.ts';
@@ -99,14 +101,10 @@ export function loadedLine(dir: string): string {
   return `model: ${rel !== '' && !rel.startsWith('..') ? rel : dir}`;
 }
 
-function checkInputReadable(input: string | null): void {
-  if (input === null || input === '-') return;
-  if (!existsSync(input)) throw new UserError('input file not found', { where: input });
-  if (statSync(input).isDirectory()) throw new UserError('input is a directory, not a file', { where: input });
-}
-
 async function runTranslate(ctx: TranslateContext, command: Command): Promise<void> {
-  checkInputReadable(ctx.input);
+  const { checkInputFile, checkOutputFile } = await import('../../user-paths.ts');
+  if (ctx.input !== null && ctx.input !== '-') checkInputFile(ctx.input, '--input');
+  if (ctx.attentionSvg !== null) checkOutputFile(ctx.attentionSvg, '--attention-svg');
   const dir = await locateModel(ctx);
   if (!ctx.quiet) process.stderr.write(`${loadedLine(dir)}\n`);
   await initBackendFor(command);
@@ -141,7 +139,8 @@ async function runTranslate(ctx: TranslateContext, command: Command): Promise<vo
       }
     }
     if (ctx.attentionSvg !== null) {
-      writeSvg(ctx.attentionSvg, renderHeatmapSvg(heatmaps));
+      const { writeFileAtomic } = await import('../../fs-atomic.ts');
+      writeFileAtomic(ctx.attentionSvg, renderHeatmapSvg(heatmaps));
     }
   } finally {
     translator.dispose();
@@ -154,21 +153,28 @@ function inputLabel(ctx: TranslateContext, index: number): string {
   return `${ctx.input === '-' ? 'stdin' : ctx.input}:${index + 1}`;
 }
 
-function writeSvg(path: string, svg: string): void {
-  try {
-    writeFileSync(path, svg);
-  } catch (err) {
-    throw new UserError(`cannot write the SVG (${(err as NodeJS.ErrnoException).code})`, { where: path });
-  }
-}
-
-/** The sentences in batches: command-line arguments, or the lines of a file or stdin as they arrive. */
+/**
+ * The sentences in batches: command-line arguments, or the lines of a file or
+ * stdin as they arrive, read with the corpus reader's checks (UTF-16, binary
+ * files, invalid UTF-8 and over-long lines are errors naming file:line).
+ */
 async function* inputBatches(ctx: TranslateContext, size: number): AsyncGenerator<string[]> {
   if (ctx.texts) {
     for (let i = 0; i < ctx.texts.length; i += size) yield ctx.texts.slice(i, i + size);
     return;
   }
-  yield* lineBatches(ctx.input === '-' ? process.stdin : createReadStream(ctx.input!, { encoding: 'utf8' }), size);
+  const { openBytes, physicalLines } = await import('../../data/corpus.ts');
+  const name = ctx.input === '-' ? 'stdin' : ctx.input!;
+  const bytes = ctx.input === '-' ? (process.stdin as AsyncIterable<Buffer>) : await openBytes(ctx.input!);
+  yield* lineBatches(Readable.from(checkedLines(physicalLines(bytes, name), name)), size);
+}
+
+/** Text lines (newline-terminated) of checked physical lines; an unusable line is an error naming file:line. */
+async function* checkedLines(lines: AsyncIterable<PhysicalLine>, name: string): AsyncGenerator<string> {
+  for await (const line of lines) {
+    if (line.text === null) throw new UserError(`cannot translate this line: ${line.reason}`, { where: `${name}:${line.line}` });
+    yield `${line.text}\n`;
+  }
 }
 
 /**
