@@ -6,6 +6,7 @@
  */
 import { appendFileSync } from 'node:fs';
 import cliProgress from 'cli-progress';
+import { errnoReason, isErrno } from '../fs-atomic.ts';
 import type { TrainEvent } from '../train/trainer.ts';
 
 export interface ProgressOptions {
@@ -36,8 +37,17 @@ export function createProgress(options: ProgressOptions): { listener: (e: TrainE
   let bar: cliProgress.SingleBar | null = null;
   let tokens = 0;
   let windowStart = performance.now();
+  let logJson = options.logJson;
+  // A log that cannot be written (disk full, removed directory) never costs the run: warn once and go on without it.
   const json = (record: object): void => {
-    if (options.logJson) appendFileSync(options.logJson, `${JSON.stringify(record)}\n`);
+    if (!logJson) return;
+    try {
+      appendFileSync(logJson, `${JSON.stringify(record)}\n`);
+    } catch (err) {
+      const reason = isErrno(err) ? errnoReason(err) : String(err);
+      options.write(`s2s: warning: cannot write --log-json ${logJson}: ${reason}; training continues without it`);
+      logJson = null;
+    }
   };
   const say = (line: string): void => {
     if (options.quiet) return;
