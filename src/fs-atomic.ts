@@ -16,6 +16,7 @@ import { randomBytes } from 'node:crypto';
 import {
   closeSync,
   constants,
+  existsSync,
   fsyncSync,
   mkdirSync,
   mkdtempSync,
@@ -209,6 +210,40 @@ export function whyNotReplaceable(dir: string): string | null {
   return `holds files s2s did not write (${shown})`;
 }
 
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Cleans up after a process killed while writing `target`'s set: its
+ * `.<name>.tmp-<pid>-…` directories are removed, and a `.<name>.old-<pid>-…`
+ * (the previous set, moved aside just before the new one was renamed in) is
+ * put back if `target` is missing, else removed.
+ */
+function recoverInterrupted(target: string): void {
+  const base = basename(target);
+  let names: string[];
+  try {
+    names = readdirSync(dirname(target));
+  } catch {
+    return;
+  }
+  for (const name of names.sort()) {
+    const m = /^\.(.+)\.(tmp|old)-(\d+)-[^/]*$/.exec(name);
+    if (!m || m[1] !== base) continue;
+    const pid = Number(m[3]);
+    if (pid === process.pid || processAlive(pid)) continue;
+    const path = join(dirname(target), name);
+    if (m[2] === 'old' && !existsSync(target)) renameSync(path, target);
+    else rmSync(path, { recursive: true, force: true });
+  }
+}
+
 /**
  * Writes `files` (name → contents) as one set into the directory `dir`: into a
  * temporary directory beside it, then renamed into place. An existing `dir` is
@@ -217,6 +252,7 @@ export function whyNotReplaceable(dir: string): string | null {
  */
 export function writeFileSetAtomic(dir: string, files: Record<string, string | Uint8Array>, where = dir): void {
   const target = resolve(dir);
+  recoverInterrupted(target);
   const why = whyNotReplaceable(target);
   if (why) throw new UserError(`refusing to replace the output directory: it ${why}`, { where, exitCode: 2 });
   makeDirs(dirname(target), where);
@@ -233,7 +269,7 @@ export function writeFileSetAtomic(dir: string, files: Record<string, string | U
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw err;
-      old = tempPath(target);
+      old = join(dirname(target), `.${basename(target)}.old-${process.pid}-${randomBytes(6).toString('hex')}`);
       renameSync(target, old);
       renameSync(tmp, target);
     }

@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -129,5 +129,56 @@ describe('s2s train killed with SIGKILL at random moments', () => {
     assert.equal(JSON.parse(readFileSync(join(out, 'last', 'trainer.json'), 'utf8')).step, MAX_STEPS);
     assert.equal(weightsHash(join(out, 'last')), weightsHash(join(reference, 'last')));
     assert.deepEqual(readdirSync(out).filter((n) => n.includes('.tmp-')), [], 'no temporary directories are left behind');
+  });
+});
+
+/** Spawns s2s and SIGKILLs it after `delayMs` (unless it exited first). */
+function runAndKill(args: string[], delayMs: number): Promise<Attempt> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [S2S_BIN, ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    let killed = false;
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const timer = setTimeout(() => (killed = child.kill('SIGKILL')), delayMs);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ killed: killed && code === null, code, stderr });
+    });
+  });
+}
+
+describe('s2s vocab killed with SIGKILL at random moments', () => {
+  const VOCAB_KILLS = 12;
+  test(`${VOCAB_KILLS} kills: --out always holds the previous set or the new one, whole; the next run succeeds`, { timeout: 300_000 }, async () => {
+    const out = join(work, 'vocab');
+    const args = ['vocab', '--config', 'tiny', '--valid-size', '20', '--out', out];
+    const set = (): Record<string, string> =>
+      Object.fromEntries(readdirSync(out).sort().map((n) => [n, readFileSync(join(out, n), 'utf8')]));
+    // How long a whole run takes here: kills are spread over it, the write at its end included.
+    const began = Date.now();
+    const first = await runS2S(args);
+    const duration = Date.now() - began;
+    assert.equal(first.code, 0, first.stderr);
+    const reference = set();
+    assert.deepEqual(Object.keys(reference), ['.s2s-files.json', 'split.json', 'src.vocab.json', 'tgt.vocab.json']);
+    const random = seedrandom('s2s-vocab-crash-test');
+    let killed = 0;
+    for (let i = 0; i < VOCAB_KILLS; i++) {
+      const r = await runAndKill(args, Math.floor(duration * (0.5 + 0.7 * random())));
+      if (r.killed) killed += 1;
+      else assert.equal(r.code, 0, r.stderr);
+      if (!existsSync(out)) {
+        // Killed between moving the old set aside and renaming the new one in: the next run puts it back.
+        assert.equal(readdirSync(work).filter((n) => n.startsWith('.vocab.old-')).length, 1, `after kill ${i}`);
+        continue;
+      }
+      assert.deepEqual(set(), reference, `after kill ${i}: the set is whole and unchanged`);
+    }
+    assert.ok(killed > 0, 'some runs were killed');
+    const last = await runS2S(args);
+    assert.equal(last.code, 0, last.stderr);
+    assert.deepEqual(set(), reference);
+    assert.deepEqual(readdirSync(work).filter((n) => n.startsWith('.vocab.')), [], 'no temporary directories are left behind');
   });
 });
