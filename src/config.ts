@@ -407,6 +407,7 @@ export function configFromPlain(plain: unknown, where: string): S2SConfig {
   for (const g of GROUPS) {
     const body = p[g];
     if (body === undefined) continue;
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new UserError(`config group '${g}' is not an object`, { where });
     const values: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(body as Record<string, unknown>)) values[kebabToCamel(k)] = checkValue(g, k, v, where);
     overrides[g] = values;

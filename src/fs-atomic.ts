@@ -91,34 +91,46 @@ export function tempPath(path: string): string {
 }
 
 /**
- * Creates `dir` and its missing parents, one level at a time and each once:
- * a failure is a UserError naming `where` (default `dir`), never a retry.
+ * Creates `dir` and its missing parents, one level at a time and each once,
+ * never a retry loop. Failures are the file system's own errors (errno), or
+ * ENOTDIR when an existing ancestor is not a directory.
  */
-export function makeDirs(dir: string, where = dir): void {
+export function makeDirsOnce(dir: string): void {
   const missing: string[] = [];
   let at = resolve(dir);
   for (;;) {
-    let isDir: boolean;
     try {
-      isDir = statSync(at).isDirectory();
+      if (!statSync(at).isDirectory()) {
+        throw Object.assign(new Error(`ENOTDIR: not a directory, mkdir '${dir}'`), { code: 'ENOTDIR', path: at, syscall: 'mkdir' });
+      }
+      break;
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw ioError(err, 'create the directory', where);
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
       missing.push(at);
       const up = dirname(at);
-      if (up === at) throw new UserError('cannot create the directory: no existing parent', { where });
+      if (up === at) throw err;
       at = up;
-      continue;
     }
-    if (!isDir) throw new UserError(`cannot create the directory: ${at} is not a directory`, { where });
-    break;
   }
   for (const d of missing.reverse()) {
     try {
       mkdirSync(d);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EEXIST' && statSync(d).isDirectory()) continue;
-      throw ioError(err, 'create the directory', where);
+      throw err;
     }
+  }
+}
+
+/** makeDirsOnce with errors as a UserError naming `where` (default `dir`). */
+export function makeDirs(dir: string, where = dir): void {
+  try {
+    makeDirsOnce(dir);
+  } catch (err) {
+    if (isErrno(err) && err.code === 'ENOTDIR') {
+      throw new UserError(`cannot create the directory: ${err.path ?? 'a parent'} is not a directory`, { where });
+    }
+    throw ioError(err, 'create the directory', where);
   }
 }
 

@@ -32,13 +32,13 @@ function existingAncestor(path: string, where: string): string {
   for (;;) {
     try {
       const st = statSync(at);
-      if (!st.isDirectory()) throw new UserError(`cannot create the output: ${at} is not a directory`, { where, exitCode: 2 });
+      if (!st.isDirectory()) throw new UserError(`cannot create the output directory: ${at} is not a directory`, { where, exitCode: 2 });
       return at;
     } catch (err) {
       if (err instanceof UserError) throw err;
       if (isErrno(err) && err.code !== 'ENOENT') throw ioError(err, 'use the output path', where);
       const up = dirname(at);
-      if (up === at) throw new UserError('cannot create the output: no existing parent directory', { where, exitCode: 2 });
+      if (up === at) throw new UserError('cannot create the output directory: no existing parent directory', { where, exitCode: 2 });
       at = up;
     }
   }
@@ -86,4 +86,16 @@ export function checkOutputSetDir(path: string, flag?: string): void {
     });
   }
   probeWritable(existingAncestor(dirname(resolve(path)), path), path);
+}
+
+/** A directory s2s will create or write into: its nearest existing ancestor is a directory in which files can be created. */
+export function checkWritableDir(path: string, flag?: string): void {
+  let st;
+  try {
+    st = statSync(path);
+  } catch (err) {
+    if (isErrno(err) && err.code !== 'ENOENT') throw ioError(err, `${flag ? `${flag}: ` : ''}use the output directory`, path);
+  }
+  if (st && !st.isDirectory()) throw new UserError(`${flag ? `${flag} ` : ''}exists and is not a directory`, { where: path, exitCode: 2 });
+  probeWritable(existingAncestor(path, path), path);
 }

@@ -6,11 +6,13 @@
  * `runTraining` after checking its flags.
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
+import { totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { BackendRequest } from '../backend/index.ts';
 import { buildConfig, type Overrides, type S2SConfig } from '../config.ts';
 import { configNameOf, readConfigFile, resolveConfigPath } from '../config-file.ts';
 import { UserError } from '../errors.ts';
+import { checkModelFits, modelDims } from '../model/params.ts';
 import { createModel, disposeModel } from '../model/seq2seq.ts';
 import { loadCheckpoint, type LoadedCheckpoint } from '../train/checkpoint.ts';
 import { prepareTraining, type PrepareTrainingOptions, type TrainingData } from '../train/prepare.ts';
@@ -59,6 +61,8 @@ export async function runTraining(config: S2SConfig, out: string, resume: Loaded
 async function trainOn(data: TrainingData, config: S2SConfig, out: string, resume: LoadedCheckpoint | undefined, hooks: RunHooks): Promise<TrainResult> {
   await hooks.onData?.(data);
   if (hooks.signal?.aborted) throw new UserError('training stopped before its first step', { exitCode: 130 });
+  // Before any tensor: a model whose training state would not fit in memory is refused, naming the size flags.
+  if (!resume) checkModelFits(modelDims(config.model, data.vocabs.src.size, data.vocabs.tgt.size), totalmem());
   const model = resume ? resume.model : createModel(config.model, data.vocabs.src.size, data.vocabs.tgt.size, config.training.seed);
   let done: Extract<TrainEvent, { type: 'done' }> | null = null;
   const listener: TrainListener = (event) => {

@@ -91,8 +91,13 @@ export interface EncodeOptions {
   float16?: boolean;
 }
 
-/** Reads one file of the directory by name; rejects (ideally with a UserError) when it is missing. */
-export type ReadFile = (name: string) => Promise<Uint8Array>;
+/**
+ * Reads one file of the directory by name; rejects (ideally with a UserError)
+ * when it is missing. `expectedBytes` is the size the manifest gives (absent
+ * for the manifest itself): a reader may refuse a file of another size before
+ * reading it.
+ */
+export type ReadFile = (name: string, expectedBytes?: number) => Promise<Uint8Array>;
 
 export interface ReadOptions {
   /** How errors name a file: a path on disk, a URL. Default: the name itself. */
@@ -253,7 +258,10 @@ export function parseManifest(bytes: Uint8Array, where: string): Manifest {
   }
   for (const [name, entry] of Object.entries(manifest.files)) {
     if (!PLAIN_NAME.test(name) || name === MANIFEST) throw new UserError(`checkpoint manifest lists a file '${name}' outside the directory`, { where });
-    if (typeof entry !== 'object' || entry === null || !Number.isSafeInteger(entry.bytes) || typeof entry.sha256 !== 'string') {
+    if (
+      typeof entry !== 'object' || entry === null || !Number.isSafeInteger(entry.bytes) || entry.bytes < 0 ||
+      typeof entry.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(entry.sha256)
+    ) {
       throw new UserError(`checkpoint manifest's entry for '${name}' is malformed`, { where });
     }
   }
@@ -261,6 +269,79 @@ export function parseManifest(bytes: Uint8Array, where: string): Manifest {
     if (!manifest.files[name]) throw new UserError(`checkpoint lists no file '${name}'`, { where });
   }
   return manifest;
+}
+
+/** The first tensor in `buffer` (laid out as `specs`) holding NaN or ±Infinity, with how many such values. */
+function firstNonFinite(buffer: ArrayBuffer, specs: tf.io.WeightsManifestEntry[]): { name: string; count: number } | null {
+  let offset = 0;
+  for (const w of specs) {
+    const size = w.shape.reduce((a, b) => a * b, 1);
+    let count = 0;
+    if (w.quantization?.dtype === 'float16') {
+      const halves = new Uint16Array(buffer, offset, size);
+      for (let i = 0; i < size; i++) if ((halves[i]! & 0x7c00) === 0x7c00) count++;
+      offset += 2 * size;
+    } else {
+      const values = new Float32Array(buffer, offset, size);
+      for (let i = 0; i < size; i++) if (!Number.isFinite(values[i]!)) count++;
+      offset += 4 * size;
+    }
+    if (count > 0) return { name: w.name, count };
+  }
+  return null;
+}
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+const isFiniteNumber = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+
+/**
+ * Validates trainer.json: counts are non-negative integers (epoch and step
+ * from 1 and 0), the learning rate finite and positive, the RNG state an
+ * alea state. A crafted file is an error naming it, never a loop.
+ */
+export function parseTrainerState(json: unknown, where: string): TrainerState {
+  const bad = (what: string): never => {
+    throw new UserError(`not a valid trainer state: ${what}`, { where });
+  };
+  if (!isRecord(json)) return bad('expected a JSON object');
+  const t = json;
+  if (!isCount(t.epoch) || t.epoch < 1) bad(`"epoch" must be an integer >= 1, got ${JSON.stringify(t.epoch)}`);
+  for (const key of ['step', 'batchInEpoch', 'sinceImprovement', 'sinceDecay']) {
+    if (!isCount(t[key])) bad(`"${key}" must be a non-negative integer, got ${JSON.stringify(t[key])}`);
+  }
+  if (!isFiniteNumber(t.lr) || t.lr < 0) bad(`"lr" must be a finite number >= 0, got ${JSON.stringify(t.lr)}`);
+  if (t.bestMetric !== null && !isFiniteNumber(t.bestMetric)) bad('"bestMetric" must be a number or null');
+  if (typeof t.done !== 'boolean') bad('"done" must be true or false');
+  const rng = t.epochRng;
+  if (!isRecord(rng) || !isCount(rng.c) || !['s0', 's1', 's2'].every((k) => isFiniteNumber(rng[k]))) {
+    bad('"epochRng" must be an RNG state {c, s0, s1, s2}');
+  }
+  return {
+    epoch: t.epoch as number,
+    step: t.step as number,
+    batchInEpoch: t.batchInEpoch as number,
+    epochRng: { c: (rng as Record<string, number>).c!, s0: (rng as Record<string, number>).s0!, s1: (rng as Record<string, number>).s1!, s2: (rng as Record<string, number>).s2! },
+    lr: t.lr as number,
+    bestMetric: t.bestMetric as number | null,
+    sinceImprovement: t.sinceImprovement as number,
+    sinceDecay: t.sinceDecay as number,
+    done: t.done as boolean,
+  };
+}
+
+/** Validates metrics.json: a list of validation records. */
+export function parseMetrics(json: unknown, where: string): ValidationRecord[] {
+  if (!Array.isArray(json)) throw new UserError('not a valid metrics history: expected a JSON list', { where });
+  return json.map((r: unknown, i) => {
+    const ok =
+      isRecord(r) && isCount(r.step) && isCount(r.epoch) &&
+      // JSON writes an infinite perplexity as null.
+      (typeof r.loss === 'number' || r.loss === null) && (typeof r.ppl === 'number' || r.ppl === null) &&
+      (r.bleu === null || isFiniteNumber(r.bleu)) && isFiniteNumber(r.lr);
+    if (!ok) throw new UserError(`not a valid metrics history: entry ${i} is not a validation record`, { where });
+    return { step: r.step, epoch: r.epoch, loss: r.loss, ppl: r.ppl, bleu: r.bleu, lr: r.lr } as ValidationRecord;
+  });
 }
 
 /** Reads the files of one checkpoint through `read`, each verified against the manifest. */
@@ -277,7 +358,7 @@ class VerifiedReader {
     if (!entry) throw new UserError(`checkpoint lists no file '${name}'`, { where: this.label(MANIFEST) });
     let data: Uint8Array;
     try {
-      data = await this.read(name);
+      data = await this.read(name, entry.bytes);
     } catch (err) {
       if (err instanceof UserError) throw err;
       throw new UserError('checkpoint file is missing', { where });
@@ -330,6 +411,12 @@ class VerifiedReader {
       throw new UserError(`weights manifest describes ${expected} bytes but ${binName} has ${bin.byteLength}`, { where });
     }
     const buffer = bin.buffer.slice(bin.byteOffset, bin.byteOffset + bin.byteLength) as ArrayBuffer;
+    const nonFinite = firstNonFinite(buffer, specs);
+    if (nonFinite !== null) {
+      throw new UserError(`weights are not finite: '${nonFinite.name}' holds ${nonFinite.count} NaN or infinite values (a diverged or damaged model)`, {
+        where: this.label(binName),
+      });
+    }
     return tf.io.decodeWeights(buffer, specs) as Record<string, tf.Tensor>;
   }
 }
@@ -374,7 +461,8 @@ async function readVerifiedCheckpoint(read: ReadFile, opts: ReadOptions): Promis
   const tgtVocab = Vocab.fromJSON(await files.json('tgt.vocab.json'), label('tgt.vocab.json'));
   const splitJson = await files.optionalJson('split.json');
   const split = splitJson === undefined ? null : parseSplitRecord(splitJson, label('split.json'));
-  const metrics = ((await files.optionalJson('metrics.json')) ?? []) as ValidationRecord[];
+  const metricsJson = await files.optionalJson('metrics.json');
+  const metrics = metricsJson === undefined ? [] : parseMetrics(metricsJson, label('metrics.json'));
   const dims = modelDims(config.model, srcVocab.size, tgtVocab.size);
   const tensors = await files.tensors('model.json');
   let params;
@@ -387,7 +475,7 @@ async function readVerifiedCheckpoint(read: ReadFile, opts: ReadOptions): Promis
   const loaded: CheckpointData = { manifest, config, srcVocab, tgtVocab, split, model: { dims, params }, metrics };
   try {
     if (opts.optimizer !== false && manifest.files['optimizer.json']) loaded.optimizerTensors = await files.tensors('optimizer.json');
-    if (manifest.files['trainer.json']) loaded.trainer = (await files.json('trainer.json')) as TrainerState;
+    if (manifest.files['trainer.json']) loaded.trainer = parseTrainerState(await files.json('trainer.json'), label('trainer.json'));
   } catch (err) {
     for (const v of params.values()) v.dispose();
     if (loaded.optimizerTensors) tf.dispose(Object.values(loaded.optimizerTensors));

@@ -8,11 +8,12 @@
  * checkpoint.json is written last: a crash never leaves a half-written
  * checkpoint that looks valid. Loading verifies every file against it.
  */
-import { existsSync, statSync } from 'node:fs';
-import { mkdir, open, readFile, readdir, rename, rm } from 'node:fs/promises';
+import { constants, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdir, open, readdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import type * as tf from '@tensorflow/tfjs-core';
 import { UserError } from '../errors.ts';
+import { errnoReason, isErrno, makeDirsOnce } from '../fs-atomic.ts';
 import type { S2SConfig } from '../config.ts';
 import type { Vocab } from '../data/vocab.ts';
 import type { SplitRecord } from '../data/split.ts';
@@ -57,7 +58,8 @@ export interface SaveOptions {
 }
 
 async function writeFileSynced(path: string, data: string | Uint8Array): Promise<void> {
-  const handle = await open(path, 'w');
+  // A new file in a directory this save just made: exclusive, never through a link.
+  const handle = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o666);
   try {
     await handle.writeFile(data);
     await handle.sync();
@@ -76,7 +78,7 @@ export async function saveCheckpoint(dir: string, c: CheckpointContents, opts: S
   const tmp = join(parent, `.${basename(target)}.tmp-${process.pid}-${Date.now()}`);
   try {
     const files = await encodeCheckpoint(c, { version: s2sVersion(), float16: opts.float16 });
-    await mkdir(parent, { recursive: true });
+    makeDirsOnce(parent);
     await removeStaleTemps(target);
     await mkdir(tmp);
     for (const [name, data] of files) await writeFileSynced(join(tmp, name), data);
@@ -84,9 +86,8 @@ export async function saveCheckpoint(dir: string, c: CheckpointContents, opts: S
   } catch (err) {
     // Cleaning up may fail for the same reason as the save (ENOTDIR, EACCES): report the save's error.
     await rm(tmp, { recursive: true, force: true }).catch(() => {});
-    const code = (err as NodeJS.ErrnoException).code;
-    if (['ENOSPC', 'EACCES', 'EROFS', 'EPERM', 'EDQUOT', 'ENOTDIR', 'EEXIST'].includes(code ?? '')) {
-      throw new UserError(`cannot write checkpoint (${code}); the previous checkpoint is intact`, { where: target, code: 'OUTPUT' });
+    if (isErrno(err)) {
+      throw new UserError(`cannot write checkpoint (${err.code}); the previous checkpoint is intact`, { where: target, code: 'OUTPUT' });
     }
     throw err;
   }
@@ -100,12 +101,41 @@ export async function saveCheckpoint(dir: string, c: CheckpointContents, opts: S
  */
 async function swapInto(tmp: string, target: string): Promise<void> {
   const old = join(dirname(target), `.${basename(target)}.old`);
+  let movedAside = false;
   if (existsSync(target)) {
+    refuseUnlessOwned(target);
+    // `target` is complete, so a `.old` beside it is stale; but it too is removed only if s2s wrote it.
+    if (existsSync(old)) refuseUnlessOwned(old);
     await rm(old, { recursive: true, force: true });
     await rename(target, old);
+    movedAside = true;
   }
   await rename(tmp, target);
-  await rm(old, { recursive: true, force: true });
+  // Only the `.old` this swap made: one left by a crash, with no `target` beside it, is a recoverable checkpoint.
+  if (movedAside) await rm(old, { recursive: true, force: true });
+}
+
+/**
+ * Why `dir` is not a checkpoint s2s wrote, or null when it is: it has a
+ * manifest and every entry in it is listed there. Only such a directory is
+ * ever replaced or pruned: s2s deletes nothing it cannot prove it wrote.
+ */
+export function notOwnedCheckpoint(dir: string): string | null {
+  let listed: Set<string>;
+  try {
+    const manifest = JSON.parse(readFileSync(join(dir, MANIFEST), 'utf8')) as Manifest;
+    listed = new Set([MANIFEST, ...Object.keys(manifest.files ?? {})]);
+  } catch {
+    return `not an s2s checkpoint (no readable ${MANIFEST})`;
+  }
+  const foreign = readdirSync(dir).filter((name) => !listed.has(name));
+  if (foreign.length === 0) return null;
+  return `holds files its ${MANIFEST} does not list (${foreign.slice(0, 3).join(', ')}${foreign.length > 3 ? ', …' : ''})`;
+}
+
+function refuseUnlessOwned(dir: string): void {
+  const why = notOwnedCheckpoint(dir);
+  if (why) throw new UserError(`refusing to replace ${dir}: it ${why}`, { where: dir, hint: 'move it away or choose another --out' });
 }
 
 function processAlive(pid: number): boolean {
@@ -159,18 +189,77 @@ export interface LoadOptions {
 }
 
 /** Loads and verifies a checkpoint or model directory (or a training output directory's `last`). */
-export async function loadCheckpoint(path: string, opts: LoadOptions = {}): Promise<LoadedCheckpoint> {
-  const dir = resolveCheckpointDir(path, opts.which);
-  const read = async (name: string): Promise<Uint8Array> => {
-    try {
-      return await readFile(join(dir, name));
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      throw new UserError(code === 'ENOENT' ? 'checkpoint file is missing' : `cannot read checkpoint file (${code})`, { where: join(dir, name) });
+/** How many times a load starts over when a save replaced the checkpoint while it was being read. */
+const LOAD_ATTEMPTS = 5;
+
+/**
+ * Reads one checkpoint file: a regular file (not a link, FIFO or device),
+ * checked with fstat to be of the manifest's size before a byte is read.
+ * O_NONBLOCK keeps the open of a FIFO from waiting for a writer.
+ */
+async function readCheckpointFile(path: string, expectedBytes?: number): Promise<Uint8Array> {
+  let handle;
+  try {
+    handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new UserError('checkpoint file is missing', { where: path });
+    if (code === 'ELOOP') throw new UserError('checkpoint file is a symbolic link; checkpoints hold regular files only', { where: path });
+    throw new UserError(`cannot read checkpoint file: ${isErrno(err) ? errnoReason(err) : String(err)}`, { where: path });
+  }
+  try {
+    const st = await handle.stat();
+    if (!st.isFile()) throw new UserError('checkpoint file is not a regular file (a FIFO, device or directory)', { where: path });
+    if (expectedBytes !== undefined && st.size !== expectedBytes) {
+      throw new UserError(`checkpoint file is ${st.size} bytes, expected ${expectedBytes} (truncated or partly written)`, { where: path });
     }
-  };
-  const data = await readCheckpoint(read, { label: (name) => join(dir, name), optimizer: opts.optimizer });
-  return { dir, ...data };
+    // The manifest itself has no listed size: a few MB is far more than any manifest.
+    if (expectedBytes === undefined && st.size > 4 * 2 ** 20) throw new UserError('checkpoint manifest is implausibly large', { where: path });
+    const data = new Uint8Array(st.size);
+    let read = 0;
+    while (read < data.length) {
+      const { bytesRead } = await handle.read(data, read, data.length - read, read);
+      if (bytesRead === 0) break;
+      read += bytesRead;
+    }
+    if (read !== data.length) throw new UserError(`checkpoint file is ${read} bytes, expected ${data.length} (truncated while reading)`, { where: path });
+    return data;
+  } finally {
+    await handle.close();
+  }
+}
+
+/** The checkpoint `path` names now and its manifest's bytes (null if there is none), to tell whether a save swapped it. */
+function currentGeneration(path: string, which?: string): string | null {
+  try {
+    const dir = resolveCheckpointDir(path, which);
+    return `${dir}\n${readFileSync(join(dir, MANIFEST), 'utf8')}`;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Loads and verifies a checkpoint or model directory (or a training output
+ * directory's `last`). A training run may replace the checkpoint while it is
+ * read: when a load fails and the checkpoint is no longer the one it started
+ * on, it starts over (a few times), so readers see the old checkpoint or the
+ * new one, never a mixture.
+ */
+export async function loadCheckpoint(path: string, opts: LoadOptions = {}): Promise<LoadedCheckpoint> {
+  for (let attempt = 1; ; attempt++) {
+    const before = currentGeneration(path, opts.which);
+    try {
+      const dir = resolveCheckpointDir(path, opts.which);
+      const read = (name: string, expectedBytes?: number): Promise<Uint8Array> => readCheckpointFile(join(dir, name), expectedBytes);
+      const data = await readCheckpoint(read, { label: (name) => join(dir, name), optimizer: opts.optimizer });
+      return { dir, ...data };
+    } catch (err) {
+      const swapped = before !== currentGeneration(path, opts.which);
+      if (!(err instanceof UserError) || !swapped || attempt >= LOAD_ATTEMPTS) throw err;
+      await new Promise((resolvePromise) => setTimeout(resolvePromise, 20 * attempt));
+    }
+  }
 }
 
 /** Removes the oldest `step-N` checkpoints in `out`, keeping `keep` of them. */
@@ -180,6 +269,7 @@ export async function pruneStepCheckpoints(out: string, keep: number): Promise<v
     .filter((n) => /^step-\d+$/.test(n) && statSync(join(out, n)).isDirectory())
     .sort((a, b) => Number(a.slice(5)) - Number(b.slice(5)));
   for (const name of steps.slice(0, Math.max(0, steps.length - keep))) {
-    await rm(join(out, name), { recursive: true, force: true });
+    // A `step-N` directory that is not a checkpoint s2s wrote is left alone.
+    if (notOwnedCheckpoint(join(out, name)) === null) await rm(join(out, name), { recursive: true, force: true });
   }
 }

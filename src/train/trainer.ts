@@ -165,6 +165,8 @@ export class Trainer {
         this.state.batchInEpoch = 0;
         this.state.epochRng = nextEpochRng;
       }
+      // Let the event loop run between steps: a Ctrl-C or SIGTERM is handled within one step, never starved.
+      await new Promise((resolve) => setImmediate(resolve));
       const stop = await this.stopAfterStep(endOfEpoch);
       if (stop !== null) return stop;
       if (endOfEpoch) {

@@ -171,3 +171,54 @@ describe('checkpoints', () => {
     disposeModel(model);
   });
 });
+
+describe('readers during a save', () => {
+  test('loads interleaved with saves into the same directory always see one whole checkpoint, old or new', async () => {
+    const a = createModel(config.model, srcVocab.size, tgtVocab.size, 4);
+    const b = createModel(config.model, srcVocab.size, tgtVocab.size, 5);
+    const run = join(work, 'busy-run');
+    const save = (model: typeof a) => saveCheckpoint(join(run, 'last'), { config, srcVocab, tgtVocab, split, model });
+    await save(a);
+    const shaA = JSON.parse(readFileSync(join(run, 'last', 'checkpoint.json'), 'utf8')).files['weights.bin'].sha256;
+    await save(b);
+    const shaB = JSON.parse(readFileSync(join(run, 'last', 'checkpoint.json'), 'utf8')).files['weights.bin'].sha256;
+    assert.notEqual(shaA, shaB);
+    let saving = true;
+    const saver = (async () => {
+      for (let i = 0; i < 30; i++) await save(i % 2 === 0 ? a : b);
+      saving = false;
+    })();
+    const seen = new Set<string>();
+    let loads = 0;
+    while (saving) {
+      const loaded = await loadCheckpoint(run);
+      seen.add(loaded.manifest.files['weights.bin']!.sha256);
+      disposeModel(loaded.model);
+      loads += 1;
+    }
+    await saver;
+    assert.ok(loads > 1);
+    for (const sha of seen) assert.ok(sha === shaA || sha === shaB);
+    disposeModel(a);
+    disposeModel(b);
+  });
+});
+
+describe('crafted checkpoint files', () => {
+  test('a checkpoint file that is a link is refused, even to a file inside it', async () => {
+    const { model, dir } = await saved('linked');
+    disposeModel(model);
+    const moved = join(dir, 'moved.bin');
+    renameSync(join(dir, 'weights.bin'), moved);
+    const { symlinkSync } = await import('node:fs');
+    symlinkSync(moved, join(dir, 'weights.bin'));
+    await rejects(dir, /symbolic link/, 'weights.bin');
+  });
+
+  test('a file larger than the manifest says is refused before it is read', async () => {
+    const { model, dir } = await saved('grown');
+    disposeModel(model);
+    writeFileSync(join(dir, 'weights.bin'), Buffer.alloc(10 * 2 ** 20));
+    await rejects(dir, /is 10485760 bytes, expected \d+/, 'weights.bin');
+  });
+});

@@ -2,11 +2,13 @@
  * `s2s train`: read the corpus, build vocabularies, train with validation and
  * checkpoints; `--resume DIR` continues a run exactly where it stopped.
  */
-import { accessSync, constants, existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { S2SConfig } from '../../config.ts';
-import { UserError } from '../../errors.ts';
+import { UserError, usageError } from '../../errors.ts';
+import { makeDirs } from '../../fs-atomic.ts';
+import { checkOutputFile, checkWritableDir } from '../../user-paths.ts';
 import type { LoadedCheckpoint } from '../../train/checkpoint.ts';
 import type { TrainingData } from '../../train/prepare.ts';
 import { addConfigOptions, checkpointsDir, configFromOptions, overridesFromOptions } from '../config-options.ts';
@@ -37,28 +39,33 @@ function outputDir(config: S2SConfig): string {
   return resolve(config.training.out ?? join(checkpointsDir(), config.name));
 }
 
-/** Fails before training, not at the first checkpoint, when `out` cannot be created or written. */
+/** Fails before training, not at the first checkpoint, when `out` cannot be created or written (a probe file is made). */
 function checkOutputWritable(out: string): void {
-  let dir = out;
-  while (!existsSync(dir)) dir = dirname(dir);
-  if (!statSync(dir).isDirectory()) {
-    throw new UserError(`cannot create the output directory: ${dir} is not a directory`, { where: out, exitCode: 2 });
-  }
-  try {
-    accessSync(dir, constants.W_OK);
-  } catch {
-    throw new UserError('the output directory is not writable (permission denied)', { where: dir });
-  }
+  checkWritableDir(out, '--out');
 }
 
-/** Refuses to train into a directory that holds something else, unless --force. */
-function checkOutputDir(out: string, force: boolean): void {
+/** The names a run writes in its output directory: `last`, `best`, `step-N` and their `.old` copies left by a crash mid-save. */
+const RUN_ENTRY = /^(last|best|step-\d+)$|^\.(last|best|step-\d+)\.old$/;
+
+/**
+ * Refuses to train into a directory that holds something else, unless
+ * --force; even with --force, a `last`, `best` or `step-N` there that is not
+ * a checkpoint s2s wrote is refused now, not after training up to the first save.
+ */
+async function checkOutputDir(out: string, force: boolean): Promise<void> {
   if (!existsSync(out)) return checkOutputWritable(out);
   if (!statSync(out).isDirectory()) throw new UserError('--out exists and is not a directory', { where: out, exitCode: 2 });
-  // A prepared dataset (from `s2s prepare`) is not a run.
-  const entries = readdirSync(out).filter((n) => !n.startsWith('.') && n !== 'prepared');
+  // A prepared dataset (from `s2s prepare`) is not a run; a `.last.old` alone is a checkpoint a crash left to be recovered: it makes the directory a run.
+  const entries = readdirSync(out).filter((n) => (!n.startsWith('.') && n !== 'prepared') || /^\.(last|best|step-\d+)\.old$/.test(n));
+  if (force) {
+    const { notOwnedCheckpoint } = await import('../../train/checkpoint.ts');
+    for (const name of entries.filter((n) => /^(last|best|step-\d+)$/.test(n))) {
+      const why = notOwnedCheckpoint(join(out, name));
+      if (why) throw new UserError(`--force replaces only checkpoints s2s wrote; ${join(out, name)} ${why}`, { where: out, exitCode: 2 });
+    }
+  }
   if (entries.length === 0 || force) return checkOutputWritable(out);
-  const isRun = entries.every((n) => n === 'last' || n === 'best' || /^step-\d+$/.test(n) || n.endsWith('.jsonl'));
+  const isRun = entries.every((n) => RUN_ENTRY.test(n) || n.endsWith('.jsonl'));
   throw new UserError(
     isRun ? 'the output directory already holds a training run' : 'the output directory holds files that are not s2s checkpoints',
     {
@@ -90,28 +97,78 @@ interface RunStart {
   resume?: LoadedCheckpoint;
 }
 
-/** `--resume DIR`: the checkpoint's config with the resumable training flags applied; it writes where it was. */
+/**
+ * With --resume everything but the budget (RESUMABLE_KEYS) and --out comes
+ * from the checkpoint: a flag that would change anything else is refused
+ * rather than silently ignored (repeating the checkpoint's own value is fine).
+ */
+function refuseIgnoredFlags(opts: Record<string, unknown>, saved: S2SConfig): void {
+  const given = overridesFromOptions(opts, [...GROUPS]);
+  const ignored = GROUPS.flatMap((g) =>
+    Object.entries(given[g] ?? {})
+      .filter(([k, v]) => !RESUMABLE_KEYS.includes(k) && k !== 'out' && JSON.stringify(v) !== JSON.stringify((saved[g] as Record<string, unknown>)[k]))
+      .map(([k]) => k),
+  );
+  if (ignored.length === 0) return;
+  const flags = ignored.map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`);
+  throw usageError(
+    `--resume continues with the checkpoint's settings; ${flags.join(', ')} cannot change`,
+    flags[0]!,
+    `only ${RESUMABLE_KEYS.map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')} and --out may be given with --resume`,
+  );
+}
+
+/** The step and done flag of the checkpoint in `dir`, from its manifest and trainer.json (null when there is none). */
+function savedStep(dir: string): { step: number; done: boolean } | null {
+  try {
+    const manifest = JSON.parse(readFileSync(join(dir, 'checkpoint.json'), 'utf8')) as { step?: unknown };
+    const trainer = JSON.parse(readFileSync(join(dir, 'trainer.json'), 'utf8')) as { done?: unknown };
+    return typeof manifest.step === 'number' ? { step: manifest.step, done: trainer.done === true } : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * `--resume DIR`: the checkpoint's config with the resumable training flags
+ * applied. It writes where it was, or into --out when given. Resuming an older
+ * checkpoint (`best`, `step-N`) into a run whose `last` is newer is refused:
+ * it would silently replace that `last`.
+ */
 async function resumedRun(opts: Record<string, unknown>, command: Command, resumeFrom: string): Promise<RunStart> {
   const { loadCheckpoint, resolveCheckpointDir } = await import('../../train/checkpoint.ts');
   const { buildConfig } = await import('../../config.ts');
   const dir = resolveCheckpointDir(resumeFrom);
+  const runDir = ['last', 'best', '.last.old'].includes(basename(dir)) || /^step-\d+$/.test(basename(dir)) ? dirname(dir) : dir;
+  const outFlag = typeof opts.out === 'string' ? resolve(opts.out) : null;
+  const out = outFlag ?? runDir;
+  if (outFlag !== null && outFlag !== runDir) await checkOutputDir(out, opts.force === true);
+  else checkOutputWritable(out);
+  const from = savedStep(dir);
+  const last = savedStep(join(out, 'last'));
+  if (from && last && resolve(dir) !== resolve(out, 'last') && (last.step > from.step || last.done)) {
+    throw new UserError(
+      `resuming step ${from.step} would replace ${join(out, 'last')} (step ${last.step}${last.done ? ', finished' : ''})`,
+      { where: resumeFrom, hint: `continue it in a new directory with --out DIR, or resume ${out} itself`, exitCode: 2 },
+    );
+  }
+  await checkLogJson(opts);
   await initBackendFor(command); // loading the weights needs it
   const resume = await loadCheckpoint(dir);
   if (!resume.trainer) throw new UserError('this checkpoint has no training state to resume from', { where: dir });
+  const saved = resume.config;
+  refuseIgnoredFlags(opts, saved);
   const flags = overridesFromOptions(opts, [...GROUPS]).training ?? {};
   const changed: Record<string, unknown> = Object.fromEntries(Object.entries(flags).filter(([k]) => RESUMABLE_KEYS.includes(k)));
-  const saved = resume.config;
   const state = resume.trainer;
   // The budget is the one stated now: a --max-steps the run has used up no longer holds it back.
   if (!('maxSteps' in changed) && saved.training.maxSteps > 0 && state.step >= saved.training.maxSteps) changed.maxSteps = 0;
   const base = { data: { ...saved.data }, model: { ...saved.model }, training: { ...saved.training }, decoding: { ...saved.decoding } };
-  const config = buildConfig(saved.name, base, { training: changed });
+  const config = buildConfig(saved.name, base, { training: { ...changed, ...(outFlag !== null ? { out: outFlag } : {}) } });
   const { epochs, maxSteps } = config.training;
   const budgetLeft = state.epoch <= epochs && (maxSteps === 0 || state.step < maxSteps);
   if (budgetLeft) state.done = false; // a finished run given more epochs or steps continues
   if (!globalOptions(command).quiet) process.stderr.write(`${resumePlan(dir, state, epochs, maxSteps, budgetLeft)}\n`);
-  const out = ['last', 'best', '.last.old'].includes(basename(dir)) || /^step-\d+$/.test(basename(dir)) ? dirname(dir) : dir;
-  checkOutputWritable(out);
   return { config, out, resume };
 }
 
@@ -124,12 +181,27 @@ export function resumePlan(dir: string, state: { step: number; epoch: number }, 
   return `${at}: training to the end of epoch ${epochs}${maxSteps > 0 ? ` or step ${maxSteps}, whichever comes first` : ''}`;
 }
 
+/** --log-json is checked, its directory made and the file created before any training: a bad path never costs a run. */
+async function checkLogJson(opts: Record<string, unknown>): Promise<void> {
+  if (typeof opts.logJson !== 'string') return;
+  checkOutputFile(opts.logJson, '--log-json');
+  makeDirs(dirname(resolve(opts.logJson)), opts.logJson);
+  const { appendFileSync } = await import('node:fs');
+  try {
+    appendFileSync(opts.logJson, '');
+  } catch (err) {
+    const { ioError } = await import('../../fs-atomic.ts');
+    throw ioError(err, '--log-json: open the log', opts.logJson);
+  }
+}
+
 /** A new run: the flags, the corpus and --out are checked before the backend starts (which takes a second or two). */
 async function freshRun(opts: Record<string, unknown>, command: Command): Promise<RunStart> {
   const config = configFromOptions(opts, [...GROUPS]);
   checkCorpusPresent(config);
   const out = outputDir(config);
-  checkOutputDir(out, opts.force === true);
+  await checkOutputDir(out, opts.force === true);
+  await checkLogJson(opts);
   await initBackendFor(command);
   return { config, out };
 }
