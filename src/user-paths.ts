@@ -16,13 +16,13 @@ export function checkInputFile(path: string, flag?: string): void {
     st = statSync(path);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new UserError(`${label}file not found`, { where: path });
-    throw ioError(err, `${label}read the file`, path);
+    throw ioError(err, 'read the file', path);
   }
   if (st.isDirectory()) throw new UserError(`${label}is a directory, expected a file`, { where: path });
   try {
     accessSync(path, constants.R_OK);
   } catch (err) {
-    throw ioError(err, `${label}read the file`, path);
+    throw ioError(err, 'read the file', path);
   }
 }
 
@@ -36,7 +36,7 @@ function existingAncestor(path: string, where: string): string {
       return at;
     } catch (err) {
       if (err instanceof UserError) throw err;
-      if (isErrno(err) && err.code !== 'ENOENT') throw ioError(err, 'use the output path', where);
+      if (isErrno(err) && err.code !== 'ENOENT' && err.code !== 'ENOTDIR') throw ioError(err, 'use the output path', where);
       const up = dirname(at);
       if (up === at) throw new UserError('cannot create the output directory: no existing parent directory', { where, exitCode: 2 });
       at = up;
@@ -65,7 +65,7 @@ export function checkOutputFile(path: string, flag?: string): void {
   try {
     st = statSync(path);
   } catch (err) {
-    if (isErrno(err) && err.code !== 'ENOENT' && err.code !== 'ENOTDIR') throw ioError(err, `${label}use the output file`, path);
+    if (isErrno(err) && err.code !== 'ENOENT' && err.code !== 'ENOTDIR') throw ioError(err, 'use the output file', path);
   }
   if (st?.isDirectory()) throw new UserError(`${label}the output is a directory, expected a file`, { where: path, exitCode: 2 });
   if (st && !st.isFile()) throw new UserError(`${label}the output exists and is not a regular file`, { where: path, exitCode: 2 });
@@ -94,7 +94,8 @@ export function checkWritableDir(path: string, flag?: string): void {
   try {
     st = statSync(path);
   } catch (err) {
-    if (isErrno(err) && err.code !== 'ENOENT') throw ioError(err, `${flag ? `${flag}: ` : ''}use the output directory`, path);
+    // A missing path, or one under a file (ENOTDIR: reported below, naming the file), is for existingAncestor to judge.
+    if (isErrno(err) && err.code !== 'ENOENT' && err.code !== 'ENOTDIR') throw ioError(err, 'use the output directory', path);
   }
   if (st && !st.isDirectory()) throw new UserError(`${flag ? `${flag} ` : ''}exists and is not a directory`, { where: path, exitCode: 2 });
   probeWritable(existingAncestor(path, path), path);

@@ -202,10 +202,13 @@ export async function* lineBatches(input: NodeJS.ReadableStream, size: number): 
     ended = true;
     notify();
   });
-  input.on('error', (err) => {
-    failure = err;
+  const fail = (err: unknown): void => {
+    failure ??= err;
     notify();
-  });
+  };
+  input.on('error', fail);
+  // readline forwards the input's errors to the interface as well.
+  lines.on('error', fail);
   try {
     for (;;) {
       if (queue.length === 0 && !ended && failure === null) await new Promise<void>((resolve) => (wake = resolve));
