@@ -190,7 +190,7 @@ export interface LoadOptions {
 
 /** Loads and verifies a checkpoint or model directory (or a training output directory's `last`). */
 /** How many times a load starts over when a save replaced the checkpoint while it was being read. */
-const LOAD_ATTEMPTS = 5;
+const LOAD_ATTEMPTS = 10;
 
 /**
  * Reads one checkpoint file: a regular file (not a link, FIFO or device),

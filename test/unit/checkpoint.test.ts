@@ -185,7 +185,11 @@ describe('readers during a save', () => {
     assert.notEqual(shaA, shaB);
     let saving = true;
     const saver = (async () => {
-      for (let i = 0; i < 30; i++) await save(i % 2 === 0 ? a : b);
+      // A save every few milliseconds: far more often than training saves, so loads keep overlapping them.
+      for (let i = 0; i < 30; i++) {
+        await save(i % 2 === 0 ? a : b);
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
       saving = false;
     })();
     const seen = new Set<string>();
