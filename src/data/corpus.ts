@@ -104,6 +104,8 @@ export function delimiterFor(file: string, configured: string | null): string {
 // ---------------------------------------------------------------- bytes and lines
 
 function fileError(err: unknown, file: string): unknown {
+  // A UserError (UTF-16, a binary file) already names its file; its `code` is not an errno.
+  if (err instanceof UserError) return err;
   const code = (err as NodeJS.ErrnoException).code;
   if (code === 'ENOENT') {
     const hint = /cmn-eng/.test(file) ? 'run `s2s data get cmn-eng` to download the default corpus' : undefined;
