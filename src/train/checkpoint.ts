@@ -20,7 +20,9 @@ import type { SplitRecord } from '../data/split.ts';
 import {
   encodeCheckpoint,
   MANIFEST,
+  MODEL_FILES,
   readCheckpoint,
+  TRAINING_FILES,
   type CheckpointContents,
   type Manifest,
   type TrainerState,
@@ -115,6 +117,9 @@ async function swapInto(tmp: string, target: string): Promise<void> {
   if (movedAside) await rm(old, { recursive: true, force: true });
 }
 
+/** Every name a checkpoint s2s writes may hold. */
+const CHECKPOINT_FILE_NAMES = new Set([MANIFEST, ...MODEL_FILES, ...TRAINING_FILES, 'weights.bin', 'split.json', 'metrics.json']);
+
 /**
  * Why `dir` is not a checkpoint s2s wrote, or null when it is: it has a
  * manifest and every entry in it is listed there. Only such a directory is
@@ -126,7 +131,9 @@ export function notOwnedCheckpoint(dir: string): string | null {
     const manifest = JSON.parse(readFileSync(join(dir, MANIFEST), 'utf8')) as Manifest;
     listed = new Set([MANIFEST, ...Object.keys(manifest.files ?? {})]);
   } catch {
-    return `not an s2s checkpoint (no readable ${MANIFEST})`;
+    // No manifest: a checkpoint whose removal was interrupted holds only checkpoint file names.
+    listed = CHECKPOINT_FILE_NAMES;
+    if (!readdirSync(dir).every((name) => listed.has(name))) return `not an s2s checkpoint (no readable ${MANIFEST})`;
   }
   const foreign = readdirSync(dir).filter((name) => !listed.has(name));
   if (foreign.length === 0) return null;

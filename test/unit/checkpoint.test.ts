@@ -226,3 +226,23 @@ describe('crafted checkpoint files', () => {
     await rejects(dir, /is 10485760 bytes, expected \d+/, 'weights.bin');
   });
 });
+
+describe('replacing and pruning only what s2s wrote', () => {
+  test('a checkpoint whose removal was interrupted (no manifest, only checkpoint files) is still replaced', async () => {
+    const { model, dir } = await saved('half-removed');
+    const old = join(work, '.half-removed.old');
+    cpSync(dir, old, { recursive: true });
+    rmSync(join(old, 'checkpoint.json'));
+    await saveCheckpoint(dir, { config, srcVocab, tgtVocab, split, model });
+    assert.ok(!existsSync(old));
+    disposeModel(model);
+  });
+
+  test('a directory with a file s2s did not write is never replaced', async () => {
+    const { model, dir } = await saved('with-user-file');
+    writeFileSync(join(dir, 'notes.txt'), 'mine');
+    await assert.rejects(saveCheckpoint(dir, { config, srcVocab, tgtVocab, split, model }), /refusing to replace/);
+    assert.equal(readFileSync(join(dir, 'notes.txt'), 'utf8'), 'mine');
+    disposeModel(model);
+  });
+});
