@@ -12,6 +12,10 @@ export type S2SErrorCode =
   | 'BAD_INPUT'
   /** A bad flag or option value, or options that conflict (exit code 2). */
   | 'USAGE'
+  /** An input file that does not exist. */
+  | 'NOT_FOUND'
+  /** A download that failed (network or HTTP status). */
+  | 'DOWNLOAD'
   /** No model where one was looked for. */
   | 'MODEL_NOT_FOUND'
   /** A checkpoint or model directory that is incomplete, corrupt, or does not match itself. */

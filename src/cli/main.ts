@@ -46,12 +46,21 @@ function commanderMessage(err: CommanderError): string {
 }
 
 /** Writes what is printed for an error and returns the exit code. */
+/** Hints that name s2s commands belong to the CLI: the library's errors carry a code instead. */
+function withCommandHint(err: UserError): UserError {
+  if (err.hint !== undefined) return err;
+  let hint: string | undefined;
+  if (err.code === 'NOT_FOUND' && /cmn-eng/.test(err.where ?? '')) hint = 'run `s2s data get cmn-eng` to download the default corpus';
+  if (err.code === 'DOWNLOAD') hint = 'download the file yourself and import it with: s2s data get <corpus> --from FILE';
+  return hint === undefined ? err : new UserError(err.message, { where: err.where, hint, exitCode: err.exitCode, code: err.code });
+}
+
 export function reportError(thrown: unknown, io: MainIO): number {
   // A filesystem error that reached here (any errno with a path) is the user's to fix: one line naming the path.
   const named = isErrno(thrown) && (thrown.path ?? thrown.dest) !== undefined;
   const err = named ? ioError(thrown, 'access the file') : thrown;
   if (err instanceof UserError) {
-    io.stderr(`${formatUserError(err)}\n`);
+    io.stderr(`${formatUserError(withCommandHint(err))}\n`);
     if (io.env.S2S_DEBUG === '1' && err.stack) io.stderr(`${err.stack}\n`);
     return err.exitCode;
   }

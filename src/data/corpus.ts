@@ -107,10 +107,7 @@ function fileError(err: unknown, file: string): unknown {
   // A UserError (UTF-16, a binary file) already names its file; its `code` is not an errno.
   if (err instanceof UserError) return err;
   const code = (err as NodeJS.ErrnoException).code;
-  if (code === 'ENOENT') {
-    const hint = /cmn-eng/.test(file) ? 'run `s2s data get cmn-eng` to download the default corpus' : undefined;
-    return new UserError('file not found', { where: file, hint });
-  }
+  if (code === 'ENOENT') return new UserError('file not found', { where: file, code: 'NOT_FOUND' });
   if (code === 'EISDIR') return new UserError('is a directory, expected a file', { where: file });
   if (code === 'EACCES' || code === 'EPERM') return new UserError('permission denied', { where: file });
   if (code === 'Z_BUF_ERROR') return new UserError('truncated gzip file (unexpected end of data)', { where: file });

@@ -71,20 +71,19 @@ function causeOf(err: unknown): string {
 
 /** Fetches `url` into memory. HTTP errors and network failures are UserErrors naming the URL. */
 export async function download(url: string, onProgress?: ProgressCallback): Promise<Buffer> {
-  const hint = 'download the file yourself and import it with: s2s data get cmn-eng --from FILE';
   let res: Response;
   try {
     res = await fetch(url, { headers: { 'user-agent': 's2s (https://github.com/; data get)' }, redirect: 'follow' });
   } catch (err) {
-    throw new UserError(`cannot download: ${causeOf(err)}`, { where: url, hint });
+    throw new UserError(`cannot download: ${causeOf(err)}`, { where: url, code: 'DOWNLOAD' });
   }
   if (!res.ok) {
-    throw new UserError(`download failed: HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ''}`, { where: url, hint });
+    throw new UserError(`download failed: HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ''}`, { where: url, code: 'DOWNLOAD' });
   }
   const length = Number(res.headers.get('content-length'));
   const total = Number.isFinite(length) && length > 0 ? length : null;
   const tooBig = `the download is larger than ${MAX_DOWNLOAD_BYTES / 2 ** 30} GiB`;
-  if (total !== null && total > MAX_DOWNLOAD_BYTES) throw new UserError(tooBig, { where: url, hint });
+  if (total !== null && total > MAX_DOWNLOAD_BYTES) throw new UserError(tooBig, { where: url, code: 'DOWNLOAD' });
   const chunks: Uint8Array[] = [];
   let received = 0;
   try {
@@ -96,16 +95,16 @@ export async function download(url: string, onProgress?: ProgressCallback): Prom
       received += value.length;
       if (received > MAX_DOWNLOAD_BYTES) {
         await reader.cancel();
-        throw new UserError(tooBig, { where: url, hint });
+        throw new UserError(tooBig, { where: url, code: 'DOWNLOAD' });
       }
       onProgress?.(received, total);
     }
   } catch (err) {
     if (err instanceof UserError) throw err;
-    throw new UserError(`download interrupted after ${received} bytes: ${causeOf(err)}`, { where: url, hint });
+    throw new UserError(`download interrupted after ${received} bytes: ${causeOf(err)}`, { where: url, code: 'DOWNLOAD' });
   }
   if (total !== null && received !== total) {
-    throw new UserError(`download incomplete: got ${received} of ${total} bytes`, { where: url, hint });
+    throw new UserError(`download incomplete: got ${received} of ${total} bytes`, { where: url, code: 'DOWNLOAD' });
   }
   return Buffer.concat(chunks);
 }

@@ -27,6 +27,15 @@ describe('reportError', () => {
     assert.equal(out.text(), 's2s: error: file not found (x.tsv)\n');
   });
 
+  test('the CLI adds the command hints to library errors by their code', () => {
+    const missing = io();
+    assert.equal(reportError(new UserError('file not found', { where: 'data/cmn-eng/cmn-eng.tsv', code: 'NOT_FOUND' }), missing), 1);
+    assert.equal(missing.text(), 's2s: error: file not found (data/cmn-eng/cmn-eng.tsv)\ns2s: hint: run `s2s data get cmn-eng` to download the default corpus\n');
+    const failed = io();
+    assert.equal(reportError(new UserError('download failed: HTTP 404', { where: 'http://127.0.0.1/x.zip', code: 'DOWNLOAD' }), failed), 1);
+    assert.match(failed.text(), /\ns2s: hint: download the file yourself and import it with: s2s data get <corpus> --from FILE\n$/);
+  });
+
   test('a UserError with a hint adds one hint line', () => {
     const out = io();
     assert.equal(reportError(new UserError('bad', { where: '--beam', hint: 'try 5', exitCode: 2 }), out), 2);

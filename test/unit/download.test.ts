@@ -142,7 +142,7 @@ describe('getCorpus over HTTP', () => {
       assert.ok(err instanceof UserError);
       assert.equal(err.message, 'download failed: HTTP 404 Not Found');
       assert.equal(err.where, `${base}/missing.zip`);
-      assert.match(err.hint ?? '', /--from FILE/);
+      assert.equal(err.code, 'DOWNLOAD');
       return true;
     });
   });
