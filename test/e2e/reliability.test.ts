@@ -224,7 +224,7 @@ describe('configs and flags', () => {
     const debug = await runS2S(['vocab', '--out', work, '--data', path], { env: { S2S_DEBUG: '1' } });
     assert.equal(debug.code, 1);
     assert.match(debug.stderr, /^s2s: error: file not found/);
-    assert.match(debug.stderr, /UserError: file not found\n\s+at /);
+    assert.match(debug.stderr, /S2SError: file not found\n\s+at /);
   });
 });
 
@@ -250,13 +250,18 @@ describe('checkpoints and translation (tiny checkpoint)', () => {
     assert.doesNotMatch(empty.stderr, /error/);
   });
 
-  test('translate: 10,000 characters are cut to the model max-len with a warning', async () => {
-    const long = Array.from({ length: 2200 }, (_, i) => ['tom', 'likes', 'tea', 'very', 'much'][i % 5]).join(' ');
-    assert.ok(long.length >= 10_000);
+  test('translate: a long input is cut to --max-input-len with a warning; over 10,000 characters is refused', async () => {
+    const words = (n: number): string => Array.from({ length: n }, (_, i) => ['tom', 'likes', 'tea', 'very', 'much'][i % 5]).join(' ');
+    const long = words(1900);
+    assert.ok(long.length > 9_000 && long.length <= 10_000);
     const r = await translate([long]);
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stderr, /s2s: warning: input 1 has 2200 tokens; translating its first 12/);
+    assert.match(r.stderr, /s2s: warning: input 1 has 1900 tokens; translating its first 200 \(--max-input-len\)/);
     assert.equal(r.stdout.split('\n').length, 2, 'one line, perhaps empty');
+    const huge = await translate([words(2200)]);
+    assert.equal(huge.code, 1);
+    assert.match(huge.stderr, /^s2s: error: the text to translate has 10559 characters; at most 10000 are accepted/m);
+    assert.doesNotMatch(huge.stderr, /^\s+at /m);
   });
 
   test('translate --checkpoint at a directory that is not a checkpoint', async () => {
