@@ -222,7 +222,8 @@ export function whyNotReplaceable(dir: string): string | null {
   return `holds files s2s did not write (${shown})`;
 }
 
-function processAlive(pid: number): boolean {
+/** Whether a process with this id exists (EPERM: it does, under another user). */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -11,12 +11,8 @@
 import { constants, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, open, readdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import type * as tf from '@tensorflow/tfjs-core';
 import { UserError } from '../errors.ts';
-import { errnoReason, isErrno, makeDirsOnce } from '../fs-atomic.ts';
-import type { S2SConfig } from '../config.ts';
-import type { Vocab } from '../data/vocab.ts';
-import type { SplitRecord } from '../data/split.ts';
+import { errnoReason, isErrno, makeDirsOnce, processAlive } from '../fs-atomic.ts';
 import {
   encodeCheckpoint,
   MANIFEST,
@@ -24,11 +20,11 @@ import {
   readCheckpoint,
   TRAINING_FILES,
   type CheckpointContents,
+  type CheckpointData,
   type Manifest,
   type TrainerState,
   type ValidationRecord,
 } from '../model/checkpoint-files.ts';
-import type { Seq2Seq } from '../model/seq2seq.ts';
 import { s2sVersion } from '../project.ts';
 
 export {
@@ -39,19 +35,9 @@ export {
   type ValidationRecord,
 } from '../model/checkpoint-files.ts';
 
-export interface LoadedCheckpoint {
+/** A checkpoint loaded from disk: its contents and the directory they came from. */
+export interface LoadedCheckpoint extends CheckpointData {
   dir: string;
-  manifest: Manifest;
-  config: S2SConfig;
-  srcVocab: Vocab;
-  tgtVocab: Vocab;
-  /** Null in a model directory exported without one. */
-  split: SplitRecord | null;
-  model: Seq2Seq;
-  /** Present in training checkpoints (unless loaded with `optimizer: false`). */
-  optimizerTensors?: Record<string, tf.Tensor>;
-  trainer?: TrainerState;
-  metrics: ValidationRecord[];
 }
 
 export interface SaveOptions {
@@ -145,14 +131,6 @@ function refuseUnlessOwned(dir: string): void {
   if (why) throw new UserError(`refusing to replace ${dir}: it ${why}`, { where: dir, hint: 'move it away or choose another --out' });
 }
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /**
  * Removes temporary directories left by interrupted saves: any of `target`,
