@@ -90,13 +90,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     .option('--checkpoint <dir>', "decode with this trained checkpoint and its own validation sentences (default: a fresh model, outputs capped at the references' length)")
     .exitOverride()
     .configureOutput({ writeErr: () => {} });
-  try {
-    program.parse([...argv]);
-  } catch (err) {
-    if (!(err instanceof CommanderError)) throw err;
-    if (err.exitCode === 0) process.exit(0); // --help / --version, already printed
-    throw new UserError(`${err.message.replace(/^error: /, '')} (see npm run bench -- --help)`, { exitCode: 2 });
-  }
+  parseScriptFlags(program, argv, 'bench');
   const o = program.opts<{ backend?: BackendName[]; steps: number; sentences: number; json: boolean; config: string; profile: boolean; checkpoint?: string }>();
   return {
     backends: o.backend ?? [...ALL_BACKENDS],
@@ -133,4 +127,18 @@ export function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = sorted.length >> 1;
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/**
+ * Parses a bench script's flags (a program built with exitOverride): --help exits 0,
+ * a usage mistake is one UserError line naming the script's --help.
+ */
+export function parseScriptFlags(program: Command, argv: readonly string[], script: string): void {
+  try {
+    program.parse([...argv]);
+  } catch (err) {
+    if (!(err instanceof CommanderError)) throw err;
+    if (err.exitCode === 0) process.exit(0); // --help / --version, already printed
+    throw new UserError(`${err.message.replace(/^error: /, '')} (see npm run ${script} -- --help)`, { exitCode: 2 });
+  }
 }

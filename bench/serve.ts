@@ -12,10 +12,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
-import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
 import { UserError, formatUserError } from '../src/errors.ts';
 import { PROJECT_ROOT } from '../src/project.ts';
-import { median, round } from './options.ts';
+import { median, parseScriptFlags, round } from './options.ts';
 
 const CLIENT_LEVELS = [1, 8, 64] as const;
 
@@ -52,13 +52,7 @@ function parseArgs(argv: readonly string[]): ServeBenchOptions {
     .option('--json', 'one JSON object instead of the table', false)
     .exitOverride()
     .configureOutput({ writeErr: () => {} });
-  try {
-    program.parse([...argv]);
-  } catch (err) {
-    if (!(err instanceof CommanderError)) throw err;
-    if (err.exitCode === 0) process.exit(0);
-    throw new UserError(`${err.message.replace(/^error: /, '')} (see npm run bench:serve -- --help)`, { exitCode: 2 });
-  }
+  parseScriptFlags(program, argv, 'bench:serve');
   const o = program.opts<{ checkpoint?: string; requests: number; single: number; maxWaitMs: number; json: boolean }>();
   return { checkpoint: o.checkpoint ?? defaultCheckpoint(), requests: o.requests, single: o.single, maxWaitMs: o.maxWaitMs, json: o.json };
 }
