@@ -61,7 +61,7 @@ async function cliTranslations(extra: string[]): Promise<string[]> {
 
 async function launch(extraArgs: string[] = []): Promise<Browser> {
   assert.ok(existsSync(CHROMIUM), `no browser at ${CHROMIUM}: install Debian's chromium (apt-get install -y chromium) or set CHROMIUM`);
-  const browser = await puppeteer.launch({
+  const browser = await puppeteer.launch({ timeout: 120_000,
     executablePath: CHROMIUM,
     headless: true,
     userDataDir: mkdtempSync(join(work, 'profile-')),
