@@ -1,10 +1,13 @@
 /**
  * Turns trainer events into what a person sees: on a terminal a cli-progress
- * bar per epoch (step/total, loss, target tokens/s, learning rate, ETA) and a
- * line per validation; otherwise one log line every --log-every steps.
- * --log-json appends one JSON object per logged step and per validation.
+ * bar per epoch (batch/total, loss, target tokens/s, learning rate, ETA), or
+ * one bar over the steps when --max-steps ends training before the epochs do,
+ * with validation and other lines printed above it; otherwise one log line
+ * every --log-every steps. --log-json appends one JSON object per logged step
+ * and per validation.
  */
 import { appendFileSync } from 'node:fs';
+import readline from 'node:readline';
 import cliProgress from 'cli-progress';
 import { errnoReason, isErrno } from '../fs-atomic.ts';
 import type { TrainEvent } from '../train/trainer.ts';
@@ -15,7 +18,10 @@ export interface ProgressOptions {
   tty: boolean;
   logEvery: number;
   logJson: string | null;
+  /** Writes one line (and its newline) to `stream`. */
   write: (line: string) => void;
+  /** Where bars are drawn; default process.stderr. */
+  stream?: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
 }
 
 const fmt = (x: number, digits = 3): string => (Number.isFinite(x) ? x.toFixed(digits) : String(x));
@@ -23,6 +29,17 @@ const fmt = (x: number, digits = 3): string => (Number.isFinite(x) ? x.toFixed(d
 export function formatValidation(e: Extract<TrainEvent, { type: 'validation' }>): string {
   const bleu = e.bleu === null ? '' : ` bleu ${e.bleu.toFixed(2)}`;
   return `validation step ${e.step} epoch ${e.epoch}: loss ${fmt(e.loss)} ppl ${fmt(e.ppl, 2)}${bleu}${e.improved ? ' (best)' : ''}`;
+}
+
+/** What a run will train: `5 epochs`, or `100 steps (0.3 epochs)` when --max-steps ends it sooner. */
+export function formatBudget(epochs: number, maxSteps: number, batchesPerEpoch: number): string {
+  if (!stepBudgetBinds(epochs, maxSteps, batchesPerEpoch)) return `${epochs} epoch${epochs === 1 ? '' : 's'}`;
+  const e = maxSteps / batchesPerEpoch;
+  return `${maxSteps} steps (${e >= 0.1 ? e.toFixed(1) : e.toPrecision(1)} epochs)`;
+}
+
+function stepBudgetBinds(epochs: number, maxSteps: number, batchesPerEpoch: number): boolean {
+  return maxSteps > 0 && maxSteps < epochs * batchesPerEpoch;
 }
 
 export function formatStep(e: Extract<TrainEvent, { type: 'step' }>): string {
@@ -34,7 +51,10 @@ export function formatStep(e: Extract<TrainEvent, { type: 'step' }>): string {
 
 /** A listener for Trainer events. Call `stop()` when training ends. */
 export function createProgress(options: ProgressOptions): { listener: (e: TrainEvent) => void; stop: () => void } {
+  const stream = options.stream ?? process.stderr;
   let bar: cliProgress.SingleBar | null = null;
+  /** With a binding --max-steps: the bar counts steps to it, across epochs. */
+  let stepBudget: { total: number; from: number } | null = null;
   let tokens = 0;
   let windowStart = performance.now();
   let logJson = options.logJson;
@@ -49,38 +69,60 @@ export function createProgress(options: ProgressOptions): { listener: (e: TrainE
       logJson = null;
     }
   };
+  /** A line above the bar: the bar's line is cleared, the line written, and the bar drawn again below it at once. */
   const say = (line: string): void => {
     if (options.quiet) return;
-    if (bar) bar.stop();
+    if (bar) {
+      readline.cursorTo(stream, 0);
+      readline.clearLine(stream, 0);
+    }
     options.write(line);
+    if (!bar) return;
+    // cli-progress puts the cursor back where the bar started (DEC save/restore) when it stops: save the bar's new line.
+    stream.write('\x1b7');
+    bar.render();
+  };
+  /** Ends the bar, leaving its last state on screen. */
+  const endBar = (): void => {
+    bar?.stop();
     bar = null;
+  };
+  const newBar = (label: string, unit: string, total: number, value: number, payload: Record<string, unknown>): void => {
+    endBar();
+    bar = new cliProgress.SingleBar(
+      {
+        format: `${label} [{bar}] {value}/{total}${unit} | loss {loss} | {tps} tok/s | lr {lr} | ETA {eta_formatted}`,
+        stream,
+        hideCursor: true,
+        etaBuffer: 50,
+        // say() redraws the bar below a line it printed: draw even when the bar itself has not changed.
+        forceRedraw: true,
+      },
+      cliProgress.Presets.shades_classic,
+    );
+    bar.start(total, value, { loss: '-', tps: '-', lr: '-', ...payload });
   };
   const listener = (e: TrainEvent): void => {
     switch (e.type) {
       case 'start':
+        if (stepBudgetBinds(e.epochs, e.maxSteps, e.batchesPerEpoch)) stepBudget = { total: e.maxSteps, from: e.resumedAt ?? 0 };
         say(
           `training: ${e.trainPairs} pairs (${e.batchesPerEpoch} batches/epoch), ${e.validPairs} valid, ` +
-            `${e.parameters.toLocaleString('en-US')} parameters, ${e.epochs} epochs` +
+            `${e.parameters.toLocaleString('en-US')} parameters, ${formatBudget(e.epochs, e.maxSteps, e.batchesPerEpoch)}` +
             (e.resumedAt !== null ? `, resuming after step ${e.resumedAt}` : ''),
         );
         break;
       case 'epoch':
         if (options.quiet || !options.tty) break;
-        bar = new cliProgress.SingleBar(
-          {
-            format: `epoch ${e.epoch} [{bar}] {value}/{total} | loss {loss} | {tps} tok/s | lr {lr} | ETA {eta_formatted}`,
-            stream: process.stderr,
-            hideCursor: true,
-            etaBuffer: 50,
-          },
-          cliProgress.Presets.shades_classic,
-        );
-        bar.start(e.batches, e.batchInEpoch, { loss: '-', tps: '-', lr: '-' });
+        if (stepBudget === null) newBar(`epoch ${e.epoch}`, '', e.batches, e.batchInEpoch, {});
+        else if (bar === null) newBar('epoch {epoch}', ' steps', stepBudget.total, stepBudget.from, { epoch: e.epoch });
+        else bar.update({ epoch: e.epoch });
         break;
       case 'step': {
         tokens += e.tgtTokens;
         const logged = e.step % options.logEvery === 0;
-        if (bar) bar.update(e.batchInEpoch, { loss: fmt(e.loss), tps: Math.round(e.tokPerSec), lr: e.lr.toExponential(2) });
+        const payload = { loss: fmt(e.loss), tps: Math.round(e.tokPerSec), lr: e.lr.toExponential(2), epoch: e.epoch };
+        if (bar) bar.update(stepBudget === null ? e.batchInEpoch : e.step, payload);
         if (logged) {
           const seconds = (performance.now() - windowStart) / 1000;
           const tokPerSec = tokens / Math.max(seconds, 1e-9);
@@ -102,9 +144,10 @@ export function createProgress(options: ProgressOptions): { listener: (e: TrainE
         if (e.kind === 'best') say(`saved best checkpoint: ${e.dir}`);
         break;
       case 'done':
+        endBar();
         say(`training ${e.reason === 'finished' ? 'finished' : `stopped (${e.reason})`} at step ${e.step}; checkpoint: ${e.dir}`);
         break;
     }
   };
-  return { listener, stop: () => bar?.stop() };
+  return { listener, stop: endBar };
 }

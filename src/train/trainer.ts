@@ -23,7 +23,17 @@ import { Rng } from './rng.ts';
 import { validate, type ValidationSet } from './validate.ts';
 
 export type TrainEvent =
-  | { type: 'start'; epochs: number; batchesPerEpoch: number; trainPairs: number; validPairs: number; parameters: number; resumedAt: number | null }
+  | {
+      type: 'start';
+      epochs: number;
+      /** The step budget (training.maxSteps); 0 = none. */
+      maxSteps: number;
+      batchesPerEpoch: number;
+      trainPairs: number;
+      validPairs: number;
+      parameters: number;
+      resumedAt: number | null;
+    }
   | { type: 'epoch'; epoch: number; batches: number; batchInEpoch: number }
   | {
       type: 'step';
@@ -115,7 +125,10 @@ export class Trainer {
     return this.state.step;
   }
 
-  /** Trains until the epochs are done, `maxSteps` is reached, validation stops early, or a stop is requested. */
+  /**
+   * Trains until the epochs are done, `maxSteps` is reached, validation stops
+   * early, or a stop is requested. Every run but an interrupted one ends validated.
+   */
   async run(): Promise<void> {
     this.emitStart();
     if (this.state.done) {
@@ -124,6 +137,7 @@ export class Trainer {
     }
     let reason: StopReason | null = null;
     while (reason === null && this.state.epoch <= this.setup.config.training.epochs) reason = await this.runEpoch();
+    if (reason === 'max-steps') await this.validateAtBudget();
     await this.finish(reason ?? 'finished');
   }
 
@@ -132,6 +146,7 @@ export class Trainer {
     this.emit({
       type: 'start',
       epochs: config.training.epochs,
+      maxSteps: config.training.maxSteps,
       batchesPerEpoch: planByLength(train.srcLens, train.tgtLens, this.planOptions()).length,
       trainPairs: train.size,
       validPairs: this.setup.valid.pairs.length,
@@ -252,8 +267,24 @@ export class Trainer {
     return (Date.now() - this.started) / 1000;
   }
 
-  /** Validates, updates best/patience/lr; returns true when early stopping triggers. */
-  private async validateAndTrack(): Promise<boolean> {
+  /**
+   * A run that stops on its step budget ends with a validation, unless one ran
+   * at that very step, so that it has metrics and a `best`. It is off the
+   * schedule: the learning-rate decay and early stopping never see it, so a
+   * resumed run trains exactly as one that was never stopped.
+   */
+  private async validateAtBudget(): Promise<void> {
+    if (this.metrics.at(-1)?.step === this.state.step) return;
+    await this.validateAndTrack(false);
+  }
+
+  /**
+   * Validates, records the result and saves `best` when it beats every
+   * validation so far. A `scheduled` validation (epoch end, validEvery) also
+   * drives the learning-rate decay and early stopping, measured against the
+   * best scheduled result; returns true when early stopping triggers.
+   */
+  private async validateAndTrack(scheduled = true): Promise<boolean> {
     const { config, model, tgtVocab } = this.setup;
     const t = config.training;
     const result = await validate(model, this.setup.valid, config, tgtVocab);
@@ -265,17 +296,20 @@ export class Trainer {
       bleu: result.bleu,
       lr: this.optimizer.lr,
     };
-    this.metrics.push(record);
     const useBleu = t.bestMetric === 'bleu' && result.bleu !== null;
-    const metric = useBleu ? result.bleu! : result.loss;
-    const best = this.state.bestMetric;
-    const improved = best === null || (useBleu ? metric > best : metric < best);
-    this.emit({ type: 'validation', ...record, improved, elapsed: this.elapsed() });
-    if (improved) {
+    const metricOf = (r: Pick<ValidationRecord, 'loss' | 'bleu'>): number => (useBleu ? (r.bleu ?? Number.NaN) : r.loss);
+    const beats = (metric: number, best: number | null): boolean => best === null || (useBleu ? metric > best : metric < best);
+    const metric = metricOf(record);
+    const bestSoFar = this.metrics.reduce<number | null>((best, r) => (beats(metricOf(r), best) ? metricOf(r) : best), null);
+    const isBest = beats(metric, bestSoFar);
+    this.metrics.push(record);
+    this.emit({ type: 'validation', ...record, improved: isBest, elapsed: this.elapsed() });
+    if (isBest) await this.save('best');
+    if (!scheduled) return false;
+    if (beats(metric, this.state.bestMetric)) {
       this.state.bestMetric = metric;
       this.state.sinceImprovement = 0;
       this.state.sinceDecay = 0;
-      await this.save('best');
       return false;
     }
     this.state.sinceImprovement += 1;
