@@ -23,7 +23,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import type { DataConfig } from '../config.ts';
 import { UserError } from '../errors.ts';
 import { fillBatch, type Batch, type TrainingPairs } from './batches.ts';
-import { SkipLog, corpusColumns, formatSkip, readCorpus, readDelimited, type CorpusPair } from './corpus.ts';
+import { SkipLog, corpusColumns, formatSkip, readCorpusChunks, readDelimited, type CorpusPair } from './corpus.ts';
 import { noUsablePairs, type DatasetReport, type TokenizedPair } from './dataset.ts';
 import { StreamingHoldout, parseSplitRecord, sourceHash, type SplitRecord } from './split.ts';
 import { tokenizeSide } from './tokenize.ts';
@@ -226,6 +226,19 @@ interface Tokenized {
   origin: string;
 }
 
+/** A pair tokenized, or null (and counted) when a side is over-long. */
+function tokenizePair(raw: CorpusPair, data: Readonly<DataConfig>, counts: { read: number; tooLong: number }): Tokenized | null {
+  counts.read += 1;
+  const src = tokenizeSide(data, 'src', raw.src);
+  const tgt = tokenizeSide(data, 'tgt', raw.tgt);
+  const limit = Math.min(data.maxLen, MAX_STORED_LEN);
+  if (src.length > limit || tgt.length > limit) {
+    counts.tooLong += 1;
+    return null;
+  }
+  return { src, tgt, origin: raw.origin };
+}
+
 /** Reads and tokenizes the corpus, dropping over-long pairs; `index` counts kept pairs. */
 async function* keptPairs(
   pairs: AsyncIterable<CorpusPair>,
@@ -234,15 +247,8 @@ async function* keptPairs(
 ): AsyncGenerator<{ index: number; raw: CorpusPair; pair: Tokenized }> {
   let index = 0;
   for await (const raw of pairs) {
-    counts.read += 1;
-    const src = tokenizeSide(data, 'src', raw.src);
-    const tgt = tokenizeSide(data, 'tgt', raw.tgt);
-    const limit = Math.min(data.maxLen, MAX_STORED_LEN);
-    if (src.length > limit || tgt.length > limit) {
-      counts.tooLong += 1;
-      continue;
-    }
-    yield { index: index++, raw, pair: { src, tgt, origin: raw.origin } };
+    const pair = tokenizePair(raw, data, counts);
+    if (pair !== null) yield { index: index++, raw, pair };
   }
 }
 
@@ -255,19 +261,29 @@ function isDiskFull(err: unknown): boolean {
 class TokenTable {
   readonly ids = new Map<string, number>();
   private counts = new Float64Array(1 << 12);
+  /** Id + 1 of each one-code-unit token (most character tokens), 0 if none yet: no map lookup for those. */
+  private readonly singles = new Int32Array(0x10000);
 
   id(token: string): number {
-    let id = this.ids.get(token);
-    if (id === undefined) {
-      id = this.ids.size;
-      this.ids.set(token, id);
-      if (id === this.counts.length) {
-        const grown = new Float64Array(id * 2);
-        grown.set(this.counts);
-        this.counts = grown;
-      }
+    let id: number | undefined;
+    if (token.length === 1) {
+      id = this.singles[token.charCodeAt(0)]! - 1;
+      if (id < 0) this.singles[token.charCodeAt(0)] = (id = this.add(token)) + 1;
+    } else {
+      id = this.ids.get(token) ?? this.add(token);
     }
     this.counts[id]! += 1;
+    return id;
+  }
+
+  private add(token: string): number {
+    const id = this.ids.size;
+    this.ids.set(token, id);
+    if (id === this.counts.length) {
+      const grown = new Float64Array(id * 2);
+      grown.set(this.counts);
+      this.counts = grown;
+    }
     return id;
   }
 
@@ -361,16 +377,20 @@ export async function prepareDataset(opts: PrepareOptions): Promise<PreparedInde
     const holdout = fixedValid === null && fileSplit === null ? new StreamingHoldout<Tokenized>(seed, data.validSize) : null;
     const fixedValidPairs: { index: number; item: Tokenized }[] = [];
     let kept = 0;
-    for await (const { index, raw, pair } of keptPairs(readCorpus(data, skips), data, counts)) {
-      kept = index + 1;
-      if (index % 65536 === 0) opts.onProgress?.(1, counts.read);
-      if (fixedValid !== null && fixedValid.has(sourceHash(raw.src))) fixedValidPairs.push({ index, item: pair });
-      holdout?.add(index, raw.src, pair);
+    for await (const chunk of readCorpusChunks(data, skips)) {
       let full = false;
-      for (const token of pair.src) full = pass1.src.push(table.src.id(token)) || full;
-      for (const token of pair.tgt) full = pass1.tgt.push(table.tgt.id(token)) || full;
-      full = pass1.srcLen.push(pair.src.length) || full;
-      full = pass1.tgtLen.push(pair.tgt.length) || full;
+      for (const raw of chunk) {
+        const pair = tokenizePair(raw, data, counts);
+        if (pair === null) continue;
+        const index = kept++;
+        if (index % 65536 === 0) opts.onProgress?.(1, counts.read);
+        if (fixedValid !== null && fixedValid.has(sourceHash(raw.src))) fixedValidPairs.push({ index, item: pair });
+        holdout?.add(index, raw.src, pair);
+        for (const token of pair.src) full = pass1.src.push(table.src.id(token)) || full;
+        for (const token of pair.tgt) full = pass1.tgt.push(table.tgt.id(token)) || full;
+        full = pass1.srcLen.push(pair.src.length) || full;
+        full = pass1.tgtLen.push(pair.tgt.length) || full;
+      }
       if (full) for (const w of writers) await w.flush();
     }
     if (kept === 0) throw noUsablePairs(data, counts, skips);

@@ -5,9 +5,10 @@
  * so one source sentence never lands on both sides. The split is saved as a
  * SplitRecord and re-applied on resume, even if the corpus is re-read.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { UserError } from '../errors.ts';
 import type { HoldoutSplit, SplitRecord } from './split-record.ts';
+import { nfkc } from './token-scan.ts';
 
 export { parseSplitRecord, type FileSplit, type HoldoutSplit, type SplitRecord } from './split-record.ts';
 
@@ -16,13 +17,17 @@ export interface Split<T> {
   valid: T[];
 }
 
+/** Whitespace that collapsing would change: anything but a single space. */
+const OTHER_SPACE = /[^\S ]| {2}/;
+
 /** What makes two source sentences "the same": NFKC, lowercase, whitespace collapsed. */
 export function normaliseSource(source: string): string {
-  return source.normalize('NFKC').toLowerCase().replace(/\s+/g, ' ').trim();
+  const lower = nfkc(source).toLowerCase();
+  return (OTHER_SPACE.test(lower) ? lower.replace(/\s+/g, ' ') : lower).trim();
 }
 
 function sha256(text: string): string {
-  return createHash('sha256').update(text).digest('hex');
+  return hash('sha256', text, 'hex');
 }
 
 /** A short, stable name for a source sentence (64 bits of SHA-256 of its normalised form). */

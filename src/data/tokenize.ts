@@ -14,6 +14,8 @@
  *   (`loadDataset` asks only for word tokenizers).
  */
 
+import { CJK_CLASS, nfkc, scanCharTokens, scanWordTokens } from './token-scan.ts';
+
 export type TokenizerKind = 'word' | 'char';
 
 export interface TokenizeOptions {
@@ -67,12 +69,13 @@ export function detokenize(kind: TokenizerKind, tokens: readonly string[]): stri
 // ---------------------------------------------------------------- word
 
 /**
- * In order: a number with inner separators (`1,000`, `3.14`, `8:30`); a dotted
+ * The word tokenizer's tokens (scanWordTokens in token-scan.ts matches the
+ * same, faster). In order: a number with inner separators (`1,000`, `3.14`, `8:30`); a dotted
  * abbreviation (`a.m.`, `u.s.`); a word with inner apostrophes or hyphens
  * (`don't`, `well-known`) and a plural possessive's apostrophe (`girls'`);
  * a run of dots or dashes; any other character.
  */
-const WORD_TOKEN = new RegExp(
+export const WORD_TOKEN = new RegExp(
   [
     String.raw`\p{N}+(?:[.,:]\p{N}+)+`,
     String.raw`(?:\p{L}\.){2,}`,
@@ -86,14 +89,16 @@ const WORD_TOKEN = new RegExp(
 
 /** Typographic apostrophes inside a word (`don’t`) become ASCII. */
 const CURLY_APOSTROPHE = /(?<=[\p{L}\p{N}])[\u2018\u2019\u02BC](?=\p{L})/gu;
+const ANY_CURLY_APOSTROPHE = /[\u2018\u2019\u02BC]/;
 
 export function normaliseWordText(text: string, opts: TokenizeOptions): string {
-  const nfkc = text.normalize('NFKC').replace(CURLY_APOSTROPHE, "'");
-  return opts.lowercase ? nfkc.toLowerCase() : nfkc;
+  const normal = nfkc(text);
+  const straight = ANY_CURLY_APOSTROPHE.test(normal) ? normal.replace(CURLY_APOSTROPHE, "'") : normal;
+  return opts.lowercase ? straight.toLowerCase() : straight;
 }
 
 function tokenizeWords(text: string, opts: TokenizeOptions): string[] {
-  return normaliseWordText(text, opts).match(WORD_TOKEN) ?? [];
+  return scanWordTokens(normaliseWordText(text, opts));
 }
 
 /** Tokens written against the previous token: `tom .` → `tom.` */
@@ -126,11 +131,13 @@ function detokenizeWords(tokens: readonly string[]): string {
 
 // ---------------------------------------------------------------- char
 
-/** Scripts written one token per character. `scx` so that e.g. the prolonged sound mark ー counts as Japanese. */
-const CJK = String.raw`\p{scx=Han}\p{scx=Hiragana}\p{scx=Katakana}\p{scx=Hangul}\p{scx=Bopomofo}`;
+const CJK = CJK_CLASS;
 const LATINISH = String.raw`(?:(?![${CJK}])[\p{L}\p{M}\p{N}])`;
-/** A run of non-CJK letters/digits (with inner `.`, `,`, `:`, `'`, `-`), or any other single character. */
-const CHAR_TOKEN = new RegExp(String.raw`${LATINISH}+(?:[.,:'-]${LATINISH}+)*|\S`, 'gu');
+/**
+ * A run of non-CJK letters/digits (with inner `.`, `,`, `:`, `'`, `-`), or any
+ * other single character (scanCharTokens in token-scan.ts matches the same, faster).
+ */
+export const CHAR_TOKEN = new RegExp(String.raw`${LATINISH}+(?:[.,:'-]${LATINISH}+)*|\S`, 'gu');
 const STARTS_LATINISH = new RegExp(`^${LATINISH}`, 'u');
 const ENDS_LATINISH = new RegExp(`${LATINISH}$`, 'u');
 
@@ -141,15 +148,14 @@ const FULLWIDTH_ALNUM = /[\uFF10-\uFF19\uFF21-\uFF3A\uFF41-\uFF5A]/g;
 
 /** NFKC everywhere except on full-width punctuation; full-width letters and digits go half-width. */
 export function normaliseCharText(text: string, opts: TokenizeOptions): string {
-  const nfkc = FULLWIDTH_BLOCK.test(text)
-    ? text.replace(OUTSIDE_FULLWIDTH_BLOCK, (run) => run.normalize('NFKC'))
-    : text.normalize('NFKC');
-  const halfWidth = nfkc.replace(FULLWIDTH_ALNUM, (c) => String.fromCharCode(c.charCodeAt(0) - 0xfee0));
+  const fullWidth = FULLWIDTH_BLOCK.test(text);
+  const normal = fullWidth ? text.replace(OUTSIDE_FULLWIDTH_BLOCK, nfkc) : nfkc(text);
+  const halfWidth = fullWidth ? normal.replace(FULLWIDTH_ALNUM, (c) => String.fromCharCode(c.charCodeAt(0) - 0xfee0)) : normal;
   return opts.lowercase ? halfWidth.toLowerCase() : halfWidth;
 }
 
 function tokenizeChars(text: string, opts: TokenizeOptions): string[] {
-  return normaliseCharText(text, opts).match(CHAR_TOKEN) ?? [];
+  return scanCharTokens(normaliseCharText(text, opts));
 }
 
 /** Joins without spaces, except between two tokens that are both Latin words or numbers (`iPhone 5`). */
