@@ -26,7 +26,8 @@ import { fillBatch, type Batch, type TrainingPairs } from './batches.ts';
 import { SkipLog, corpusColumns, formatSkip, readCorpusChunks, readDelimited, type CorpusPair } from './corpus.ts';
 import { noUsablePairs, type DatasetReport, type TokenizedPair } from './dataset.ts';
 import { StreamingHoldout, parseSplitRecord, sourceHash, type SplitRecord } from './split.ts';
-import { tokenizeSide } from './tokenize.ts';
+import { Spans } from './token-scan.ts';
+import { tokenSpans, tokenizeSide } from './tokenize.ts';
 import { Vocab, countTokens } from './vocab.ts';
 
 export const PREPARED_FORMAT = 's2s-prepared';
@@ -239,6 +240,67 @@ function tokenizePair(raw: CorpusPair, data: Readonly<DataConfig>, counts: { rea
   return { src, tgt, origin: raw.origin };
 }
 
+/**
+ * Tokenizes pairs into spans of their normalised texts (no token strings),
+ * or into token strings for a tokenizer that has no spans; one pair at a time.
+ */
+class PairSpans {
+  private readonly src = new Spans();
+  private readonly tgt = new Spans();
+  private raw: CorpusPair | null = null;
+  private srcText: string | null = null;
+  private tgtText: string | null = null;
+  private srcTokens: string[] | null = null;
+  private tgtTokens: string[] | null = null;
+
+  constructor(private readonly data: Readonly<DataConfig>) {}
+
+  /** This object, holding `raw` tokenized, or null (and counted) when a side is over-long. */
+  cut(raw: CorpusPair, counts: { read: number; tooLong: number }): this | null {
+    counts.read += 1;
+    this.raw = raw;
+    this.srcText = tokenSpans(this.data, 'src', raw.src, this.src);
+    this.tgtText = tokenSpans(this.data, 'tgt', raw.tgt, this.tgt);
+    this.srcTokens = this.srcText === null ? tokenizeSide(this.data, 'src', raw.src) : null;
+    this.tgtTokens = this.tgtText === null ? tokenizeSide(this.data, 'tgt', raw.tgt) : null;
+    const limit = Math.min(this.data.maxLen, MAX_STORED_LEN);
+    if (this.srcLength > limit || this.tgtLength > limit) {
+      counts.tooLong += 1;
+      return null;
+    }
+    return this;
+  }
+
+  get srcLength(): number {
+    return this.srcTokens?.length ?? this.src.length;
+  }
+
+  get tgtLength(): number {
+    return this.tgtTokens?.length ?? this.tgt.length;
+  }
+
+  /** The pair as token strings. */
+  readonly tokens = (): Tokenized => ({
+    src: this.srcTokens ?? this.src.strings(this.srcText!),
+    tgt: this.tgtTokens ?? this.tgt.strings(this.tgtText!),
+    origin: this.raw!.origin,
+  });
+
+  /** Counts the pair's tokens and writes their provisional ids; true once a writer should be flushed. */
+  count(srcTable: TokenTable, tgtTable: TokenTable, srcOut: IntWriter, tgtOut: IntWriter): boolean {
+    const srcFull = countSide(this.srcText, this.src, this.srcTokens, srcTable, srcOut);
+    const tgtFull = countSide(this.tgtText, this.tgt, this.tgtTokens, tgtTable, tgtOut);
+    return srcFull || tgtFull;
+  }
+}
+
+function countSide(text: string | null, spans: Spans, tokens: string[] | null, table: TokenTable, out: IntWriter): boolean {
+  let full = false;
+  if (tokens !== null) for (const token of tokens) full = out.push(table.id(token)) || full;
+  else for (let k = 0; k < spans.length; k++) full = out.push(table.idOf(text!, spans.start(k), spans.end(k))) || full;
+  return full;
+}
+
 /** Reads and tokenizes the corpus, dropping over-long pairs; `index` counts kept pairs. */
 async function* keptPairs(
   pairs: AsyncIterable<CorpusPair>,
@@ -257,52 +319,117 @@ function isDiskFull(err: unknown): boolean {
   return code === 'ENOSPC' || code === 'EDQUOT';
 }
 
-/** Token → provisional id (in order of first appearance) with its count, until the vocabulary exists. */
+/**
+ * Token → provisional id (in order of first appearance) with its count, until
+ * the vocabulary exists. Tokens are looked up by their place in a text, so
+ * that a token seen before costs no string: one-code-unit tokens (most
+ * character tokens) by their code, others in an open-addressing table keyed
+ * by an FNV-1a hash of their code units and compared code unit by code unit.
+ */
 class TokenTable {
-  readonly ids = new Map<string, number>();
+  /** Provisional id → token. */
+  readonly tokens: string[] = [];
   private counts = new Float64Array(1 << 12);
-  /** Id + 1 of each one-code-unit token (most character tokens), 0 if none yet: no map lookup for those. */
+  private hashes = new Int32Array(1 << 12);
+  /** Id + 1 of each one-code-unit token, 0 if none yet. */
   private readonly singles = new Int32Array(0x10000);
+  /** Open addressing: id + 1 of the token in each slot, 0 for empty; at most half full. */
+  private slots = new Int32Array(1 << 14);
 
-  id(token: string): number {
-    let id: number | undefined;
-    if (token.length === 1) {
-      id = this.singles[token.charCodeAt(0)]! - 1;
-      if (id < 0) this.singles[token.charCodeAt(0)] = (id = this.add(token)) + 1;
-    } else {
-      id = this.ids.get(token) ?? this.add(token);
-    }
+  /** Counts `text.slice(start, end)` once and returns its provisional id. */
+  idOf(text: string, start: number, end: number): number {
+    const id = this.find(text, start, end, true);
     this.counts[id]! += 1;
     return id;
   }
 
-  private add(token: string): number {
-    const id = this.ids.size;
-    this.ids.set(token, id);
-    if (id === this.counts.length) {
-      const grown = new Float64Array(id * 2);
-      grown.set(this.counts);
-      this.counts = grown;
-    }
-    return id;
+  /** Counts `token` once and returns its provisional id. */
+  id(token: string): number {
+    return this.idOf(token, 0, token.length);
   }
 
+  /** Takes back one count of each token (pairs that turned out to be validation pairs). */
   uncount(tokens: readonly string[]): void {
-    for (const token of tokens) this.counts[this.ids.get(token)!]! -= 1;
+    for (const token of tokens) this.counts[this.find(token, 0, token.length, false)]! -= 1;
   }
 
   countMap(): Map<string, number> {
     const out = new Map<string, number>();
-    for (const [token, id] of this.ids) if (this.counts[id]! > 0) out.set(token, this.counts[id]!);
+    this.tokens.forEach((token, id) => {
+      if (this.counts[id]! > 0) out.set(token, this.counts[id]!);
+    });
     return out;
   }
 
   /** Provisional id → the vocabulary's id (UNK for tokens it left out). */
   remap(vocab: Vocab): Uint32Array {
-    const out = new Uint32Array(this.ids.size);
-    for (const [token, id] of this.ids) out[id] = vocab.id(token);
+    const out = new Uint32Array(this.tokens.length);
+    this.tokens.forEach((token, id) => (out[id] = vocab.id(token)));
     return out;
   }
+
+  /** Releases the table's memory (the remapped ids are all pass 2 needs). */
+  clear(): void {
+    this.tokens.length = 0;
+    this.slots = new Int32Array(0);
+    this.hashes = new Int32Array(0);
+  }
+
+  private find(text: string, start: number, end: number, insert: boolean): number {
+    if (end - start === 1) {
+      const unit = text.charCodeAt(start);
+      let id = this.singles[unit]! - 1;
+      if (id < 0 && insert) this.singles[unit] = (id = this.add(text.slice(start, end), 0)) + 1;
+      return id;
+    }
+    let hash = 0x811c9dc5;
+    for (let k = start; k < end; k++) hash = Math.imul(hash ^ text.charCodeAt(k), 0x01000193);
+    const mask = this.slots.length - 1;
+    let slot = hash & mask;
+    for (let entry = this.slots[slot]!; entry !== 0; entry = this.slots[slot]!) {
+      const token = this.tokens[entry - 1]!;
+      if (this.hashes[entry - 1] === hash && token.length === end - start && sameText(token, text, start)) return entry - 1;
+      slot = (slot + 1) & mask;
+    }
+    if (!insert) return -1;
+    const id = this.add(text.slice(start, end), hash);
+    this.slots[slot] = id + 1;
+    if (2 * (id + 1) > this.slots.length) this.grow();
+    return id;
+  }
+
+  private add(token: string, hash: number): number {
+    const id = this.tokens.length;
+    this.tokens.push(token);
+    if (id === this.counts.length) {
+      const counts = new Float64Array(id * 2);
+      counts.set(this.counts);
+      this.counts = counts;
+      const hashes = new Int32Array(id * 2);
+      hashes.set(this.hashes);
+      this.hashes = hashes;
+    }
+    this.hashes[id] = hash;
+    return id;
+  }
+
+  private grow(): void {
+    const slots = new Int32Array(this.slots.length * 2);
+    const mask = slots.length - 1;
+    for (const entry of this.slots) {
+      if (entry === 0) continue;
+      let slot = this.hashes[entry - 1]! & mask;
+      while (slots[slot] !== 0) slot = (slot + 1) & mask;
+      slots[slot] = entry;
+    }
+    this.slots = slots;
+  }
+}
+
+/** Whether `token` equals the same number of code units of `text` from `start`. */
+function sameText(token: string, text: string, start: number): boolean {
+  for (let k = 0; k < token.length; k++) if (token.charCodeAt(k) !== text.charCodeAt(start + k)) return false;
+  return true;
 }
 
 /** Reads a file of little-endian uint32s front to back. */
@@ -377,19 +504,19 @@ export async function prepareDataset(opts: PrepareOptions): Promise<PreparedInde
     const holdout = fixedValid === null && fileSplit === null ? new StreamingHoldout<Tokenized>(seed, data.validSize) : null;
     const fixedValidPairs: { index: number; item: Tokenized }[] = [];
     let kept = 0;
+    const spans = new PairSpans(data);
     for await (const chunk of readCorpusChunks(data, skips)) {
       let full = false;
       for (const raw of chunk) {
-        const pair = tokenizePair(raw, data, counts);
+        const pair = spans.cut(raw, counts);
         if (pair === null) continue;
         const index = kept++;
         if (index % 65536 === 0) opts.onProgress?.(1, counts.read);
-        if (fixedValid !== null && fixedValid.has(sourceHash(raw.src))) fixedValidPairs.push({ index, item: pair });
-        holdout?.add(index, raw.src, pair);
-        for (const token of pair.src) full = pass1.src.push(table.src.id(token)) || full;
-        for (const token of pair.tgt) full = pass1.tgt.push(table.tgt.id(token)) || full;
-        full = pass1.srcLen.push(pair.src.length) || full;
-        full = pass1.tgtLen.push(pair.tgt.length) || full;
+        if (fixedValid !== null && fixedValid.has(sourceHash(raw.src))) fixedValidPairs.push({ index, item: pair.tokens() });
+        holdout?.offer(index, raw.src, pair.tokens);
+        full = pair.count(table.src, table.tgt, pass1.src, pass1.tgt) || full;
+        full = pass1.srcLen.push(pair.srcLength) || full;
+        full = pass1.tgtLen.push(pair.tgtLength) || full;
       }
       if (full) for (const w of writers) await w.flush();
     }
@@ -427,8 +554,8 @@ export async function prepareDataset(opts: PrepareOptions): Promise<PreparedInde
       tgt: Vocab.fromCounts(table.tgt.countMap(), { minFreq: data.tgtMinFreq, maxSize: data.tgtMaxVocab }),
     };
     const remap = { src: table.src.remap(vocabs.src), tgt: table.tgt.remap(vocabs.tgt) };
-    table.src.ids.clear();
-    table.tgt.ids.clear();
+    table.src.clear();
+    table.tgt.clear();
 
     // ---- pass 2: provisional ids → the vocabularies' ids, training pairs only
     const width = (v: Vocab): 2 | 4 => (v.size <= 0x10000 ? 2 : 4);

@@ -97,6 +97,11 @@ export class StreamingHoldout<T> {
 
   /** Item number `index` of the stream, whose source sentence is `source`. */
   add(index: number, source: string, item: T): void {
+    this.offer(index, source, () => item);
+  }
+
+  /** add, with the item made (by `make`) only if it is kept. */
+  offer(index: number, source: string, make: () => T): void {
     this.total += 1;
     const key = sourceHash(source);
     let group = this.groups.get(key);
@@ -110,7 +115,7 @@ export class StreamingHoldout<T> {
     }
     group.size += 1;
     // A group larger than validSize is never held out: its items need not be kept.
-    if (group.size <= this.validSize) group.items.push({ index, item });
+    if (group.size <= this.validSize) group.items.push({ index, item: make() });
     else group.items.length = 0;
   }
 

@@ -64,6 +64,42 @@ function codePointAt(text: string, i: number): number {
 
 const width = (cp: number): number => (cp > 0xffff ? 2 : 1);
 
+/** Where the tokens of one text are: token k is text.slice(start(k), end(k)). Reused from text to text. */
+export class Spans {
+  private bounds = new Int32Array(512);
+  length = 0;
+
+  clear(): void {
+    this.length = 0;
+  }
+
+  push(start: number, end: number): void {
+    if (2 * this.length + 2 > this.bounds.length) {
+      const grown = new Int32Array(this.bounds.length * 2);
+      grown.set(this.bounds);
+      this.bounds = grown;
+    }
+    this.bounds[2 * this.length] = start;
+    this.bounds[2 * this.length + 1] = end;
+    this.length += 1;
+  }
+
+  start(k: number): number {
+    return this.bounds[2 * k]!;
+  }
+
+  end(k: number): number {
+    return this.bounds[2 * k + 1]!;
+  }
+
+  /** The tokens as strings. */
+  strings(text: string): string[] {
+    const out: string[] = new Array(this.length);
+    for (let k = 0; k < this.length; k++) out[k] = text.slice(this.start(k), this.end(k));
+    return out;
+  }
+}
+
 /** The end of the run of code points from `i` whose class has one of `bits`. */
 function skip(text: string, i: number, bits: number): number {
   while (i < text.length) {
@@ -175,7 +211,14 @@ function matchRun(text: string, i: number, unit: number): number {
 
 /** What `text.match(WORD_TOKEN)` returns for the word tokenizer's pattern (tokenize.ts), or []. */
 export function scanWordTokens(text: string): string[] {
-  const tokens: string[] = [];
+  const spans = new Spans();
+  scanWordSpans(text, spans);
+  return spans.strings(text);
+}
+
+/** scanWordTokens as spans, without making strings (`spans` is cleared first). */
+export function scanWordSpans(text: string, spans: Spans): void {
+  spans.clear();
   let i = 0;
   while (i < text.length) {
     const cp = codePointAt(text, i);
@@ -190,10 +233,9 @@ export function scanWordTokens(text: string): string[] {
     if (end < 0 && (c & WORDISH) !== 0) end = matchWord(text, i);
     if (end < 0 && (cp === DOT || cp === HYPHEN)) end = matchRun(text, i, cp);
     if (end < 0) end = i + width(cp);
-    tokens.push(text.slice(i, end));
+    spans.push(i, end);
     i = end;
   }
-  return tokens;
 }
 
 // ---------------------------------------------------------------- char tokens
@@ -202,7 +244,14 @@ const CHAR_SEPARATORS = new Set([DOT, COMMA, COLON, APOSTROPHE, HYPHEN]);
 
 /** What `text.match(CHAR_TOKEN)` returns for the char tokenizer's pattern (tokenize.ts), or []. */
 export function scanCharTokens(text: string): string[] {
-  const tokens: string[] = [];
+  const spans = new Spans();
+  scanCharSpans(text, spans);
+  return spans.strings(text);
+}
+
+/** scanCharTokens as spans, without making strings (`spans` is cleared first). */
+export function scanCharSpans(text: string, spans: Spans): void {
+  spans.clear();
   let i = 0;
   while (i < text.length) {
     const cp = codePointAt(text, i);
@@ -220,8 +269,7 @@ export function scanCharTokens(text: string): string[] {
         end = k;
       }
     }
-    tokens.push(text.slice(i, end));
+    spans.push(i, end);
     i = end;
   }
-  return tokens;
 }

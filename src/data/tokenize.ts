@@ -14,7 +14,7 @@
  *   (`loadDataset` asks only for word tokenizers).
  */
 
-import { CJK_CLASS, nfkc, scanCharTokens, scanWordTokens } from './token-scan.ts';
+import { CJK_CLASS, nfkc, scanCharSpans, scanCharTokens, scanWordSpans, scanWordTokens, type Spans } from './token-scan.ts';
 
 export type TokenizerKind = 'word' | 'char';
 
@@ -56,6 +56,26 @@ export function sideTokenizer(data: Readonly<SideSettings>, side: 'src' | 'tgt')
 export function tokenizeSide(data: Readonly<SideSettings>, side: 'src' | 'tgt', text: string): string[] {
   const { kind, options } = sideTokenizer(data, side);
   return tokenize(kind, text, options);
+}
+
+/**
+ * tokenizeSide without making the token strings: fills `spans` with where
+ * each token is in the returned (normalised) text; null for a tokenizer
+ * whose tokens are not pieces of its text.
+ */
+export function tokenSpans(data: Readonly<SideSettings>, side: 'src' | 'tgt', text: string, spans: Spans): string | null {
+  const { kind, options } = sideTokenizer(data, side);
+  if (kind === 'word') {
+    const normal = normaliseWordText(text, options);
+    scanWordSpans(normal, spans);
+    return normal;
+  }
+  if (kind === 'char') {
+    const normal = normaliseCharText(text, options);
+    scanCharSpans(normal, spans);
+    return normal;
+  }
+  return null;
 }
 
 export function tokenize(kind: TokenizerKind, text: string, opts: TokenizeOptions): string[] {
