@@ -7,6 +7,7 @@
 import { camelToKebab, checkValue, SCHEMA, type DecodingConfig, type S2SConfig } from '../config.ts';
 import { translate as decode, type Translation, type TranslationModel } from '../decode/translator.ts';
 import { UserError } from '../errors.ts';
+import type { SplitRecord } from '../data/split-record.ts';
 import { disposeModel } from '../model/seq2seq.ts';
 
 export type { Candidate, Translation } from '../decode/translator.ts';
@@ -47,11 +48,14 @@ export class Translator {
   readonly config: S2SConfig;
   /** Entries in the source and target vocabularies. */
   readonly vocabSizes: { src: number; tgt: number };
+  /** Which corpus pairs training held out for validation (split.json), or null: what `s2s eval --split valid` scores. */
+  readonly split: SplitRecord | null;
 
-  constructor(model: TranslationModel, source: string) {
+  constructor(model: TranslationModel & { split?: SplitRecord | null }, source: string) {
     this.#model = model;
     this.source = source;
     this.config = model.config;
+    this.split = model.split ?? null;
     this.vocabSizes = { src: model.srcVocab.size, tgt: model.tgtVocab.size };
   }
 

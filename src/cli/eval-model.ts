@@ -1,7 +1,9 @@
 /**
- * `s2s eval --checkpoint DIR --data TEST.tsv` (or --src/--tgt, or --split
+ * `s2s eval [--checkpoint DIR] --data TEST.tsv` (or --src/--tgt, or --split
  * valid: the pairs the run held out): translate the test sources with the
- * checkpoint (its decoding config, with the decoding flags laid over it),
+ * model that `s2s translate` would load (the library's loadTranslator; without
+ * --checkpoint the default model), its decoding config with the decoding
+ * flags laid over it,
  * optionally write the hypotheses, and hand hypotheses and references to
  * scoring. A test corpus whose sources the run trained on is scored with a
  * warning giving the overlap.
@@ -10,12 +12,13 @@ import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { buildConfig, type DecodingConfig, type S2SConfig } from '../config.ts';
 import { UserError, usageError } from '../errors.ts';
-import type { LoadedCheckpoint } from '../train/checkpoint.ts';
+import { MAX_TEXT_LENGTH, type Translator } from '../api/translator.ts';
 import { checkInputFile, checkOutputFile } from '../user-paths.ts';
 import { initBackendFor } from './global-options.ts';
 
 export interface ModelEvalFlags {
-  checkpoint: string;
+  /** null: the default model (model-dir.ts defaultModel), as for translate. */
+  checkpoint: string | null;
   data?: string;
   src?: string;
   tgt?: string;
@@ -37,8 +40,8 @@ export interface DecodedTestSet {
   notes: string[];
 }
 
-/** The checkpoint's data config pointed at the test files (columns, languages and tokenizers kept). */
-function testDataConfig(config: S2SConfig, flags: ModelEvalFlags): S2SConfig['data'] {
+/** Checks which test corpus the flags name (before a model is looked for). */
+function checkTestFlags(flags: ModelEvalFlags): void {
   if (flags.data !== undefined && (flags.src !== undefined || flags.tgt !== undefined)) {
     throw usageError('give either --data or --src/--tgt, not both', '--data');
   }
@@ -51,6 +54,10 @@ function testDataConfig(config: S2SConfig, flags: ModelEvalFlags): S2SConfig['da
   for (const file of [flags.data, flags.src, flags.tgt]) {
     if (file !== undefined && !existsSync(file)) throw new UserError('test corpus not found', { where: file });
   }
+}
+
+/** The checkpoint's data config pointed at the test files (columns, languages and tokenizers kept). */
+function testDataConfig(config: S2SConfig, flags: ModelEvalFlags): S2SConfig['data'] {
   return {
     ...config.data,
     data: flags.data !== undefined ? [flags.data] : [],
@@ -60,65 +67,85 @@ function testDataConfig(config: S2SConfig, flags: ModelEvalFlags): S2SConfig['da
 }
 
 export async function decodeTestSet(flags: ModelEvalFlags, cmd: Command): Promise<DecodedTestSet> {
-  const { loadCheckpoint } = await import('../train/checkpoint.ts');
-  const { resolveModelDir } = await import('../model-dir.ts');
+  const { loadTranslator } = await import('../api/load.ts');
   const { readCorpus, SkipLog, formatSkipped, formatSkip } = await import('../data/corpus.ts');
   const { splitSides, trainingOverlap } = await import('../data/dataset.ts');
-  const { translate } = await import('../decode/translator.ts');
   const { writeFileAtomic } = await import('../fs-atomic.ts');
-  const { loadedLine } = await import('./commands/translate.ts');
+  const { loadedLine, locateModel } = await import('./commands/translate.ts');
   if (flags.split !== undefined && (flags.data !== undefined || flags.src !== undefined || flags.tgt !== undefined)) {
-    throw usageError('--split scores the checkpoint\'s own held-out pairs: give it without --data/--src/--tgt', '--split');
+    throw usageError('--split scores the model\'s own held-out pairs: give it without --data/--src/--tgt', '--split');
   }
-  const dir = resolveModelDir(flags.checkpoint);
+  if (flags.split === undefined) checkTestFlags(flags);
+  const dir = await locateModel({ checkpoint: flags.checkpoint });
   // Every path is checked before the model is loaded and the test set decoded.
   for (const [flag, file] of [['--data', flags.data], ['--src', flags.src], ['--tgt', flags.tgt]] as const) {
     if (file !== undefined) checkInputFile(file, flag);
   }
   if (flags.output !== undefined) checkOutputFile(flags.output, '--output');
-  await initBackendFor(cmd);
-  const checkpoint = await loadCheckpoint(dir, { optimizer: false });
   const notes = [loadedLine(dir)];
-  // Only the best hypothesis is scored: nbest 1 whatever the checkpoint says.
-  const decoding = buildConfig(checkpoint.config.name, { decoding: { ...checkpoint.config.decoding, ...flags.decoding, nbest: 1 } }).decoding;
-  const log = new SkipLog(false);
-  const sources: string[] = [];
-  const references: string[] = [];
-  if (flags.split !== undefined) {
-    for (const pair of (await heldOut(checkpoint, flags.checkpoint, splitSides)).valid) {
-      sources.push(pair.src);
-      references.push(pair.tgt);
+  await initBackendFor(cmd);
+  const translator = await loadTranslator(dir, { backend: false });
+  try {
+    // Only the best hypothesis is scored: nbest 1 whatever the checkpoint says.
+    const decoding = buildConfig(translator.config.name, { decoding: { ...translator.config.decoding, ...flags.decoding, nbest: 1 } }).decoding;
+    const log = new SkipLog(false);
+    const sources: string[] = [];
+    const references: string[] = [];
+    if (flags.split !== undefined) {
+      for (const pair of (await heldOut(translator, flags.checkpoint ?? dir, splitSides)).valid) {
+        sources.push(pair.src);
+        references.push(pair.tgt);
+      }
+    } else {
+      for await (const pair of readCorpus(testDataConfig(translator.config, flags), log)) {
+        sources.push(pair.src);
+        references.push(pair.tgt);
+      }
+      const overlap = await overlapNote(translator, sources, splitSides, trainingOverlap);
+      if (overlap) notes.push(overlap);
     }
-  } else {
-    for await (const pair of readCorpus(testDataConfig(checkpoint.config, flags), log)) {
-      sources.push(pair.src);
-      references.push(pair.tgt);
+    if (sources.length === 0) throw new UserError('the test corpus has no usable pairs', { where: flags.data ?? flags.src ?? '--split' });
+    const { hypotheses, truncated } = await translateAll(translator, sources, decoding);
+    if (truncated > 0) {
+      notes.push(`s2s: warning: ${truncated} of ${sources.length} test sentences are longer than --max-input-len (${decoding.maxInputLen} tokens); their first ${decoding.maxInputLen} tokens were translated`);
     }
-    const overlap = await overlapNote(checkpoint, sources, splitSides, trainingOverlap);
-    if (overlap) notes.push(overlap);
+    if (flags.output !== undefined) writeFileAtomic(flags.output, hypotheses.map((h) => `${h}\n`).join(''));
+    return {
+      hypotheses,
+      references,
+      tgtLang: translator.config.data.tgtLang,
+      skipped: formatSkipped(log.count, log.first ? formatSkip(log.first) : null),
+      notes,
+    };
+  } finally {
+    translator.dispose();
   }
-  if (sources.length === 0) throw new UserError('the test corpus has no usable pairs', { where: flags.data ?? flags.src ?? '--split' });
+}
+
+/** The best translation of each source, in chunks, and how many sources were longer than the model reads. */
+async function translateAll(
+  translator: Translator,
+  sources: readonly string[],
+  decoding: DecodingConfig,
+): Promise<{ hypotheses: string[]; truncated: number }> {
   const hypotheses: string[] = [];
-  for (let i = 0; i < sources.length; i += decoding.batchSize * 8) {
-    const chunk = sources.slice(i, i + decoding.batchSize * 8);
-    const out = await translate(checkpoint, chunk, { decoding, attention: false });
+  let truncated = 0;
+  const chunkSize = decoding.batchSize * 8;
+  for (let i = 0; i < sources.length; i += chunkSize) {
+    // The translator refuses texts over MAX_TEXT_LENGTH characters; the model reads only their first max-input-len tokens anyway.
+    const chunk = sources.slice(i, i + chunkSize).map((source) => source.slice(0, MAX_TEXT_LENGTH));
+    const out = await translator.translate(chunk, decoding);
     hypotheses.push(...out.map((t) => t.translation));
+    truncated += out.filter((t) => t.truncated > 0).length;
   }
-  if (flags.output !== undefined) writeFileAtomic(flags.output, hypotheses.map((h) => `${h}\n`).join(''));
-  return {
-    hypotheses,
-    references,
-    tgtLang: checkpoint.config.data.tgtLang,
-    skipped: formatSkipped(log.count, log.first ? formatSkip(log.first) : null),
-    notes,
-  };
+  return { hypotheses, truncated };
 }
 
 type SplitSidesFn = typeof import('../data/dataset.ts').splitSides;
 
 /** The checkpoint's split re-applied to its corpus; errors say what is missing. */
 export async function heldOut(
-  checkpoint: Pick<LoadedCheckpoint, 'config' | 'split'>,
+  checkpoint: Pick<Translator, 'config' | 'split'>,
   where: string,
   splitSides: SplitSidesFn,
 ): Promise<Awaited<ReturnType<SplitSidesFn>>> {
@@ -133,7 +160,7 @@ export async function heldOut(
 
 /** A warning when test sources are in the run's training split; null when none are, or the training corpus is not there. */
 async function overlapNote(
-  checkpoint: Pick<LoadedCheckpoint, 'config' | 'split'>,
+  checkpoint: Pick<Translator, 'config' | 'split'>,
   sources: readonly string[],
   splitSides: SplitSidesFn,
   trainingOverlap: typeof import('../data/dataset.ts').trainingOverlap,

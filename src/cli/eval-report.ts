@@ -5,16 +5,46 @@
 import { formatBleu, type BleuResult } from '../eval/bleu.ts';
 import { formatChrf, type ChrfResult } from '../eval/chrf.ts';
 import { formatFixed } from '../eval/python-compat.ts';
+import { shortSignature } from '../eval/signature.ts';
 import type { BleuTokenizer } from '../eval/tokenizers.ts';
 
-/** `BLEU = 23.45 55.1/…(…)` then the signature on its own line. */
-export function formatBleuReport(result: BleuResult, width: number): string {
-  return `${formatBleu(result, width, false)}\n${result.signature}\n`;
+/** How score lines are written: sacreBLEU's `--width`, `--score-only` and `--short`. */
+export interface LineStyle {
+  width: number;
+  scoreOnly: boolean;
+  short: boolean;
 }
 
-/** `chrF2 = 45.67` then the signature on its own line. */
-export function formatChrfReport(result: ChrfResult, width: number): string {
-  return `${formatChrf(result, width, false)}\n${result.signature}\n`;
+/** sacreBLEU's `Score.format` for BLEU: `BLEU|nrefs:1|…|version:2.6.0 = 23.45 55.1/…(BP = …)`, or the score alone. */
+export function bleuLine(result: BleuResult, style: LineStyle): string {
+  if (style.scoreOnly) return formatFixed(result.score, style.width);
+  const signature = style.short ? shortSignature(result.signature) : result.signature;
+  return formatBleu({ ...result, signature }, style.width);
+}
+
+/** sacreBLEU's `Score.format` for chrF: `chrF2|nrefs:1|…|version:2.6.0 = 45.67`, or the score alone. */
+export function chrfLine(result: ChrfResult, style: LineStyle): string {
+  if (style.scoreOnly) return formatFixed(result.score, style.width);
+  const signature = style.short ? shortSignature(result.signature) : result.signature;
+  return formatChrf({ ...result, signature }, style.width);
+}
+
+/**
+ * Corpus-level lines as sacreBLEU's `print_single_results` prints them: one
+ * line alone; several with the text before ` = ` right-aligned, so the `=`
+ * signs line up (lines without `=`, i.e. `--score-only`, as they are).
+ */
+export function alignScoreLines(lines: readonly string[]): string {
+  if (lines.length <= 1) return lines.map((line) => `${line}\n`).join('');
+  const plain = lines.filter((line) => !line.includes('='));
+  const aligned = lines.filter((line) => line.includes('='));
+  const lefts = aligned.map((line) => line.indexOf('=') - 1);
+  const width = Math.max(0, ...lefts);
+  const out = [
+    ...plain,
+    ...aligned.map((line, i) => line.slice(0, lefts[i]).padStart(width) + line.slice(lefts[i])),
+  ];
+  return out.map((line) => `${line}\n`).join('');
 }
 
 /** The JSON fields of a BLEU score (names and meanings as in the sacreBLEU test vectors). */

@@ -216,15 +216,13 @@ export function sentenceBleu(hypothesis: string, references: readonly string[], 
 }
 
 /**
- * sacreBLEU's text line, e.g.
- * `BLEU|nrefs:1|…|version:2.6.0 = 23.45 55.1/30.2/18.0/11.1 (BP = 0.987 ratio = 0.987 hyp_len = 1234 ref_len = 1250)`;
- * with `withSignature` false it starts `BLEU = 23.45 …`.
+ * sacreBLEU's text line (`BLEUScore.format`), e.g.
+ * `BLEU|nrefs:1|…|version:2.6.0 = 23.45 55.1/30.2/18.0/11.1 (BP = 0.987 ratio = 0.987 hyp_len = 1234 ref_len = 1250)`.
  */
-export function formatBleu(result: BleuResult, width = 2, withSignature = true): string {
-  const name = withSignature ? `BLEU|${result.signature}` : 'BLEU';
+export function formatBleu(result: BleuResult, width = 2): string {
   const precisions = result.precisions.map((p) => formatFixed(p, 1)).join('/');
   return (
-    `${name} = ${formatFixed(result.score, width)} ${precisions} ` +
+    `BLEU|${result.signature} = ${formatFixed(result.score, width)} ${precisions} ` +
     `(BP = ${formatFixed(result.bp, 3)} ratio = ${formatFixed(result.ratio, 3)} ` +
     `hyp_len = ${result.sys_len} ref_len = ${result.ref_len})`
   );

@@ -186,8 +186,7 @@ export function sentenceChrf(
   return corpusChrf([hypothesis], references.map((ref) => [ref]), overrides);
 }
 
-/** sacreBLEU's text line: `chrF2|nrefs:1|…|version:2.6.0 = 45.67` (or `chrF2 = 45.67`). */
-export function formatChrf(result: ChrfResult, width = 2, withSignature = true): string {
-  const name = withSignature ? `${result.name}|${result.signature}` : result.name;
-  return `${name} = ${formatFixed(result.score, width)}`;
+/** sacreBLEU's text line: `chrF2|nrefs:1|…|version:2.6.0 = 45.67`. */
+export function formatChrf(result: ChrfResult, width = 2): string {
+  return `${result.name}|${result.signature} = ${formatFixed(result.score, width)}`;
 }

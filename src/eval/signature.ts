@@ -76,3 +76,18 @@ export function chrfSignature(fields: ChrfSignatureFields, short = false): strin
     [short ? 'v' : 'version', SACREBLEU_VERSION],
   ]);
 }
+
+/** sacreBLEU's abbreviations (`Signature._abbr` and the metrics' additions); other keys stay as they are. */
+const SHORT_KEYS: Readonly<Record<string, string>> = { nrefs: '#', case: 'c', eff: 'e', smooth: 's', space: 's', version: 'v' };
+
+/** The short form (`--short`) of a long BLEU or chrF signature: `#:1|c:mixed|e:no|tok:zh|s:exp|v:2.6.0`. */
+export function shortSignature(signature: string): string {
+  return signature
+    .split('|')
+    .map((pair) => {
+      const colon = pair.indexOf(':');
+      const key = pair.slice(0, colon);
+      return `${SHORT_KEYS[key] ?? key}${pair.slice(colon)}`;
+    })
+    .join('|');
+}

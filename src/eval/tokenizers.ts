@@ -22,6 +22,37 @@ export function defaultBleuTokenizer(targetLang: string): BleuTokenizer {
     : '13a';
 }
 
+/** sacreBLEU's tokenizer for targets s2s cannot tokenize the same way (its `BLEU._TOKENIZER_MAP`). */
+export const SACREBLEU_ONLY_TOKENIZERS: Readonly<Record<string, string>> = { ja: 'ja-mecab', ko: 'ko-mecab' };
+
+/** Lines looked at by guessTextLanguage. */
+const GUESS_LINES = 2000;
+
+/**
+ * The language of reference text, when its script tells it: `ja` (Han and
+ * kana at least 30% of all letters, a tenth of them kana), `ko` (Hangul at
+ * least 30%), `zh` (Han at least 30%), else null. For choosing the BLEU
+ * tokenizer when no target language is given.
+ */
+export function guessTextLanguage(lines: readonly string[]): 'zh' | 'ja' | 'ko' | null {
+  let letters = 0;
+  let han = 0;
+  let kana = 0;
+  let hangul = 0;
+  for (const line of lines.slice(0, GUESS_LINES)) {
+    letters += line.match(/\p{L}/gu)?.length ?? 0;
+    han += line.match(/\p{Script=Han}/gu)?.length ?? 0;
+    kana += line.match(/[\p{Script=Hiragana}\p{Script=Katakana}]/gu)?.length ?? 0;
+    hangul += line.match(/\p{Script=Hangul}/gu)?.length ?? 0;
+  }
+  if (letters === 0) return null;
+  const cjk = han + kana;
+  if (cjk >= 0.3 * letters && kana >= 0.1 * cjk) return 'ja';
+  if (hangul >= 0.3 * letters) return 'ko';
+  if (han >= 0.3 * letters) return 'zh';
+  return null;
+}
+
 /** Tokenize one line the way sacreBLEU's tokenizer `name` does. */
 export function tokenizeLine(line: string, name: BleuTokenizer): string {
   switch (name) {

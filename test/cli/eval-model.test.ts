@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { REPO_ROOT, runS2S } from '../helpers/cli.ts';
+import { REPO_ROOT, runS2S, stderrLines } from '../helpers/cli.ts';
 
 const work = mkdtempSync(join(tmpdir(), 's2s-eval-model-'));
 after(() => rmSync(work, { recursive: true, force: true }));
@@ -53,7 +53,8 @@ describe('s2s eval --checkpoint', () => {
     writeFileSync(tgt, rows.map((r) => r[1]).join('\n') + '\n');
     const r = await s2s('eval', '--checkpoint', ckpt, '--src', src, '--tgt', tgt, '--beam', '4');
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /^BLEU = \d+\.\d\d [\d.]+\/[\d.]+\/[\d.]+\/[\d.]+ \(BP = /);
+    // One sacreBLEU line, the tokenizer chosen from the model's target language (zh).
+    assert.match(r.stdout, /^BLEU\|nrefs:1\|case:mixed\|eff:no\|tok:zh\|smooth:exp\|version:2\.6\.0 = \d+\.\d\d [\d.]+\/[\d.]+\/[\d.]+\/[\d.]+ \(BP = [^\n]*\)\n$/);
   });
 
   test('decoding flags are checked like translate\'s: --beam 0 is the beam error, exit 2', async () => {
@@ -72,6 +73,40 @@ describe('s2s eval --checkpoint', () => {
     const hyps = readFileSync(output, 'utf8').split('\n').slice(0, -1);
     assert.equal(hyps.length, 30);
     for (const h of hyps) assert.ok([...h].length <= 1 || h === '<unk>', `"${h}" is longer than one token`);
+  });
+
+  test('sources longer than --max-input-len: one warning with the count, even with --quiet', async () => {
+    const r = await s2s('eval', '--checkpoint', ckpt, '--data', testTsv, '--max-input-len', '2');
+    assert.equal(r.code, 0, r.stderr);
+    const warnings = stderrLines(r).filter((line) => line.includes('--max-input-len'));
+    assert.deepEqual(warnings, ['s2s: warning: 30 of 30 test sentences are longer than --max-input-len (2 tokens); their first 2 tokens were translated']);
+  });
+
+  test('without --checkpoint, the model translate uses: $S2S_MODEL, named on stderr', async () => {
+    const env = { S2S_MODEL: ckpt };
+    const viaEnv = await runS2S(['--backend', 'cpu', 'eval', '--data', testTsv], { env, timeoutMs: 300_000 });
+    assert.equal(viaEnv.code, 0, viaEnv.stderr);
+    assert.ok(stderrLines(viaEnv).includes(`model: ${join(ckpt, 'best')}`), viaEnv.stderr);
+    const named = await s2s('eval', '--checkpoint', ckpt, '--data', testTsv);
+    assert.equal(named.code, 0, named.stderr);
+    assert.equal(viaEnv.stdout, named.stdout);
+  });
+
+  test('without --checkpoint or $S2S_MODEL, away from any checkpoints/: the shipped model', async () => {
+    const cwd = mkdtempSync(join(work, 'cwd-'));
+    writeFileSync(join(cwd, 'test.en'), 'I like tea.\nWhere is she?\n');
+    writeFileSync(join(cwd, 'test.zh'), '我喜欢茶。\n她在哪儿？\n');
+    const r = await runS2S(['--backend', 'cpu', 'eval', '--src', 'test.en', '--tgt', 'test.zh'], { cwd, env: { S2S_MODEL: undefined }, timeoutMs: 300_000 });
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(stderrLines(r).includes(`model: ${join(REPO_ROOT, 'models', 'en-zh-tatoeba')}`), r.stderr);
+    assert.match(r.stdout, /^BLEU\|nrefs:1\|case:mixed\|eff:no\|tok:zh\|smooth:exp\|version:2\.6\.0 = \d+\.\d\d .*hyp_len = \d+ ref_len = 10\)\n$/);
+  });
+
+  test('a missing default model is one line saying how to get one', async () => {
+    const r = await runS2S(['--backend', 'cpu', 'eval', '--data', testTsv], { env: { S2S_MODEL: join(work, 'no-such-model') } });
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /no-such-model/);
+    assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
   });
 
   test('needs a test corpus, and names a missing one', async () => {

@@ -16,8 +16,8 @@ export interface RunOptions {
   cwd?: string;
   /** Added to (and overriding) the parent's environment. */
   env?: Record<string, string | undefined>;
-  /** Written to the child's stdin, which is then closed. */
-  input?: string;
+  /** Written to the child's stdin (a string as UTF-8), which is then closed. */
+  input?: string | Buffer;
   /** Kill the child after this many ms (default 120000). */
   timeoutMs?: number;
   /** Modules the child loads first (`node --import tsx --import M`), e.g. test/helpers/wasm-faults.ts. */

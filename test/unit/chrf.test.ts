@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { chrfFromStats, corpusChrf, formatChrf, sentenceChrf, type ChrfOptions } from '../../src/eval/chrf.ts';
+import { shortSignature } from '../../src/eval/signature.ts';
 
 const SIGNATURE = 'nrefs:1|case:mixed|eff:yes|nc:6|nw:0|space:no|version:2.6.0';
 
@@ -126,8 +127,10 @@ describe('chrF by hand', () => {
     assert.equal(chrfFromStats(new Array(18).fill(0)), 0);
   });
 
-  test('formatting without the signature', () => {
-    assert.equal(formatChrf(corpusChrf(['abc'], [['abc']]), 2, false), 'chrF2 = 100.00');
+  test('one line with the signature, long or short (`sacrebleu -m chrf -sh -w 2`)', () => {
+    const result = corpusChrf(['abc'], [['abc']]);
+    assert.equal(formatChrf(result, 2), `chrF2|${SIGNATURE} = 100.00`);
+    assert.equal(formatChrf({ ...result, signature: shortSignature(result.signature) }), 'chrF2|#:1|c:mixed|e:yes|nc:6|nw:0|s:no|v:2.6.0 = 100.00');
   });
 
   test('characters are code points: an astral character is one unigram', () => {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import {
+  guessTextLanguage,
   isZhChineseChar,
   tokenizeLine,
   ZH_CHINESE_RANGES,
@@ -81,5 +82,19 @@ describe("Python's str semantics", () => {
     assert.equal(formatFixed(0, 1), '0.0');
     assert.equal(formatFixed(99.95, 1), '100.0'); // 99.9500000000000028…
     assert.equal(formatFixed(1e-7, 3), '0.000');
+  });
+});
+
+describe('guessTextLanguage: the references\' script, for the default BLEU tokenizer', () => {
+  test('Chinese, Japanese, Korean, and everything else', () => {
+    assert.equal(guessTextLanguage(['我们明天上午去公园散步。', '这本书很有意思。']), 'zh');
+    assert.equal(guessTextLanguage(['我在2019年买了一部iPhone 11，花了5,999元。']), 'zh', 'Latin words inside Chinese');
+    assert.equal(guessTextLanguage(['私は猫が好きです。', '東京に行きました。']), 'ja');
+    assert.equal(guessTextLanguage(['나는 고양이를 좋아해요.']), 'ko');
+    assert.equal(guessTextLanguage(['The cat sat on the mat.']), null);
+    assert.equal(guessTextLanguage(['I ate ramen (拉面) in Beijing yesterday evening.']), null, 'a few Han characters in English');
+    assert.equal(guessTextLanguage(['I love ラーメン and sushi very much.']), null);
+    assert.equal(guessTextLanguage(['123 456', '']), null);
+    assert.equal(guessTextLanguage([]), null);
   });
 });
