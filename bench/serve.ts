@@ -30,11 +30,14 @@ interface ServeBenchOptions {
   json: boolean;
 }
 
-function positiveInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`expected an integer >= 1, got '${value}'`);
-  return n;
+function intAtLeast(min: number): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`expected an integer >= ${min}, got '${value}'`);
+    return n;
+  };
 }
+const positiveInt = intAtLeast(1);
 
 /** The shipped model when present, else the default config's training output. */
 function defaultCheckpoint(): string {
@@ -48,7 +51,7 @@ function parseArgs(argv: readonly string[]): ServeBenchOptions {
     .option('--checkpoint <dir>', 'a trained cmn-eng model (default: models/en-zh-tatoeba, else checkpoints/cmn-eng)')
     .option('--requests <n>', 'single-sentence requests at 8 and at 64 clients', positiveInt, 512)
     .option('--single <n>', 'requests at 1 client (and sentences decoded one at a time offline)', positiveInt, 128)
-    .option('--max-wait-ms <n>', 'the server\'s --max-wait-ms', (v) => positiveInt(v), 5)
+    .option('--max-wait-ms <n>', 'the server\'s --max-wait-ms', intAtLeast(0), 5)
     .option('--json', 'one JSON object instead of the table', false)
     .exitOverride()
     .configureOutput({ writeErr: () => {} });
@@ -69,8 +72,10 @@ interface LevelResult {
   /** GET /health latency while the level ran (ms). */
   healthP50: number;
   healthMax: number;
-  /** Sentences per decoded batch, on average. */
+  /** Sentences decoding together, on average over the time the decoder was busy. */
   meanBatch: number;
+  /** Milliseconds a sentence waited in the queue before its decoding started, on average. */
+  meanWaitMs: number;
   /** The share of the level's time the server spent decoding. */
   decoderBusy: number;
 }
@@ -175,8 +180,8 @@ async function level(url: string, clients: number, sentences: readonly string[])
       await new Promise((r) => setTimeout(r, 25));
     }
   })();
-  const stats = async (): Promise<{ batches: number; sentences: number; decodeMs: number }> =>
-    ((await (await fetch(`${url}/info`)).json()) as { stats: { batches: number; sentences: number; decodeMs: number } }).stats;
+  type Stats = { sentences: number; decodeMs: number; waitMs: number; sentenceMs: number };
+  const stats = async (): Promise<Stats> => ((await (await fetch(`${url}/info`)).json()) as { stats: Stats }).stats;
   const s0 = await stats();
   const start = performance.now();
   await Promise.all(
@@ -207,7 +212,8 @@ async function level(url: string, clients: number, sentences: readonly string[])
     p99: round(percentile(latencies, 99), 1),
     healthP50: round(percentile(health, 50), 1),
     healthMax: round(health[health.length - 1] ?? 0, 1),
-    meanBatch: round((s1.sentences - s0.sentences) / Math.max(1, s1.batches - s0.batches), 1),
+    meanBatch: round((s1.sentenceMs - s0.sentenceMs) / Math.max(1, s1.decodeMs - s0.decodeMs), 1),
+    meanWaitMs: round((s1.waitMs - s0.waitMs) / Math.max(1, s1.sentences - s0.sentences), 1),
     decoderBusy: round((s1.decodeMs - s0.decodeMs) / (seconds * 1000), 2),
   };
 }
@@ -255,9 +261,9 @@ async function run(o: ServeBenchOptions): Promise<ServeBenchResult> {
 
 function formatReport(r: ServeBenchResult): string {
   const rows = [
-    ['clients', 'requests', 'req/s', 'sent/s', 'p50 ms', 'p95 ms', 'p99 ms', '/health p50 ms', '/health max ms', 'mean batch', 'decoder busy', 'errors'],
+    ['clients', 'requests', 'req/s', 'sent/s', 'p50 ms', 'p95 ms', 'p99 ms', '/health p50 ms', '/health max ms', 'mean batch', 'queue wait ms', 'decoder busy', 'errors'],
     ...r.levels.map((l) =>
-      [l.clients, l.requests, l.reqPerSec, l.sentPerSec, l.p50, l.p95, l.p99, l.healthP50, l.healthMax, l.meanBatch, l.decoderBusy, l.errors].map(String),
+      [l.clients, l.requests, l.reqPerSec, l.sentPerSec, l.p50, l.p95, l.p99, l.healthP50, l.healthMax, l.meanBatch, l.meanWaitMs, l.decoderBusy, l.errors].map(String),
     ),
   ];
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((row) => row[c]!.length)));

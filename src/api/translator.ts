@@ -5,12 +5,12 @@
  * the text or option, never a tensor error.
  */
 import { camelToKebab, checkValue, SCHEMA, type DecodingConfig, type S2SConfig } from '../config.ts';
-import { translate as decode, type Translation, type TranslationModel } from '../decode/translator.ts';
+import { translate as decode, translateStream as decodeStream, type StreamText, type Translation, type TranslationModel } from '../decode/translator.ts';
 import { UserError } from '../errors.ts';
 import type { SplitRecord } from '../data/split-record.ts';
 import { disposeModel } from '../model/seq2seq.ts';
 
-export type { Candidate, Translation } from '../decode/translator.ts';
+export type { Candidate, StreamText, Translation } from '../decode/translator.ts';
 
 /** Longer texts are refused: a sentence model has no use for them (it reads the first data.max-len tokens). */
 export const MAX_TEXT_LENGTH = 10_000;
@@ -84,6 +84,23 @@ export class Translator {
     texts.forEach((text, i) => checkText(text, `texts[${i}]`));
     const decoding = this.decoding(options);
     return decode(model, texts, { decoding, attention: options.attention === true, ...(options.pause ? { pause: options.pause } : {}) });
+  }
+
+  /**
+   * Greedy translation (options.beam must be 1) of texts handed in while it
+   * runs, as a server has them: before every decoder step `take(max)` gives
+   * up to `max` more texts (each checked as by translate), which join the
+   * search of those still translating, at most options.batchSize together;
+   * each text's `done` gets what translate() gives for it as soon as it is
+   * found. Resolves when nothing is translating and `take` gives nothing.
+   */
+  async translateStream(take: (max: number) => StreamText[], options: TranslateOptions = {}): Promise<void> {
+    const model = this.#model;
+    if (model === null) throw new UserError('this translator has been disposed', { code: 'USAGE' });
+    const decoding = this.decoding(options);
+    if (decoding.beam !== 1) throw new UserError(`translateStream searches greedily: beam must be 1, got ${decoding.beam}`, { where: 'beam', exitCode: 2 });
+    const checked = (max: number): StreamText[] => take(max).map((t) => ({ text: checkText(t.text, 'text'), done: t.done }));
+    await decodeStream(model, checked, { decoding, attention: options.attention === true, ...(options.pause ? { pause: options.pause } : {}) });
   }
 
   /** Frees the model's weights; the translator cannot be used afterwards. */

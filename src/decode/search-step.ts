@@ -149,6 +149,34 @@ export function keepRows(d: SearchState, rows: readonly number[], encoderToo: bo
   return next;
 }
 
+/**
+ * Two decodings as one: the rows of `a`, then the rows of `b` (sentences that
+ * join a running search). The shorter source memory is padded to the longer
+ * one's length with zero states and the mask's large negative bias, so the
+ * padding gets no attention. `a`'s weights are kept, `b`'s disposed, and the
+ * old tensors of both.
+ */
+export function mergeDecoding(a: SearchState, b: SearchState): SearchState {
+  const len = Math.max(a.enc.states.shape[1], b.enc.states.shape[1]);
+  const pad = <T extends tf.Tensor>(t: T, value: number): T => {
+    const missing = len - t.shape[1]!;
+    if (missing === 0) return t;
+    return tf.pad(t, t.shape.map((_, axis) => (axis === 1 ? [0, missing] : [0, 0])) as [number, number][], value) as T;
+  };
+  const next = tidyKeep(() => {
+    const states = tf.concat([pad(a.enc.states, 0), pad(b.enc.states, 0)], 0);
+    const keys = a.enc.keys === a.enc.states ? states : tf.concat([pad(a.enc.keys, 0), pad(b.enc.keys, 0)], 0);
+    const maskBias = tf.concat([pad(a.enc.maskBias, -1e9), pad(b.enc.maskBias, -1e9)], 0);
+    const state: DecoderState = {
+      layers: a.state.layers.map((l, i) => ({ h: tf.concat([l.h, b.state.layers[i]!.h], 0), c: tf.concat([l.c, b.state.layers[i]!.c], 0) })),
+      feed: a.state.feed && b.state.feed ? tf.concat([a.state.feed, b.state.feed], 0) : null,
+    };
+    return { enc: { states, keys, maskBias }, state };
+  });
+  tf.dispose([...encoderTensors(a.enc), ...stateTensors(a.state), ...encoderTensors(b.enc), ...stateTensors(b.state), ...b.weights.owned]);
+  return { ...next, weights: a.weights };
+}
+
 export function disposeDecoding(d: SearchState): void {
   tf.dispose([...encoderTensors(d.enc), ...stateTensors(d.state), ...d.weights.owned]);
 }

@@ -7,7 +7,8 @@ import type { DataConfig, DecodingConfig, S2SConfig } from '../config.ts';
 import { detokenize, sideTokenizer, tokenizeSide } from '../data/tokenize.ts';
 import { UNK, type Vocab } from '../data/vocab.ts';
 import type { Seq2Seq } from '../model/seq2seq.ts';
-import { search, type Hypothesis } from './search.ts';
+import { search, searchOptions, type Hypothesis } from './search.ts';
+import { greedyStream, type StreamSentence } from './greedy.ts';
 
 /** What translating needs from a checkpoint (a LoadedCheckpoint has it all). */
 export interface TranslationModel {
@@ -83,32 +84,70 @@ export function targetTokens(
 /** Translates sentences (any number; decoded in batches of decoding.batchSize). */
 export async function translate(m: TranslationModel, texts: readonly string[], opts: TranslateOptions): Promise<Translation[]> {
   const { data, decoding } = { data: m.config.data, decoding: opts.decoding };
-  const tgtKind = sideTokenizer(data, 'tgt').kind;
   const prepared = texts.map((text) => prepareSource(text, data, m.srcVocab, decoding.maxInputLen));
   const nonEmpty = prepared.flatMap((p, i) => (p.ids.length > 0 ? [i] : []));
-  const withAttention = opts.attention || decoding.replaceUnk;
   const found = await search(
     m.model,
     nonEmpty.map((i) => prepared[i]!.ids),
-    { ...decoding, returnAttention: withAttention, ...(opts.pause ? { pause: opts.pause } : {}) },
+    { ...decoding, returnAttention: opts.attention || decoding.replaceUnk, ...(opts.pause ? { pause: opts.pause } : {}) },
   );
   const nbestOf = new Map(nonEmpty.map((i, k) => [i, found[k]!]));
-  return texts.map((source, i) => {
-    const p = prepared[i]!;
-    const hyps: Hypothesis[] = nbestOf.get(i) ?? [{ ids: [], score: 0, attention: [] }];
-    const candidates = hyps.map((h) => {
-      const replace = decoding.replaceUnk && h.attention ? { attention: h.attention, sourceTokens: p.tokens } : undefined;
-      const tokens = targetTokens(h.ids, m.tgtVocab, replace);
-      return { translation: detokenize(tgtKind, tokens), tokens, score: h.score };
-    });
-    const best = candidates[0]!;
-    return {
-      source,
-      sourceTokens: p.tokens,
-      truncated: p.truncated,
-      ...best,
-      nbest: candidates,
-      ...(opts.attention ? { attention: hyps[0]!.attention ?? [] } : {}),
-    };
+  return texts.map((source, i) => translation(m, opts, source, prepared[i]!, nbestOf.get(i) ?? [nothing()]));
+}
+
+/** A text to translateStream: `done` gets its translation. */
+export interface StreamText {
+  text: string;
+  done(translation: Translation): void;
+}
+
+/**
+ * Greedy translation (decoding.beam must be 1) of texts that arrive while it
+ * runs: before every decoder step `take(max)` hands up to `max` more texts,
+ * which join the sentences being searched (at most decoding.batchSize
+ * together); each text's `done` is called as soon as its search ends, with
+ * what translate() gives for it. Resolves when nothing is searching and
+ * `take` gives nothing.
+ */
+export async function translateStream(m: TranslationModel, take: (max: number) => StreamText[], opts: TranslateOptions): Promise<void> {
+  const { data, decoding } = { data: m.config.data, decoding: opts.decoding };
+  if (decoding.beam !== 1) throw new RangeError(`translateStream searches greedily (beam 1), got beam ${decoding.beam}`);
+  const searchOpts = searchOptions({ ...decoding, returnAttention: opts.attention || decoding.replaceUnk, ...(opts.pause ? { pause: opts.pause } : {}) });
+  await greedyStream(m.model, searchOpts, decoding.batchSize, (max) => {
+    const sentences: StreamSentence[] = [];
+    // A text without tokens is answered at once and leaves room for another.
+    while (sentences.length < max) {
+      const texts = take(max - sentences.length);
+      if (texts.length === 0) break;
+      for (const { text, done } of texts) {
+        const p = prepareSource(text, data, m.srcVocab, decoding.maxInputLen);
+        if (p.ids.length === 0) done(translation(m, opts, text, p, [nothing()]));
+        else sentences.push({ ids: p.ids, found: (h) => done(translation(m, opts, text, p, [h])) });
+      }
+    }
+    return sentences;
   });
+}
+
+/** The hypothesis of a sentence without source tokens. */
+const nothing = (): Hypothesis => ({ ids: [], score: 0, attention: [] });
+
+/** A sentence's translation from its n-best hypotheses. */
+function translation(m: TranslationModel, opts: TranslateOptions, source: string, p: PreparedSource, hyps: Hypothesis[]): Translation {
+  const { data, decoding } = { data: m.config.data, decoding: opts.decoding };
+  const tgtKind = sideTokenizer(data, 'tgt').kind;
+  const candidates = hyps.map((h) => {
+    const replace = decoding.replaceUnk && h.attention ? { attention: h.attention, sourceTokens: p.tokens } : undefined;
+    const tokens = targetTokens(h.ids, m.tgtVocab, replace);
+    return { translation: detokenize(tgtKind, tokens), tokens, score: h.score };
+  });
+  const best = candidates[0]!;
+  return {
+    source,
+    sourceTokens: p.tokens,
+    truncated: p.truncated,
+    ...best,
+    nbest: candidates,
+    ...(opts.attention ? { attention: hyps[0]!.attention ?? [] } : {}),
+  };
 }

@@ -8,8 +8,8 @@ import { createServer } from 'node:http';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
 import * as tf from '@tensorflow/tfjs-core';
 import type { DecodingConfig } from '../config.ts';
-import { emptyTranslation, type Translation, type Translator } from '../api/translator.ts';
-import { Batcher, QueueFullError, type BatcherLimits, type BatcherStats } from './batcher.ts';
+import { emptyTranslation, type StreamText, type Translation, type Translator } from '../api/translator.ts';
+import { Batcher, QueueFullError, type BatcherLimits, type BatcherStats, type Sentence } from './batcher.ts';
 
 export interface ServeLimits extends BatcherLimits {
   /** Most sentences in one request (`texts`). */
@@ -144,7 +144,7 @@ export function createTranslationServer(options: ServerOptions = {}): Translatio
   let model: ServedModel | null = null;
   let closing: Promise<void> | null = null;
   let requests = 0;
-  const batcher = new Batcher<RequestOptions, TranslationJson>(limits, (opts, texts) => decodeBatch(model!, limits, opts, texts));
+  const batcher = new Batcher<RequestOptions, TranslationJson>(limits, (opts, batch, more) => decodeBatch(model!, limits, opts, batch, more));
 
   const app = Fastify({
     logger: false,
@@ -322,19 +322,48 @@ export function requestOptions(body: TranslateBody, decoding: DecodingConfig, li
 /** Lets the event loop run between decoder steps, so requests keep being parsed and answered. */
 const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
-/** Decodes one batch; blank texts get an empty translation, as blank lines do in `s2s translate`. */
-async function decodeBatch(m: ServedModel, limits: ServeLimits, opts: RequestOptions, texts: string[]): Promise<TranslationJson[]> {
-  const nonBlank = texts.filter((t) => t.trim() !== '');
-  const found = await m.translator.translate(nonBlank, {
+/**
+ * Decodes one batch; blank texts get an empty translation, as blank lines do in
+ * `s2s translate`. Greedy search streams: sentences that queue up while it
+ * runs join it between steps (`more`), and each is answered as soon as it ends.
+ */
+async function decodeBatch(
+  m: ServedModel,
+  limits: ServeLimits,
+  opts: RequestOptions,
+  batch: Sentence<TranslationJson>[],
+  more: (max: number) => Sentence<TranslationJson>[],
+): Promise<void> {
+  const options = {
     beam: opts.beam,
     nbest: opts.nbest,
     lengthPenalty: opts.lengthPenalty,
     batchSize: limits.maxBatch,
     attention: opts.attention,
     pause: yieldToEventLoop,
-  });
-  let next = 0;
-  return texts.map((t) => translationJson(t.trim() === '' ? emptyTranslation(t) : found[next++]!, opts));
+  };
+  const blankAnswered = (sentences: Sentence<TranslationJson>[]): Sentence<TranslationJson>[] =>
+    sentences.filter((s) => {
+      if (s.text.trim() !== '') return true;
+      s.done(translationJson(emptyTranslation(s.text), opts));
+      return false;
+    });
+  if (opts.beam === 1) {
+    let first: Sentence<TranslationJson>[] | null = batch;
+    const take = (max: number): StreamText[] => {
+      for (;;) {
+        const sentences = first ? first.splice(0, max) : more(max);
+        if (first?.length === 0) first = null;
+        if (sentences.length === 0) return [];
+        const kept = blankAnswered(sentences);
+        if (kept.length > 0) return kept.map((s) => ({ text: s.text, done: (t: Translation) => s.done(translationJson(t, opts)) }));
+      }
+    };
+    return m.translator.translateStream(take, options);
+  }
+  const sentences = blankAnswered(batch);
+  const found = await m.translator.translate(sentences.map((s) => s.text), options);
+  sentences.forEach((s, i) => s.done(translationJson(found[i]!, opts)));
 }
 
 export function translationJson(t: Translation, opts: RequestOptions): TranslationJson {

@@ -2,7 +2,9 @@
  * Dynamic batching: sentences from concurrent requests that share decoding
  * options wait in one queue and are decoded together, up to `maxBatch`
  * sentences, or once the oldest has waited `maxWaitMs` (counted from when the
- * decoder became free, if later). One decode runs at a time; a request's
+ * decoder became free, if later). One decode runs at a time; a decode that
+ * can (a streaming search) takes sentences that queue up while it runs
+ * between its steps, as long as no other queue is overdue. A request's
  * sentences can span batches. Knows nothing about HTTP.
  */
 import { UserError } from '../errors.ts';
@@ -16,8 +18,19 @@ export interface BatcherLimits {
   maxQueue: number;
 }
 
-/** Decodes sentences that share `options`; results in input order. */
-export type DecodeBatch<O, R> = (options: O, texts: string[]) => Promise<R[]>;
+/** A sentence handed to the decoder: `done` takes its result. */
+export interface Sentence<R> {
+  readonly text: string;
+  done(result: R): void;
+}
+
+/**
+ * Decodes `batch` (sentences sharing `options`), calling `done` once for each.
+ * A streaming decoder may call `more(max)` between its steps for up to `max`
+ * sentences with the same options that queued since, and decode them too; a
+ * decoder that ignores `more` decodes one batch at a time.
+ */
+export type DecodeBatch<O, R> = (options: O, batch: Sentence<R>[], more: (max: number) => Sentence<R>[]) => Promise<void>;
 
 /** The queue cannot take a request's sentences now. */
 export class QueueFullError extends UserError {
@@ -27,14 +40,18 @@ export class QueueFullError extends UserError {
 }
 
 export interface BatcherStats {
-  /** Batches decoded so far. */
+  /** Decodes started so far (a streaming decode counts once however many sentences join it). */
   batches: number;
-  /** Sentences decoded so far. */
+  /** Sentences that started decoding so far. */
   sentences: number;
-  /** The most sentences decoded in one batch. */
+  /** The most sentences decoding at once. */
   largestBatch: number;
   /** Milliseconds spent decoding so far. */
   decodeMs: number;
+  /** Summed over sentences, milliseconds from queueing to the start of their decoding. */
+  waitMs: number;
+  /** Summed over sentences, milliseconds from the start of their decoding to their result: ÷ decodeMs = sentences decoding together, on average. */
+  sentenceMs: number;
   /** Sentences waiting now. */
   queued: number;
 }
@@ -75,7 +92,9 @@ export class Batcher<O, R> {
   private flushNow = false;
   private timer: NodeJS.Timeout | null = null;
   private idleWaiters: (() => void)[] = [];
-  private readonly counts = { batches: 0, sentences: 0, largestBatch: 0, decodeMs: 0 };
+  private readonly counts = { batches: 0, sentences: 0, largestBatch: 0, decodeMs: 0, waitMs: 0, sentenceMs: 0 };
+  /** Sentences decoding now. */
+  private decoding = 0;
 
   constructor(
     private readonly limits: BatcherLimits,
@@ -114,7 +133,8 @@ export class Batcher<O, R> {
   }
 
   stats(): BatcherStats {
-    return { ...this.counts, decodeMs: Math.round(this.counts.decodeMs), queued: this.queued };
+    const { decodeMs, waitMs, sentenceMs } = this.counts;
+    return { ...this.counts, decodeMs: Math.round(decodeMs), waitMs: Math.round(waitMs), sentenceMs: Math.round(sentenceMs), queued: this.queued };
   }
 
   /** From now on decodes whatever is queued without waiting for company; resolves when nothing is queued or decoding. */
@@ -185,48 +205,86 @@ export class Batcher<O, R> {
 
   private async run(key: string): Promise<void> {
     const queue = this.queues.get(key)!;
-    const batch = queue.items.splice(0, this.limits.maxBatch);
-    if (queue.items.length === 0) this.queues.delete(key);
-    this.queued -= batch.length;
+    const batch = this.takeFrom(key, this.limits.maxBatch);
     this.running = true;
+    this.counts.batches += 1;
     const started = performance.now();
     try {
-      await this.decodeItems(queue.options, batch);
+      await this.decodeItems(queue.options, batch, (max) => (this.othersOverdue(key) ? [] : this.takeFrom(key, max)));
     } finally {
       this.running = false;
       this.freeSince = performance.now();
       this.counts.decodeMs += this.freeSince - started;
-      this.counts.batches += 1;
-      this.counts.sentences += batch.length;
-      this.counts.largestBatch = Math.max(this.counts.largestBatch, batch.length);
       this.notifyIdle();
       this.schedule();
     }
   }
 
+  /** Up to `max` sentences from the front of queue `key` (none if it is gone), counted as decoding from now. */
+  private takeFrom(key: string, max: number): Item<R>[] {
+    const queue = this.queues.get(key);
+    if (!queue || max < 1) return [];
+    const taken = queue.items.splice(0, max);
+    if (queue.items.length === 0) this.queues.delete(key);
+    this.queued -= taken.length;
+    const now = performance.now();
+    for (const item of taken) this.counts.waitMs += now - item.arrived;
+    this.counts.sentences += taken.length;
+    return taken;
+  }
+
+  /** Whether another queue's first sentence is due: then a streaming decode stops taking sentences, so that queue gets its turn. */
+  private othersOverdue(key: string): boolean {
+    const now = performance.now();
+    for (const [other, queue] of this.queues) {
+      if (other !== key && (this.flushNow || queue.items.length >= this.limits.maxBatch || queue.items[0]!.arrived + this.limits.maxWaitMs <= now)) return true;
+    }
+    return false;
+  }
+
   /**
-   * Decodes a batch and hands each result to its request. Should the batch
-   * fail as a whole, each request's sentences are retried on their own, so
-   * that one request's failure is not another's.
+   * Decodes a batch (and what the decoder takes through `more`), handing each
+   * result to its request. Should the decode fail, the sentences it had not
+   * answered are decoded again, each request's on their own, so that one
+   * request's failure is not another's.
    */
-  private async decodeItems(options: O, batch: Item<R>[]): Promise<void> {
-    let results: R[];
+  private async decodeItems(options: O, batch: Item<R>[], more: (max: number) => Item<R>[]): Promise<void> {
+    const pending = new Set<Item<R>>();
+    const handOut = (items: Item<R>[]): Sentence<R>[] => {
+      const started = performance.now();
+      this.decoding += items.length;
+      this.counts.largestBatch = Math.max(this.counts.largestBatch, this.decoding);
+      return items.map((item) => {
+        pending.add(item);
+        return {
+          text: item.text,
+          done: (result: R) => {
+            if (!pending.delete(item)) return;
+            this.decoding -= 1;
+            this.counts.sentenceMs += performance.now() - started;
+            const job = item.job;
+            job.results[item.index] = result;
+            job.remaining -= 1;
+            if (job.remaining === 0 && !job.cancelled) job.resolve(job.results);
+          },
+        };
+      });
+    };
+    let failure: unknown = null;
     try {
-      results = await this.decode(options, batch.map((item) => item.text));
+      await this.decode(options, handOut(batch), (max) => handOut(more(max)));
     } catch (err) {
-      const jobs = [...new Set(batch.map((item) => item.job))];
-      if (jobs.length === 1) {
-        jobs[0]!.reject(err);
-        return;
-      }
-      for (const job of jobs) await this.decodeItems(options, batch.filter((item) => item.job === job));
+      failure = err;
+    }
+    this.decoding -= pending.size;
+    if (pending.size === 0) return;
+    const unanswered = [...pending];
+    const jobs = [...new Set(unanswered.map((item) => item.job))];
+    if (failure === null) failure = new Error('the decoder gave no result for some sentences');
+    if (jobs.length === 1 && unanswered.length === batch.length) {
+      jobs[0]!.reject(failure);
       return;
     }
-    batch.forEach((item, k) => {
-      const job = item.job;
-      job.results[item.index] = results[k]!;
-      job.remaining -= 1;
-      if (job.remaining === 0 && !job.cancelled) job.resolve(job.results);
-    });
+    for (const job of jobs) await this.decodeItems(options, unanswered.filter((item) => item.job === job), () => []);
   }
 }

@@ -1,17 +1,38 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { Batcher, QueueFullError } from '../../src/serve/batcher.ts';
+import { Batcher, QueueFullError, type Sentence } from '../../src/serve/batcher.ts';
 
 /** A batcher whose decode upper-cases, records each batch, and fails on a text 'boom'. */
 function recording(limits: { maxBatch: number; maxWaitMs: number; maxQueue: number }) {
   const batches: { options: string; texts: string[] }[] = [];
-  const batcher = new Batcher<string, string>(limits, async (options, texts) => {
+  const batcher = new Batcher<string, string>(limits, async (options, batch) => {
+    const texts = batch.map((s) => s.text);
     batches.push({ options, texts });
     await new Promise((resolve) => setImmediate(resolve));
     if (texts.includes('boom')) throw new Error('boom');
-    return texts.map((t) => `${options}:${t.toUpperCase()}`);
+    batch.forEach((s) => s.done(`${options}:${s.text.toUpperCase()}`));
   });
   return { batcher, batches };
+}
+
+/**
+ * A streaming decode: a sentence takes as many steps as it has characters and
+ * is answered when they are done; between steps it takes what queued since
+ * (up to maxBatch decoding). Records the sentences decoding at each step.
+ */
+function streaming(limits: { maxBatch: number; maxWaitMs: number; maxQueue: number }) {
+  const steps: string[][] = [];
+  const batcher = new Batcher<string, string>(limits, async (_options, batch, more) => {
+    let rows = batch.map((s) => ({ s, left: s.text.length }));
+    while (rows.length > 0) {
+      steps.push(rows.map((r) => r.s.text));
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      for (const r of rows) if (--r.left === 0) r.s.done(r.s.text.toUpperCase());
+      rows = rows.filter((r) => r.left > 0);
+      rows.push(...more(limits.maxBatch - rows.length).map((s: Sentence<string>) => ({ s, left: s.text.length })));
+    }
+  });
+  return { batcher, steps };
 }
 
 const submit = (b: Batcher<string, string>, options: string, texts: string[]) => b.submit(options, options, texts).promise;
@@ -29,9 +50,9 @@ describe('Batcher', () => {
       { options: 'greedy', texts: ['a', 'b', 'd'] },
       { options: 'beam', texts: ['c'] },
     ]);
-    const { decodeMs, ...counts } = batcher.stats();
+    const { decodeMs, waitMs, sentenceMs, ...counts } = batcher.stats();
     assert.deepEqual(counts, { batches: 2, sentences: 4, largestBatch: 3, queued: 0 });
-    assert.ok(decodeMs >= 0);
+    assert.ok(decodeMs >= 0 && waitMs >= 0 && sentenceMs >= 0);
   });
 
   test('a full batch starts at once; a request can span batches', async () => {
@@ -77,5 +98,51 @@ describe('Batcher', () => {
     await assert.rejects(waiting, /closing/);
     await batcher.drain();
     assert.equal(batcher.stats().queued, 0);
+  });
+
+  test('a streaming decode takes sentences that queue while it runs, up to maxBatch decoding; each is answered when it ends', async () => {
+    const { batcher, steps } = streaming({ maxBatch: 3, maxWaitMs: 0, maxQueue: 100 });
+    const answered: string[] = [];
+    const send = (texts: string[]) => submit(batcher, 'o', texts).then((r) => (answered.push(...r), r));
+    const long = send(['aaaa']); // starts at once (maxWaitMs 0)
+    const short = send(['b']); // joins at the next step
+    await new Promise((resolve) => setTimeout(resolve, 1));
+    const later = send(['cc', 'dd', 'ee']);
+    assert.deepEqual(await Promise.all([long, short, later]), [['AAAA'], ['B'], ['CC', 'DD', 'EE']]);
+    assert.deepEqual(steps[0], ['aaaa']);
+    assert.deepEqual(steps[1]!.slice(0, 2), ['aaaa', 'b']);
+    assert.ok(answered.indexOf('B') < answered.indexOf('AAAA'), `answered in the order they ended: ${answered.join(' ')}`);
+    assert.ok(steps.every((rows) => rows.length <= 3), JSON.stringify(steps));
+    assert.ok(steps.some((rows) => rows.includes('aaaa') && rows.includes('cc')), `joined the running decode: ${JSON.stringify(steps)}`);
+    const stats = batcher.stats();
+    assert.equal(stats.batches, 1, 'one decode');
+    assert.equal(stats.sentences, 5);
+    assert.equal(stats.largestBatch, 3);
+  });
+
+  test('a streaming decode stops taking sentences when another queue is due', async () => {
+    const { batcher, steps } = streaming({ maxBatch: 8, maxWaitMs: 0, maxQueue: 100 });
+    const greedy = submit(batcher, 'greedy', ['aaa']);
+    await new Promise((resolve) => setTimeout(resolve, 1));
+    const beam = submit(batcher, 'beam', ['x']);
+    const more = submit(batcher, 'greedy', ['y']);
+    assert.deepEqual(await Promise.all([greedy, beam, more]), [['AAA'], ['X'], ['Y']]);
+    assert.ok(steps.every((rows) => !(rows.includes('aaa') && rows.includes('y'))), JSON.stringify(steps));
+    assert.equal(batcher.stats().batches, 3);
+  });
+
+  test("a streaming decode that fails answers nothing twice: the unanswered sentences are retried per request", async () => {
+    let calls = 0;
+    const batcher = new Batcher<string, string>({ maxBatch: 8, maxWaitMs: 20, maxQueue: 100 }, async (_options, batch) => {
+      calls += 1;
+      batch.filter((s) => s.text === 'quick').forEach((s) => s.done('QUICK'));
+      if (batch.some((s) => s.text === 'boom')) throw new Error('boom');
+      batch.forEach((s) => s.done(s.text.toUpperCase()));
+    });
+    const [a, b, c] = [submit(batcher, 'o', ['quick', 'a']), submit(batcher, 'o', ['boom']), submit(batcher, 'o', ['c'])];
+    assert.deepEqual(await a, ['QUICK', 'A']);
+    await assert.rejects(b, /boom/);
+    assert.deepEqual(await c, ['C']);
+    assert.equal(calls, 4, 'the batch, then each request on its own');
   });
 });

@@ -11,7 +11,7 @@ import { createModel, disposeModel, lossSum, type Seq2Seq } from '../../src/mode
 import { encode, noDropout } from '../../src/model/encoder.ts';
 import { decodeStep, initialDecoderState, outputLogits, projectTargetInputs, type DecoderState } from '../../src/model/decoder.ts';
 import { search, searchOptions, type Hypothesis } from '../../src/decode/search.ts';
-import { greedySearch } from '../../src/decode/greedy.ts';
+import { greedySearch, greedyStream } from '../../src/decode/greedy.ts';
 import { beamSearch, bestExtensions } from '../../src/decode/beam.ts';
 import { batchesByLength } from '../../src/decode/search-step.ts';
 import { normalisedScore, outputLimit } from '../../src/decode/options.ts';
@@ -450,6 +450,73 @@ describe('translator', () => {
     const alone = await translate(m, ['cats .'], { decoding: config.decoding, attention: false });
     assert.deepEqual(results[3]!.tokens, alone[0]!.tokens);
     assert.ok(close(results[3]!.score, alone[0]!.score));
+    disposeModel(model);
+  });
+});
+
+/**
+ * greedyStream fed `srcs` in waves: before each step it takes up to `max`
+ * of the next wave (wave k is available from step k on), as a server's
+ * requests arrive while it decodes. Returns the hypotheses in input order,
+ * the rows searched at each step and the order sentences ended in.
+ */
+async function streamed(model: Seq2Seq, waves: number[][][], o: ReturnType<typeof searchOptions>, maxRows: number) {
+  const all = waves.flat();
+  const found: Hypothesis[][] = new Array(all.length);
+  const rowsPerStep: number[] = [];
+  const ended: number[] = [];
+  let step = 0;
+  let searching = 0;
+  let next = 0;
+  const offsets = waves.map((_, k) => waves.slice(0, k + 1).flat().length);
+  await greedyStream(model, o, maxRows, (max) => {
+    const available = offsets[Math.min(step, waves.length - 1)]!;
+    const taken = [];
+    while (taken.length < max && next < available) {
+      const i = next++;
+      searching += 1;
+      taken.push({ ids: all[i]!, found: (h: Hypothesis) => ((found[i] = [h]), ended.push(i), (searching -= 1)) });
+    }
+    rowsPerStep.push(searching + 0);
+    step += 1;
+    return taken;
+  });
+  return { found, rowsPerStep, ended };
+}
+
+describe('greedyStream: sentences join a running search', () => {
+  for (const attention of ['general', 'dot'] as const) {
+    test(`each sentence's result equals greedySearch's, whenever it joins (${attention} attention, with attention weights)`, async () => {
+      const model = tinyModel({ attention, layers: 2, bidirectional: attention === 'general' }, 6); // dot needs encoder states of the decoder's size
+      biasOutput(model, EOS, 0.5);
+      const o = searchOptions({ maxOutputLen: 12, maxLenRatio: 2, maxLenExtra: 3, returnAttention: true });
+      const waves = [sources(3, 21), sources(1, 22), [], sources(5, 23), sources(7, 24)];
+      const want = await greedySearch(model, waves.flat(), o);
+      const before = tf.memory().numTensors;
+      const { found, rowsPerStep, ended } = await streamed(model, waves, o, 6);
+      assert.equal(tf.memory().numTensors, before, 'no tensor left behind');
+      assertSameHypotheses(found, want);
+      found.forEach((list, i) => {
+        assert.equal(list[0]!.attention!.length, want[i]![0]!.attention!.length);
+        list[0]!.attention!.forEach((row, t) =>
+          row.forEach((w, j) => assert.ok(close(w, want[i]![0]!.attention![t]![j]!), `sentence ${i} step ${t} source ${j}: ${w}`)),
+        );
+      });
+      assert.ok(Math.max(...rowsPerStep) <= 6, `at most maxRows searching: ${rowsPerStep.join(' ')}`);
+      assert.ok(rowsPerStep.some((n) => n === 6), `the batch fills up: ${rowsPerStep.join(' ')}`);
+      assert.notDeepEqual(ended, [...ended].sort((a, b) => a - b), 'sentences leave as they end, not in input order');
+      disposeModel(model);
+    });
+  }
+
+  test('a zero length limit ends a sentence at once; nothing taken ends the search', async () => {
+    const model = tinyModel();
+    const o = searchOptions({ maxOutputLen: 0 });
+    const { found } = await streamed(model, [sources(2, 3)], o, 4);
+    assert.deepEqual(found.map((l) => l[0]!.ids), [[], []]);
+    let calls = 0;
+    await greedyStream(model, searchOptions(), 4, () => ((calls += 1), []));
+    assert.equal(calls, 1);
     disposeModel(model);
   });
 });
