@@ -16,6 +16,7 @@ import { checkModelFits, modelDims } from '../model/params.ts';
 import { createModel, disposeModel } from '../model/seq2seq.ts';
 import { loadCheckpoint, type LoadedCheckpoint } from '../train/checkpoint.ts';
 import { prepareTraining, type PrepareTrainingOptions, type TrainingData } from '../train/prepare.ts';
+import type { VocabSet } from '../data/vocab-set.ts';
 import { Trainer, type StopReason, type TrainEvent, type TrainListener } from '../train/trainer.ts';
 import { PROJECT_ROOT } from '../project.ts';
 import { startBackend } from './load.ts';
@@ -37,6 +38,8 @@ export interface RunHooks {
   onData?: (data: TrainingData) => void | Promise<void>;
   /** Aborting stops training after the current step, saving `last` first. */
   signal?: AbortSignal;
+  /** A new run's vocabularies and split, from `s2s vocab` (data/vocab-set.ts loadVocabSet), instead of building them. */
+  vocabSet?: VocabSet;
 }
 
 export interface TrainResult {
@@ -50,7 +53,7 @@ export interface TrainResult {
 
 /** Trains `config` into `out` (continuing `resume` if given); the backend must be started. */
 export async function runTraining(config: S2SConfig, out: string, resume: LoadedCheckpoint | undefined, hooks: RunHooks = {}): Promise<TrainResult> {
-  const data = await prepareTraining(config, resume, hooks.prepare);
+  const data = await prepareTraining(config, resume ?? hooks.vocabSet, hooks.prepare);
   try {
     return await trainOn(data, config, out, resume, hooks);
   } finally {

@@ -203,12 +203,6 @@ describe('s2s vocab', () => {
     assert.match(lines[0]!, /^s2s: error: .*no\/such\.tsv/);
   });
 
-  test('--out is required', async () => {
-    const r = await runS2S(['vocab', '--config', 'tiny']);
-    assert.equal(r.code, 2);
-    assert.deepEqual(stderrLines(r), ['s2s: error: --out <dir> is required (--out)']);
-  });
-
   test('--print-config prints the merged YAML and exits 0', async () => {
     const r = await runS2S(['vocab', '--config', 'tiny', '--max-len', '9', '--print-config']);
     assert.equal(r.code, 0, r.stderr);

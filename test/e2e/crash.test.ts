@@ -161,7 +161,7 @@ describe('s2s vocab killed with SIGKILL at random moments', () => {
     const duration = Date.now() - began;
     assert.equal(first.code, 0, first.stderr);
     const reference = set();
-    assert.deepEqual(Object.keys(reference), ['.s2s-files.json', 'split.json', 'src.vocab.json', 'tgt.vocab.json']);
+    assert.deepEqual(Object.keys(reference), ['.s2s-files.json', 'split.json', 'src.vocab.json', 'tgt.vocab.json', 'vocab-set.json']);
     const random = seedrandom('s2s-vocab-crash-test');
     let killed = 0;
     for (let i = 0; i < VOCAB_KILLS; i++) {

@@ -107,8 +107,8 @@ export function formatDoctor(report: DoctorReport): string {
 export function register(program: Command): void {
   program
     .command('doctor')
-    .description('check the CUDA/cuDNN libraries and packages GPU training needs, and say what to install')
-    .action(async () => {
+    .description('check the CUDA/cuDNN libraries and packages GPU training needs, and say what to install; with --backend, whether that backend starts')
+    .action(async (_opts: unknown, command: Command) => {
       const { probeCuda } = await import('../../backend/cuda.ts');
       const { packageVersion, realBackendDeps } = await import('../../backend/index.ts');
       const installedWithoutBinding = (pkg: string): boolean =>
@@ -126,5 +126,28 @@ export function register(program: Command): void {
         withoutBinding: ['tfjs-node', 'tfjs-node-gpu'].filter((name) => installedWithoutBinding(`@tensorflow/${name}`)),
       });
       process.stdout.write(formatDoctor(report));
+      await checkRequestedBackend(command);
     });
+}
+
+/**
+ * The backend asked for with --backend or S2S_BACKEND is started: a line says
+ * it is usable, or a UserError (exit 1) says in one line why it is not. Without
+ * a request (`auto`) there is always a backend, and nothing is checked.
+ */
+async function checkRequestedBackend(command: Command): Promise<void> {
+  const { globalOptions } = await import('../global-options.ts');
+  const { backend, threads } = globalOptions(command);
+  if (backend === 'auto') return;
+  const { describeChoice, initBackend } = await import('../../backend/index.ts');
+  const { UserError } = await import('../../errors.ts');
+  const fromEnv = command.parent?.getOptionValueSource('backend') === 'env';
+  const where = fromEnv ? `S2S_BACKEND=${backend}` : `--backend ${backend}`;
+  try {
+    const choice = await initBackend(backend, () => {}, {}, { threads, warn: () => {} });
+    process.stdout.write(`${describeChoice(choice, backend)}: usable\n`);
+  } catch (err) {
+    if (!(err instanceof UserError)) throw err;
+    throw new UserError(`${err.message.replace(/^the (\w+) backend is not available/, 'the $1 backend is unusable')}`, { where, code: err.code });
+  }
 }

@@ -11,6 +11,7 @@ import { makeDirs } from '../../fs-atomic.ts';
 import { checkOutputFile, checkWritableDir } from '../../user-paths.ts';
 import type { LoadedCheckpoint } from '../../train/checkpoint.ts';
 import type { TrainingData } from '../../train/prepare.ts';
+import type { VocabSet } from '../../data/vocab-set.ts';
 import { addConfigOptions, checkpointsDir, configFromOptions, overridesFromOptions } from '../config-options.ts';
 import { globalOptions, initBackendFor } from '../global-options.ts';
 import { addPreparedOption, withRebuildHint } from '../prepared-data.ts';
@@ -26,6 +27,7 @@ export function register(program: Command): void {
     .description('train a model (default config: cmn-eng) and save checkpoints')
     .option('--resume <dir>', 'continue from the checkpoint in DIR (an output dir or a checkpoint)')
     .option('--force', 'write into --out even if it holds other files or an earlier run')
+    .option('--vocab <dir>', 'use the vocabularies and split `s2s vocab --out DIR` saved, built with the same data settings')
     .option('--log-json <file>', 'append one JSON object per logged step and per validation');
   addPreparedOption(cmd);
   addConfigOptions(cmd, [...GROUPS]);
@@ -95,6 +97,7 @@ interface RunStart {
   config: S2SConfig;
   out: string;
   resume?: LoadedCheckpoint;
+  vocabSet?: VocabSet;
 }
 
 /**
@@ -199,20 +202,35 @@ async function checkLogJson(opts: Record<string, unknown>): Promise<void> {
 async function freshRun(opts: Record<string, unknown>, command: Command): Promise<RunStart> {
   const config = configFromOptions(opts, [...GROUPS]);
   checkCorpusPresent(config);
+  const vocabSet = typeof opts.vocab === 'string' ? await readVocabSet(opts.vocab, config) : undefined;
   const out = outputDir(config);
   await checkOutputDir(out, opts.force === true);
   await checkLogJson(opts);
   await initBackendFor(command);
-  return { config, out };
+  return { config, out, vocabSet };
+}
+
+/** `--vocab DIR`: the set `s2s vocab --out DIR` wrote, for this config's data settings. */
+async function readVocabSet(dir: string, config: S2SConfig): Promise<VocabSet> {
+  const { loadVocabSet } = await import('../../data/vocab-set.ts');
+  try {
+    return loadVocabSet(resolve(dir), config.data);
+  } catch (err) {
+    if (!(err instanceof UserError) || err.hint !== undefined) throw err;
+    const hint = err.exitCode === 2
+      ? 'train with the settings the set was built with, or build it again: s2s vocab --out DIR with the same config and flags'
+      : 'make one with: s2s vocab --out DIR (the same config and data flags as train)';
+    throw new UserError(`--vocab: ${err.message}`, { where: err.where, hint, exitCode: err.exitCode, code: err.code });
+  }
 }
 
 /** The corpus counts and vocabulary sizes, on stderr. */
-async function reportData(data: TrainingData, config: S2SConfig, write: (line: string) => void): Promise<void> {
+async function reportData(data: TrainingData, config: S2SConfig, from: string | null, write: (line: string) => void): Promise<void> {
   const { skippedSummary } = await import('../../data/dataset.ts');
   const skipped = skippedSummary(data.report);
   if (skipped) write(skipped);
   if (data.report.tooLong > 0) write(`filtered ${data.report.tooLong} pairs longer than ${config.data.maxLen} tokens`);
-  write(`vocabulary: ${data.vocabs.src.size} source, ${data.vocabs.tgt.size} target tokens`);
+  write(`vocabulary: ${data.vocabs.src.size} source, ${data.vocabs.tgt.size} target tokens${from ? `, with the split, from ${from}` : ''}`);
 }
 
 /** Runs the trainer; the first Ctrl-C (or SIGTERM) stops after the current step and saves `last`, the second exits. */
@@ -222,7 +240,11 @@ async function runTrain(opts: Record<string, unknown>, command: Command): Promis
   const { createProgress } = await import('../progress.ts');
   const write = (line: string): void => void process.stderr.write(`${line}\n`);
 
-  const { config, out, resume } = typeof opts.resume === 'string' ? await resumedRun(opts, command, opts.resume) : await freshRun(opts, command);
+  if (typeof opts.resume === 'string' && typeof opts.vocab === 'string') {
+    throw usageError('--vocab starts a new run; a resumed run keeps its checkpoint\'s vocabularies', '--vocab');
+  }
+  const { config, out, resume, vocabSet } =
+    typeof opts.resume === 'string' ? await resumedRun(opts, command, opts.resume) : await freshRun(opts, command);
   const preparedDir = typeof opts.prepared === 'string' ? resolve(opts.prepared) : join(out, 'prepared');
   const onPrepare = (reason: string): void => {
     if (!quiet) write(`preparing the dataset in ${preparedDir} (${reason})`);
@@ -247,8 +269,9 @@ async function runTrain(opts: Record<string, unknown>, command: Command): Promis
     await runTraining(config, out, resume, {
       prepare: { preparedDir, onPrepare },
       onEvent: progress.listener,
-      onData: quiet ? undefined : (data) => reportData(data, config, write),
+      onData: quiet ? undefined : (data) => reportData(data, config, typeof opts.vocab === 'string' ? resolve(opts.vocab) : null, write),
       signal: stop.signal,
+      vocabSet,
     }).catch((err: unknown) => {
       throw withRebuildHint(err, preparedDir);
     });

@@ -1,13 +1,15 @@
 /**
  * `s2s vocab`: read and split the corpus as training would, build both
- * vocabularies from the training side, save them with the split, and report
- * their sizes, training-token coverage and the validation OOV rate.
+ * vocabularies from the training side, and report their sizes, training-token
+ * coverage and the validation OOV rate; with --out, save them as a vocabulary
+ * set (the vocabularies, the split and the data settings) that
+ * `s2s train --vocab DIR` trains with.
  */
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import type { DatasetReport } from '../../data/dataset.ts';
 import { addConfigOptions, configFromOptions } from '../config-options.ts';
-import { usageError, UserError } from '../../errors.ts';
+import { UserError } from '../../errors.ts';
 import { globalOptions } from '../global-options.ts';
 
 export interface SideReport {
@@ -33,7 +35,7 @@ export function formatVocabReport(report: DatasetReport, sides: SideReport[], fi
       `${s.side} (${s.lang}): ${s.size} entries (min-freq ${s.minFreq}), covers ${percent(1 - s.trainOov)} of train tokens, ${valid}`,
     );
   }
-  lines.push(`wrote ${files.join(', ')}`);
+  if (files.length > 0) lines.push(`wrote ${files.join(', ')}`);
   return `${lines.join('\n')}\n`;
 }
 
@@ -49,17 +51,17 @@ export function register(program: Command): void {
   const cmd = program
     .command('vocab')
     .description('build the source and target vocabularies of a corpus and report their coverage')
-    .option('--out <dir>', 'directory for src.vocab.json, tgt.vocab.json and split.json (required)');
+    .option('--out <dir>', 'save the vocabularies, the split and their settings in DIR, for train --vocab DIR');
   addConfigOptions(cmd, ['data']);
   cmd.action(async (opts: Record<string, unknown>, command: Command) => {
-    if (typeof opts.out !== 'string') throw usageError('--out <dir> is required', '--out');
     const config = configFromOptions(opts, ['data']);
     const { quiet } = globalOptions(command);
     const { buildVocabs, loadDataset, skippedSummary } = await import('../../data/dataset.ts');
-    const { coverage, vocabFileText } = await import('../../data/vocab.ts');
+    const { coverage } = await import('../../data/vocab.ts');
+    const { vocabSetFiles } = await import('../../data/vocab-set.ts');
     const { writeFileSetAtomic } = await import('../../fs-atomic.ts');
     const { checkInputFile, checkOutputSetDir } = await import('../../user-paths.ts');
-    const out = opts.out;
+    const out = typeof opts.out === 'string' ? opts.out : null;
     // Before reading the corpus: every input, then --out (a checkpoint, a directory of the user's files or an unwritable place is refused now).
     const data0 = config.data;
     for (const file of [...data0.data, data0.src, data0.tgt, data0.valid]) {
@@ -73,7 +75,7 @@ export function register(program: Command): void {
         throw err;
       }
     }
-    checkOutputSetDir(out, '--out');
+    if (out !== null) checkOutputSetDir(out, '--out');
 
     const data = config.data;
     const dataset = await loadDataset(data, { seed: config.training.seed });
@@ -89,14 +91,13 @@ export function register(program: Command): void {
       });
     }
     const vocabs = buildVocabs(dataset.train, data);
-    const contents = {
-      'src.vocab.json': vocabFileText(vocabs.src),
-      'tgt.vocab.json': vocabFileText(vocabs.tgt),
-      'split.json': `${JSON.stringify(dataset.split, null, 2)}\n`,
-    };
-    // The three files are one set: written into a temporary directory and renamed into place together.
-    writeFileSetAtomic(out, contents, out);
-    const files = Object.keys(contents).map((name) => join(out, name));
+    let files: string[] = [];
+    if (out !== null) {
+      const contents = vocabSetFiles(data, { split: dataset.split, srcVocab: vocabs.src, tgtVocab: vocabs.tgt });
+      // The files are one set: written into a temporary directory and renamed into place together.
+      writeFileSetAtomic(out, contents, out);
+      files = Object.keys(contents).map((name) => join(out, name));
+    }
 
     const side = (s: 'src' | 'tgt'): SideReport => ({
       side: s,
