@@ -3,17 +3,19 @@
  * corpora, per corpus size. Synthetic corpora (bench/synth-corpus.ts, seeded
  * recombination of cmn-eng) are generated into a temporary directory.
  *
- *   npm run bench:data -- [--pairs 50000,1000000,5000000] [--steps 200] [--no-train] [--json] [--keep DIR]
+ *   npm run bench:data -- [--pairs 50k,1m,5m] [--steps 200] [--no-train] [--no-audit] [--json] [--keep DIR]
  *
- * Per size, each in its own process (peak RSS from the process itself):
+ * Per size (default 50k and 1m), each in its own process (peak RSS from the process itself):
  *   - a plain Node loop reading the file's lines (readline), the reference time;
- *   - `prepare` (prepareDataset, default config): seconds and peak RSS, and its time ÷ the loop's;
+ *   - `prepare` (prepareDataset, default config): seconds and peak RSS, and its time ÷ the loop's
+ *     (elapsed, and CPU time, which a loaded machine distorts less);
  *   - training from the prepared set: seconds from process start to the end of the
- *     first step, and peak RSS over the first --steps steps.
+ *     first step, and peak RSS over the first --steps steps;
+ *   - `audit` (auditCorpus, default config): seconds and peak RSS.
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PROJECT_ROOT } from '../src/project.ts';
@@ -21,6 +23,7 @@ import { CMN_ENG, writeSyntheticCorpus } from './synth-corpus.ts';
 
 interface Measured {
   seconds: number;
+  cpuSeconds: number;
   peakRssMb: number;
   [key: string]: unknown;
 }
@@ -29,8 +32,12 @@ export interface DataBenchRow {
   pairs: number;
   corpusMb: number;
   readLinesSeconds: number;
-  prepare: { seconds: number; peakRssMb: number; timesReadLines: number };
+  readLinesCpuSeconds: number;
+  prepare: { seconds: number; cpuSeconds: number; peakRssMb: number; timesReadLines: number; cpuTimesReadLines: number };
   train: { firstStepSeconds: number; peakRssMb: number; steps: number } | null;
+  audit: { seconds: number; peakRssMb: number } | null;
+  /** The 1-minute load average when the size was done (the machine may be shared). */
+  loadAverage: number;
 }
 
 const WORKER = join(PROJECT_ROOT, 'bench', 'data-worker.ts');
@@ -49,12 +56,13 @@ function worker(args: string[]): Promise<Measured> {
 }
 
 function parseArgs(argv: string[]) {
-  const opts = { pairs: [50_000, 1_000_000], steps: 200, train: true, json: false, keep: null as string | null };
+  const opts = { pairs: [50_000, 1_000_000], steps: 200, train: true, audit: true, json: false, keep: null as string | null };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--pairs') opts.pairs = argv[++i]!.split(',').map((s) => Number(s.replace(/k$/i, '000').replace(/m$/i, '000000')));
     else if (a === '--steps') opts.steps = Number(argv[++i]);
     else if (a === '--no-train') opts.train = false;
+    else if (a === '--no-audit') opts.audit = false;
     else if (a === '--json') opts.json = true;
     else if (a === '--keep') opts.keep = argv[++i]!;
     else throw new Error(`unknown option ${a}`);
@@ -91,12 +99,27 @@ async function main(): Promise<void> {
         const t = await worker(['train', corpus, dir, String(opts.steps)]);
         train = { firstStepSeconds: t.firstStepSeconds as number, peakRssMb: t.peakRssMb, steps: t.steps as number };
       }
+      let audit: DataBenchRow['audit'] = null;
+      if (opts.audit) {
+        log(`${pairs} pairs: audit`);
+        const a = await worker(['audit', corpus]);
+        audit = { seconds: a.seconds, peakRssMb: a.peakRssMb };
+      }
       const row: DataBenchRow = {
         pairs,
         corpusMb: Math.round(statSync(corpus).size / 1e6),
         readLinesSeconds: read.seconds,
-        prepare: { seconds: prep.seconds, peakRssMb: prep.peakRssMb, timesReadLines: prep.seconds / read.seconds },
+        readLinesCpuSeconds: read.cpuSeconds,
+        prepare: {
+          seconds: prep.seconds,
+          cpuSeconds: prep.cpuSeconds,
+          peakRssMb: prep.peakRssMb,
+          timesReadLines: prep.seconds / read.seconds,
+          cpuTimesReadLines: prep.cpuSeconds / read.cpuSeconds,
+        },
         train,
+        audit,
+        loadAverage: Math.round(loadavg()[0]! * 10) / 10,
       };
       rows.push(row);
       if (opts.json) process.stdout.write(`${JSON.stringify(row)}\n`);
@@ -112,12 +135,12 @@ const r1 = (x: number): string => x.toFixed(1);
 
 export function formatTable(rows: readonly DataBenchRow[]): string {
   const lines = [
-    '| pairs | corpus MB | read lines s | prepare s | prepare ÷ read | prepare peak RSS MB | first step s | train peak RSS MB |',
-    '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| pairs | corpus MB | read lines s | prepare s | prepare ÷ read | prepare ÷ read, CPU | prepare peak RSS MB | first step s | train peak RSS MB | audit s | audit peak RSS MB | load |',
+    '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ];
   for (const r of rows) {
     lines.push(
-      `| ${r.pairs.toLocaleString('en-US')} | ${r.corpusMb} | ${r1(r.readLinesSeconds)} | ${r1(r.prepare.seconds)} | ${r1(r.prepare.timesReadLines)}× | ${r.prepare.peakRssMb} | ${r.train ? r1(r.train.firstStepSeconds) : '–'} | ${r.train?.peakRssMb ?? '–'} |`,
+      `| ${r.pairs.toLocaleString('en-US')} | ${r.corpusMb} | ${r1(r.readLinesSeconds)} | ${r1(r.prepare.seconds)} | ${r1(r.prepare.timesReadLines)}× | ${r1(r.prepare.cpuTimesReadLines)}× | ${r.prepare.peakRssMb} | ${r.train ? r1(r.train.firstStepSeconds) : '–'} | ${r.train?.peakRssMb ?? '–'} | ${r.audit ? r1(r.audit.seconds) : '–'} | ${r.audit?.peakRssMb ?? '–'} | ${r.loadAverage} |`,
     );
   }
   return `${lines.join('\n')}\n`;

@@ -9,7 +9,7 @@ const corpus = join(REPO_ROOT, 'data', 'cmn-eng', 'cmn-eng.tsv');
 const skip = existsSync(corpus) ? false : `corpus not found at ${corpus} (get it with: s2s data get cmn-eng)`;
 
 describe('npm run bench:data (synthetic corpora from cmn-eng)', { skip }, () => {
-  test('--json prints one row per size with prepare and training figures', { timeout: 600_000 }, async () => {
+  test('--json prints one row per size with prepare, training and audit figures', { timeout: 600_000 }, async () => {
     const r = await runNode(['--import', 'tsx', join(REPO_ROOT, 'bench', 'data.ts'), '--pairs', '2000,3000', '--steps', '2', '--json'], {
       timeoutMs: 600_000,
     });
@@ -19,6 +19,9 @@ describe('npm run bench:data (synthetic corpora from cmn-eng)', { skip }, () => 
     for (const row of rows) {
       assert.ok(row.readLinesSeconds > 0 && row.prepare.seconds > 0);
       assert.equal(row.prepare.timesReadLines, row.prepare.seconds / row.readLinesSeconds);
+      assert.ok(row.readLinesCpuSeconds > 0 && row.prepare.cpuSeconds > 0);
+      assert.equal(row.prepare.cpuTimesReadLines, row.prepare.cpuSeconds / row.readLinesCpuSeconds);
+      assert.ok(row.audit!.seconds > 0 && row.audit!.peakRssMb > 30);
       assert.ok(row.prepare.peakRssMb > 30);
       assert.equal(row.train!.steps, 2);
       assert.ok(row.train!.firstStepSeconds > 0 && row.train!.peakRssMb > 30);
