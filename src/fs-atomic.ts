@@ -234,11 +234,12 @@ export function processAlive(pid: number): boolean {
 
 /**
  * Cleans up after a process killed while writing `target`'s set: its
- * `.<name>.tmp-<pid>-…` directories are removed, and a `.<name>.old-<pid>-…`
+ * `.<name>.tmp-<pid>[-…]` directories are removed, and a `.<name>.old-<pid>[-…]`
  * (the previous set, moved aside just before the new one was renamed in) is
- * put back if `target` is missing, else removed.
+ * put back if `target` is missing, else removed. Only names of processes that
+ * are gone are touched, so a concurrent writer is left alone.
  */
-function recoverInterrupted(target: string): void {
+export function recoverInterrupted(target: string): void {
   const base = basename(target);
   let names: string[];
   try {
@@ -247,7 +248,7 @@ function recoverInterrupted(target: string): void {
     return;
   }
   for (const name of names.sort()) {
-    const m = /^\.(.+)\.(tmp|old)-(\d+)-[^/]*$/.exec(name);
+    const m = /^\.(.+)\.(tmp|old)-(\d+)(?:-[^/]*)?$/.exec(name);
     if (!m || m[1] !== base) continue;
     const pid = Number(m[3]);
     if (pid === process.pid || processAlive(pid)) continue;

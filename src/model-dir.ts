@@ -4,8 +4,8 @@
  * what every command that translates loads. Also which model is used when no
  * `--checkpoint` is given.
  */
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { existsSync, readdirSync, readFileSync, renameSync, statSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import { disposeModel } from './model/seq2seq.ts';
 import { MANIFEST, TRAINING_FILES, parseManifest } from './model/checkpoint-files.ts';
 import { UserError } from './errors.ts';
@@ -139,11 +139,24 @@ export interface ExportResult {
 }
 
 /**
+ * Puts back a previous export that a killed export had moved aside
+ * (`.<name>.old`, see saveCheckpoint) before renaming the new one in: only
+ * when `out` is missing and the copy is a model directory s2s wrote.
+ */
+function restoreInterruptedExport(out: string): void {
+  const target = resolve(out);
+  const old = join(dirname(target), `.${basename(target)}.old`);
+  if (existsSync(target) || !isCheckpointDir(old) || exportTargetProblem(old) !== null) return;
+  renameSync(old, target);
+}
+
+/**
  * Writes a model directory at `out` from a checkpoint, a model directory or a
  * training output directory (its `best`). `out` is replaced atomically; an
  * existing `out` that is anything but a model directory is refused untouched.
  */
 export async function exportModel(checkpoint: string, out: string, opts: ExportOptions = {}): Promise<ExportResult> {
+  restoreInterruptedExport(out);
   const from = checkExportPaths(checkpoint, out);
   const loaded = await loadCheckpoint(from, { optimizer: false });
   try {

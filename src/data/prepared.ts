@@ -13,7 +13,9 @@
  *
  * A set is written into a temporary sibling directory, index.json last, and
  * renamed into place only when complete (the previous set stays until then),
- * so a crash or a full disk never leaves a half-written set that looks valid.
+ * so a crash or a full disk never leaves a half-written set that looks valid;
+ * what a killed process left behind (its temporary directory, or the previous
+ * set moved aside) is removed or put back by the next run.
  * Opening a set checks every file's size and sha256 against the index.
  */
 import { createHash } from 'node:crypto';
@@ -22,6 +24,7 @@ import { mkdir, open, rename, rm, stat, writeFile, type FileHandle } from 'node:
 import { basename, dirname, join, resolve } from 'node:path';
 import type { DataConfig } from '../config.ts';
 import { UserError } from '../errors.ts';
+import { recoverInterrupted } from '../fs-atomic.ts';
 import { fillBatch, type Batch, type TrainingPairs } from './batches.ts';
 import { SkipLog, corpusColumns, formatSkip, readCorpusChunks, readDelimited, type CorpusPair } from './corpus.ts';
 import { noUsablePairs, type DatasetReport, type TokenizedPair } from './dataset.ts';
@@ -473,6 +476,7 @@ class U32Reader {
 export async function prepareDataset(opts: PrepareOptions): Promise<PreparedIndex> {
   const { data, seed } = opts;
   const dir = resolve(opts.dir);
+  recoverInterrupted(dir);
   checkReplaceable(dir);
   const sources: SourceFile[] = [];
   for (const file of sourceFiles(data)) sources.push(await describeSource(file));
@@ -826,6 +830,7 @@ function sameSplit(a: SplitRecord, b: SplitRecord): boolean {
  */
 export async function ensurePrepared(opts: EnsureOptions): Promise<PreparedSet> {
   const dir = resolve(opts.dir);
+  recoverInterrupted(dir);
   const index = readIndex(dir);
   let reason = index === null ? 'no prepared data' : await staleReason(index, opts.data, opts.seed);
   if (index !== null && reason === null) {

@@ -17,6 +17,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { build } from 'esbuild';
 import { wasmBinaryDir } from '../backend/index.ts';
 import { UserError } from '../errors.ts';
+import { recoverInterrupted } from '../fs-atomic.ts';
 import { exportModel, resolveModelDir } from '../model-dir.ts';
 import { PROJECT_ROOT, s2sVersion } from '../project.ts';
 
@@ -47,9 +48,13 @@ export function checkWebOut(out: string): void {
   }
 }
 
-/** Replaces `target` by `tmp` with renames; a previous export is removed only once the new one is in place. */
+/**
+ * Replaces `target` by `tmp` with renames; a previous export is removed only
+ * once the new one is in place (after a kill in between, recoverInterrupted
+ * puts it back).
+ */
 async function swapInto(tmp: string, target: string): Promise<void> {
-  const old = `${tmp}.old`;
+  const old = join(dirname(target), `.${basename(target)}.old-${process.pid}-${Date.now()}`);
   if (existsSync(target)) await rename(target, old);
   await rename(tmp, target);
   await rm(old, { recursive: true, force: true });
@@ -83,6 +88,7 @@ export interface WebExportOptions {
  */
 export async function exportWeb(checkpoint: string, out: string, opts: WebExportOptions = {}): Promise<WebExport> {
   const target = resolve(out);
+  recoverInterrupted(target);
   checkWebOut(target);
   resolveModelDir(checkpoint);
   const tmp = join(dirname(target), `.${basename(target)}.tmp-${process.pid}-${Date.now()}`);
