@@ -49,8 +49,8 @@ export function formatStep(e: Extract<TrainEvent, { type: 'step' }>): string {
   );
 }
 
-/** A listener for Trainer events. Call `stop()` when training ends. */
-export function createProgress(options: ProgressOptions): { listener: (e: TrainEvent) => void; stop: () => void } {
+/** A listener for Trainer events; `say` prints a line above the bar. Call `stop()` when training ends. */
+export function createProgress(options: ProgressOptions): { listener: (e: TrainEvent) => void; say: (line: string) => void; stop: () => void } {
   const stream = options.stream ?? process.stderr;
   let bar: cliProgress.SingleBar | null = null;
   /** With a binding --max-steps: the bar counts steps to it, across epochs. */
@@ -149,5 +149,5 @@ export function createProgress(options: ProgressOptions): { listener: (e: TrainE
         break;
     }
   };
-  return { listener, stop: endBar };
+  return { listener, say, stop: endBar };
 }

@@ -260,7 +260,7 @@ async function runTrain(opts: Record<string, unknown>, command: Command): Promis
   const stop = new AbortController();
   const onSignal = (): void => {
     if (stop.signal.aborted) process.exit(130);
-    if (!quiet) write('\nstopping after this step and saving the last checkpoint (Ctrl-C again to abort without saving)');
+    if (!quiet) progress.say('stopping after this step and saving the last checkpoint (Ctrl-C again to abort without saving)');
     stop.abort();
   };
   process.on('SIGINT', onSignal);
