@@ -36,8 +36,6 @@ export interface DecodedTestSet {
   tgtLang: string;
   /** The skipped-rows summary, if any. */
   skipped: string | null;
-  /** Warnings for stderr: the model loaded, a test corpus overlapping the training split. */
-  notes: string[];
 }
 
 /** Checks which test corpus the flags name (before a model is looked for). */
@@ -66,7 +64,12 @@ function testDataConfig(config: S2SConfig, flags: ModelEvalFlags): S2SConfig['da
   };
 }
 
-export async function decodeTestSet(flags: ModelEvalFlags, cmd: Command): Promise<DecodedTestSet> {
+/**
+ * Decodes the test set; `note` receives, as they happen, the line naming the
+ * model loaded and warnings (a test corpus overlapping the training split,
+ * sources cut to --max-input-len), which start `s2s: warning:`.
+ */
+export async function decodeTestSet(flags: ModelEvalFlags, cmd: Command, note: (line: string) => void): Promise<DecodedTestSet> {
   const { loadTranslator } = await import('../api/load.ts');
   const { readCorpus, SkipLog, formatSkipped, formatSkip } = await import('../data/corpus.ts');
   const { splitSides, trainingOverlap } = await import('../data/dataset.ts');
@@ -82,7 +85,7 @@ export async function decodeTestSet(flags: ModelEvalFlags, cmd: Command): Promis
     if (file !== undefined) checkInputFile(file, flag);
   }
   if (flags.output !== undefined) checkOutputFile(flags.output, '--output');
-  const notes = [loadedLine(dir)];
+  note(loadedLine(dir));
   await initBackendFor(cmd);
   const translator = await loadTranslator(dir, { backend: false });
   try {
@@ -102,12 +105,12 @@ export async function decodeTestSet(flags: ModelEvalFlags, cmd: Command): Promis
         references.push(pair.tgt);
       }
       const overlap = await overlapNote(translator, sources, splitSides, trainingOverlap);
-      if (overlap) notes.push(overlap);
+      if (overlap) note(overlap);
     }
     if (sources.length === 0) throw new UserError('the test corpus has no usable pairs', { where: flags.data ?? flags.src ?? '--split' });
     const { hypotheses, truncated } = await translateAll(translator, sources, decoding);
     if (truncated > 0) {
-      notes.push(`s2s: warning: ${truncated} of ${sources.length} test sentences are longer than --max-input-len (${decoding.maxInputLen} tokens); their first ${decoding.maxInputLen} tokens were translated`);
+      note(`s2s: warning: ${truncated} of ${sources.length} test sentences are longer than --max-input-len (${decoding.maxInputLen} tokens); their first ${decoding.maxInputLen} tokens were translated`);
     }
     if (flags.output !== undefined) writeFileAtomic(flags.output, hypotheses.map((h) => `${h}\n`).join(''));
     return {
@@ -115,7 +118,6 @@ export async function decodeTestSet(flags: ModelEvalFlags, cmd: Command): Promis
       references,
       tgtLang: translator.config.data.tgtLang,
       skipped: formatSkipped(log.count, log.first ? formatSkip(log.first) : null),
-      notes,
     };
   } finally {
     translator.dispose();

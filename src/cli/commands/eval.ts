@@ -424,8 +424,10 @@ async function runModelEval(flags: EvalFlags, cmd: Command): Promise<void> {
   const { quiet } = globalOptions(cmd);
   const { decodeTestSet } = await import('../eval-model.ts');
   const decoding = overridesFromOptions(flags as unknown as Record<string, unknown>, ['decoding']).decoding ?? {};
-  const decoded = await decodeTestSet({ ...flags, checkpoint: flags.checkpoint ?? null, decoding }, cmd);
-  for (const note of decoded.notes) if (!quiet || note.startsWith('s2s: warning:')) process.stderr.write(`${note}\n`);
+  const note = (line: string): void => {
+    if (!quiet || line.startsWith('s2s: warning:')) process.stderr.write(`${line}\n`);
+  };
+  const decoded = await decodeTestSet({ ...flags, checkpoint: flags.checkpoint ?? null, decoding }, cmd, note);
   if (decoded.skipped && !quiet) process.stderr.write(`${decoded.skipped}\n`);
   const references = [decoded.references];
   const options = scoreOptionsFromFlags(flags, references, decoded.tgtLang);
