@@ -123,7 +123,9 @@ async function activateInCore(name: BackendName): Promise<unknown> {
 }
 
 export const realBackendDeps: BackendDeps = {
-  load: (specifier) => import(specifier),
+  // require, not import(): the tfjs packages are CommonJS, and an ESM import of one makes Node
+  // scan its source and every package it re-exports for export names (0.3–0.6 s for tfjs-node).
+  load: async (specifier) => requireHere(specifier) as unknown,
   isInstalled: (pkg) => {
     try {
       requireHere.resolve(pkg);

@@ -7,8 +7,6 @@
  * - masked softmax cross-entropy with label smoothing and its own gradient.
  */
 import * as tf from '@tensorflow/tfjs-core';
-// The stock gradients of the ops used below (tfjs-core registers none by default).
-import '@tensorflow/tfjs';
 import { backendTraits } from '../backend/traits.ts';
 
 type GradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor[];

@@ -3,6 +3,8 @@
  * clipping and Adam, with dropout masks that depend only on (seed, step).
  */
 import * as tf from '@tensorflow/tfjs-core';
+// The stock gradients of the ops inside the custom gradients of model/ops.ts.
+import '../model/gradients.ts';
 import type { S2SConfig } from '../config.ts';
 import { UserError } from '../errors.ts';
 import type { Batch } from '../data/batches.ts';

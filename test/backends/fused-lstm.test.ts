@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
+import '../../src/model/gradients.ts';
 import { initBackend, realBackendDeps } from '../../src/backend/index.ts';
 import { nativeOpCounts, resetNativeOpCounts } from '../../src/backend/native-ops.ts';
 import { traitsFor, useBackendTraits, type BackendTraits } from '../../src/backend/traits.ts';

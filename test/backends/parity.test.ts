@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
+import '../../src/model/gradients.ts';
 import { initBackend, type BackendName } from '../../src/backend/index.ts';
 import { makeBatch, type EncodedPair } from '../../src/data/batches.ts';
 import { tokenize } from '../../src/data/tokenize.ts';
