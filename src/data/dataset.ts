@@ -8,6 +8,7 @@ import type { DataConfig } from '../config.ts';
 import { type CorpusPair, SkipLog, corpusColumns, formatSkip, formatSkipped, readCorpus, readDelimited } from './corpus.ts';
 import { type SplitRecord, applySplit, holdoutSplit, sourceHash } from './split.ts';
 import { type TokenizerKind, sideTokenizer, tokenizeSide } from './tokenize.ts';
+import { CaseCounts, casedTargetTokens, truecasedSide, withTruecasing } from './truecase.ts';
 import { Vocab } from './vocab.ts';
 
 export interface TokenizedPair {
@@ -33,6 +34,8 @@ export interface DatasetReport {
 
 export interface Dataset {
   train: TokenizedPair[];
+  /** The training pairs' targets as written (for the truecasing table). */
+  trainTargets: string[];
   valid: TokenizedPair[];
   split: SplitRecord;
   report: DatasetReport;
@@ -130,14 +133,28 @@ export async function loadDataset(data: Readonly<DataConfig>, opts: { seed: numb
     train: train.length,
     valid: valid.length,
   };
-  return { train: pairsOf(train), valid: pairsOf(valid), split, report };
+  return { train: pairsOf(train), trainTargets: train.map((l) => l.tgt), valid: pairsOf(valid), split, report };
 }
 
-/** Source and target vocabularies from the training pairs, with the configured min-freq and size limits. */
-export function buildVocabs(train: readonly TokenizedPair[], data: Readonly<DataConfig>): { src: Vocab; tgt: Vocab } {
+/**
+ * Source and target vocabularies from the training pairs, with the configured
+ * min-freq and size limits; with the targets as written (`trainTargets`), a
+ * lowercased word target's vocabulary gets its truecasing table.
+ */
+export function buildVocabs(
+  train: readonly TokenizedPair[],
+  data: Readonly<DataConfig>,
+  trainTargets?: readonly string[],
+): { src: Vocab; tgt: Vocab } {
+  const tgt = Vocab.build(train.map((p) => p.tgt), { minFreq: data.tgtMinFreq, maxSize: data.tgtMaxVocab });
+  let cases: CaseCounts | null = null;
+  if (trainTargets !== undefined && truecasedSide(data)) {
+    cases = new CaseCounts();
+    for (const text of trainTargets) cases.add(casedTargetTokens(data, text));
+  }
   return {
     src: Vocab.build(train.map((p) => p.src), { minFreq: data.srcMinFreq, maxSize: data.srcMaxVocab }),
-    tgt: Vocab.build(train.map((p) => p.tgt), { minFreq: data.tgtMinFreq, maxSize: data.tgtMaxVocab }),
+    tgt: withTruecasing(tgt, cases),
   };
 }
 

@@ -31,6 +31,7 @@ import { noUsablePairs, type DatasetReport, type TokenizedPair } from './dataset
 import { StreamingHoldout, parseSplitRecord, sourceHash, type SplitRecord } from './split.ts';
 import { Spans } from './token-scan.ts';
 import { tokenSpans, tokenizeSide } from './tokenize.ts';
+import { CaseCounts, casedTargetTokens, truecasedSide, withTruecasing } from './truecase.ts';
 import { Vocab, countTokens } from './vocab.ts';
 
 export const PREPARED_FORMAT = 's2s-prepared';
@@ -228,6 +229,8 @@ interface Tokenized {
   src: string[];
   tgt: string[];
   origin: string;
+  /** The target as written, for the truecasing counts (not saved). */
+  tgtText: string;
 }
 
 /** A pair tokenized, or null (and counted) when a side is over-long. */
@@ -240,7 +243,7 @@ function tokenizePair(raw: CorpusPair, data: Readonly<DataConfig>, counts: { rea
     counts.tooLong += 1;
     return null;
   }
-  return { src, tgt, origin: raw.origin };
+  return { src, tgt, origin: raw.origin, tgtText: raw.tgt };
 }
 
 /**
@@ -287,6 +290,7 @@ class PairSpans {
     src: this.srcTokens ?? this.src.strings(this.srcText!),
     tgt: this.tgtTokens ?? this.tgt.strings(this.tgtText!),
     origin: this.raw!.origin,
+    tgtText: this.raw!.tgt,
   });
 
   /** Counts the pair's tokens and writes their provisional ids; true once a writer should be flushed. */
@@ -496,6 +500,7 @@ export async function prepareDataset(opts: PrepareOptions): Promise<PreparedInde
     const skips = new SkipLog(data.strict);
     const counts = { read: 0, tooLong: 0 };
     const table = { src: new TokenTable(), tgt: new TokenTable() };
+    const cases = truecasedSide(data) ? new CaseCounts() : null;
     const pass1 = {
       src: await create('pass1.src.bin', 4),
       tgt: await create('pass1.tgt.bin', 4),
@@ -518,6 +523,7 @@ export async function prepareDataset(opts: PrepareOptions): Promise<PreparedInde
         if (index % 65536 === 0) opts.onProgress?.(1, counts.read);
         if (fixedValid !== null && fixedValid.has(sourceHash(raw.src))) fixedValidPairs.push({ index, item: pair.tokens() });
         holdout?.offer(index, raw.src, pair.tokens);
+        cases?.add(casedTargetTokens(data, raw.tgt));
         full = pair.count(table.src, table.tgt, pass1.src, pass1.tgt) || full;
         full = pass1.srcLen.push(pair.srcLength) || full;
         full = pass1.tgtLen.push(pair.tgtLength) || full;
@@ -548,6 +554,7 @@ export async function prepareDataset(opts: PrepareOptions): Promise<PreparedInde
       for (const { item } of validPairs) {
         table.src.uncount(item.src);
         table.tgt.uncount(item.tgt);
+        cases?.add(casedTargetTokens(data, item.tgtText), -1);
       }
     }
     const trainCount = kept - validIndices.size;
@@ -555,7 +562,7 @@ export async function prepareDataset(opts: PrepareOptions): Promise<PreparedInde
 
     const vocabs = opts.vocabs ?? {
       src: Vocab.fromCounts(table.src.countMap(), { minFreq: data.srcMinFreq, maxSize: data.srcMaxVocab }),
-      tgt: Vocab.fromCounts(table.tgt.countMap(), { minFreq: data.tgtMinFreq, maxSize: data.tgtMaxVocab }),
+      tgt: withTruecasing(Vocab.fromCounts(table.tgt.countMap(), { minFreq: data.tgtMinFreq, maxSize: data.tgtMaxVocab }), cases),
     };
     const remap = { src: table.src.remap(vocabs.src), tgt: table.tgt.remap(vocabs.tgt) };
     table.src.clear();
@@ -608,7 +615,7 @@ export async function prepareDataset(opts: PrepareOptions): Promise<PreparedInde
     };
     await small('src.vocab.json', JSON.stringify(vocabs.src.toJSON()) + '\n');
     await small('tgt.vocab.json', JSON.stringify(vocabs.tgt.toJSON()) + '\n');
-    const valid: TokenizedPair[] = validPairs.map(({ item }) => item);
+    const valid: TokenizedPair[] = validPairs.map(({ item }) => ({ src: item.src, tgt: item.tgt, origin: item.origin }));
     await small('valid.json', JSON.stringify({ pairs: valid }) + '\n');
     const index: PreparedIndex = {
       format: PREPARED_FORMAT,

@@ -21,6 +21,12 @@ export interface VocabJSON {
   version: typeof VOCAB_VERSION;
   tokens: string[];
   counts: number[];
+  /**
+   * A lowercased word target's truecasing table (truecase.ts): token → the
+   * form it is usually written in, for tokens not usually lowercase. Absent
+   * for other vocabularies and in files written before it existed.
+   */
+  cased?: Record<string, string>;
 }
 
 export interface BuildOptions {
@@ -47,12 +53,21 @@ export function compareCodePoints(a: string, b: string): number {
 export class Vocab {
   readonly tokens: readonly string[];
   readonly counts: readonly number[];
+  /** The truecasing table (see VocabJSON.cased); null when the vocabulary has none. */
+  readonly cased: ReadonlyMap<string, string> | null;
   private readonly ids: ReadonlyMap<string, number>;
 
-  private constructor(tokens: string[], counts: number[]) {
+  private constructor(tokens: string[], counts: number[], cased: ReadonlyMap<string, string> | null = null) {
     this.tokens = Object.freeze(tokens);
     this.counts = Object.freeze(counts);
+    this.cased = cased;
     this.ids = new Map(tokens.map((t, i) => [t, i]));
+  }
+
+  /** This vocabulary with a truecasing table, limited to its own tokens. */
+  withCased(table: ReadonlyMap<string, string>): Vocab {
+    const own = [...table].filter(([token]) => this.ids.has(token));
+    return new Vocab([...this.tokens], [...this.counts], new Map(own));
   }
 
   get size(): number {
@@ -78,7 +93,13 @@ export class Vocab {
   }
 
   toJSON(): VocabJSON {
-    return { format: VOCAB_FORMAT, version: VOCAB_VERSION, tokens: [...this.tokens], counts: [...this.counts] };
+    return {
+      format: VOCAB_FORMAT,
+      version: VOCAB_VERSION,
+      tokens: [...this.tokens],
+      counts: [...this.counts],
+      ...(this.cased !== null ? { cased: Object.fromEntries(this.cased) } : {}),
+    };
   }
 
   /** Validates a saved vocabulary; `where` (a file) names it in errors. */
@@ -87,7 +108,7 @@ export class Vocab {
       throw new UserError(`not a valid vocabulary: ${what}`, { where });
     };
     if (typeof json !== 'object' || json === null || Array.isArray(json)) return bad('expected a JSON object');
-    const { format, version, tokens, counts } = json as Record<string, unknown>;
+    const { format, version, tokens, counts, cased } = json as Record<string, unknown>;
     if (format !== VOCAB_FORMAT) bad(`"format" must be "${VOCAB_FORMAT}"`);
     if (version !== VOCAB_VERSION) bad(`unsupported version ${JSON.stringify(version)} (expected ${VOCAB_VERSION})`);
     if (!Array.isArray(tokens) || !tokens.every((t) => typeof t === 'string' && t !== '')) {
@@ -101,7 +122,20 @@ export class Vocab {
     if (new Set(tokens).size !== tokens.length) {
       bad(`duplicate token ${JSON.stringify(tokens.find((t, i) => tokens.indexOf(t) !== i))}`);
     }
-    return new Vocab([...(tokens as string[])], [...(counts as number[])]);
+    let table: Map<string, string> | null = null;
+    if (cased !== undefined) {
+      if (typeof cased !== 'object' || cased === null || Array.isArray(cased)) return bad('"cased" must be an object');
+      table = new Map();
+      const known = new Set(tokens as string[]);
+      for (const [token, form] of Object.entries(cased)) {
+        // A cased form only changes the case of its token: never other text.
+        if (!known.has(token) || typeof form !== 'string' || form.toLowerCase() !== token) {
+          return bad(`"cased" maps ${JSON.stringify(token)} to ${JSON.stringify(form)} (expected a token of the vocabulary and the same word cased)`);
+        }
+        table.set(token, form);
+      }
+    }
+    return new Vocab([...(tokens as string[])], [...(counts as number[])], table);
   }
 
   /** Counts tokens and keeps those seen at least `minFreq` times, most frequent first. */

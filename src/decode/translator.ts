@@ -1,10 +1,12 @@
 /**
  * Text in, text out: the source goes through exactly the tokenizer and
  * vocabulary the checkpoint was trained with, is searched, and the output is
- * detokenized by the target language's detokenizer (Chinese without spaces).
+ * detokenized by the target language's detokenizer (Chinese without spaces),
+ * a lowercased English target truecased first.
  */
 import type { DataConfig, DecodingConfig, S2SConfig } from '../config.ts';
 import { detokenize, sideTokenizer, tokenizeSide } from '../data/tokenize.ts';
+import { truecase, truecasedSide } from '../data/truecase.ts';
 import { UNK, type Vocab } from '../data/vocab.ts';
 import type { Seq2Seq } from '../model/seq2seq.ts';
 import { search, searchOptions, type Hypothesis } from './search.ts';
@@ -81,6 +83,16 @@ export function targetTokens(
   });
 }
 
+/**
+ * Output tokens as text: a lowercased word target gets its case back from the
+ * target vocabulary's truecasing table (no table: sentence-initial capitals
+ * only), then the target language's detokenizer joins the tokens.
+ */
+export function targetText(tokens: readonly string[], data: Readonly<DataConfig>, tgtVocab: Vocab): string {
+  const kind = sideTokenizer(data, 'tgt').kind;
+  return detokenize(kind, truecasedSide(data) ? truecase(tokens, tgtVocab.cased ?? new Map()) : tokens);
+}
+
 /** Translates sentences (any number; decoded in batches of decoding.batchSize). */
 export async function translate(m: TranslationModel, texts: readonly string[], opts: TranslateOptions): Promise<Translation[]> {
   const { data, decoding } = { data: m.config.data, decoding: opts.decoding };
@@ -135,11 +147,10 @@ const nothing = (): Hypothesis => ({ ids: [], score: 0, attention: [] });
 /** A sentence's translation from its n-best hypotheses. */
 function translation(m: TranslationModel, opts: TranslateOptions, source: string, p: PreparedSource, hyps: Hypothesis[]): Translation {
   const { data, decoding } = { data: m.config.data, decoding: opts.decoding };
-  const tgtKind = sideTokenizer(data, 'tgt').kind;
   const candidates = hyps.map((h) => {
     const replace = decoding.replaceUnk && h.attention ? { attention: h.attention, sourceTokens: p.tokens } : undefined;
     const tokens = targetTokens(h.ids, m.tgtVocab, replace);
-    return { translation: detokenize(tgtKind, tokens), tokens, score: h.score };
+    return { translation: targetText(tokens, data, m.tgtVocab), tokens, score: h.score };
   });
   const best = candidates[0]!;
   return {

@@ -59,7 +59,7 @@ export async function prepareTraining(
   if (opts.preparedDir !== undefined) return fromPrepared(config, opts.preparedDir, resume, opts.onPrepare);
   const dataset = await loadDataset(config.data, { seed: config.training.seed, split: resume?.split ?? undefined });
   if (dataset.train.length === 0) throw new UserError('no training pairs left after filtering', { where: config.data.data.join(', ') });
-  const vocabs = resume ? { src: resume.srcVocab, tgt: resume.tgtVocab } : buildVocabs(dataset.train, config.data);
+  const vocabs = resume ? { src: resume.srcVocab, tgt: resume.tgtVocab } : buildVocabs(dataset.train, config.data, dataset.trainTargets);
   return {
     vocabs,
     split: dataset.split,
