@@ -116,10 +116,6 @@ const SUBSTITUTED: Record<string, { run: string; why: string }> = {
     run: 'exec python3 -m http.server -d site $WEB_PORT --bind 127.0.0.1',
     why: 'a free port on loopback; runs in the background until the page\'s index.html has been fetched from it',
   },
-  's2s vocab --data data/cmn-eng/cmn-eng.tsv --out /tmp/v': {
-    run: 's2s vocab --data data/cmn-eng/cmn-eng.tsv --out v --valid-size 50',
-    why: 'the scratch directory instead of the shared /tmp; data/cmn-eng here is the toy corpus, which cannot spare 500 validation pairs',
-  },
 };
 
 /** Lines that keep running in the background until the end of their block, and how to tell they are ready. */
