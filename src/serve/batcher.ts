@@ -210,7 +210,7 @@ export class Batcher<O, R> {
     this.counts.batches += 1;
     const started = performance.now();
     try {
-      await this.decodeItems(queue.options, batch, (max) => (this.othersOverdue(key) ? [] : this.takeFrom(key, max)));
+      await this.decodeItems(queue.options, batch, (max) => (this.joinNow(key) ? this.takeFrom(key, max) : []));
     } finally {
       this.running = false;
       this.freeSince = performance.now();
@@ -233,13 +233,20 @@ export class Batcher<O, R> {
     return taken;
   }
 
-  /** Whether another queue's first sentence is due: then a streaming decode stops taking sentences, so that queue gets its turn. */
-  private othersOverdue(key: string): boolean {
+  /**
+   * Whether sentences of queue `key` join the decode running now: once an
+   * eighth of maxBatch are queued or the first has waited maxWaitMs (each
+   * join costs an encoder run, so they join in groups), and as long as no
+   * other queue is due (it gets its turn when this decode ends).
+   */
+  private joinNow(key: string): boolean {
     const now = performance.now();
     for (const [other, queue] of this.queues) {
-      if (other !== key && (this.flushNow || queue.items.length >= this.limits.maxBatch || queue.items[0]!.arrived + this.limits.maxWaitMs <= now)) return true;
+      if (other !== key && (this.flushNow || queue.items.length >= this.limits.maxBatch || queue.items[0]!.arrived + this.limits.maxWaitMs <= now)) return false;
     }
-    return false;
+    const queue = this.queues.get(key);
+    if (!queue) return false;
+    return this.flushNow || queue.items.length >= Math.ceil(this.limits.maxBatch / 8) || queue.items[0]!.arrived + this.limits.maxWaitMs <= now;
   }
 
   /**

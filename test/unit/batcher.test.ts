@@ -120,6 +120,19 @@ describe('Batcher', () => {
     assert.equal(stats.largestBatch, 3);
   });
 
+  test('sentences join a running decode in groups: an eighth of maxBatch queued, or the first waited maxWaitMs', async () => {
+    const { batcher, steps } = streaming({ maxBatch: 16, maxWaitMs: 60_000, maxQueue: 100 });
+    const first = submit(batcher, 'o', ['a'.repeat(16), ...Array<string>(15).fill('b')]); // a full batch starts at once
+    await new Promise((resolve) => setTimeout(resolve, 12));
+    const lone = submit(batcher, 'o', ['x']);
+    await new Promise((resolve) => setTimeout(resolve, 12));
+    assert.ok(steps.every((rows) => !rows.includes('x')), 'one sentence waits for company');
+    const pair = submit(batcher, 'o', ['y']);
+    assert.deepEqual(await Promise.all([lone, pair]), [['X'], ['Y']]);
+    assert.ok(steps.some((rows) => rows.includes('x') && rows.includes('y') && rows.includes('a'.repeat(16))), JSON.stringify(steps));
+    await first;
+  });
+
   test('a streaming decode stops taking sentences when another queue is due', async () => {
     const { batcher, steps } = streaming({ maxBatch: 8, maxWaitMs: 0, maxQueue: 100 });
     const greedy = submit(batcher, 'greedy', ['aaa']);
