@@ -40,6 +40,17 @@ describe('s2s vocab and train --vocab', () => {
     assert.deepEqual(JSON.parse(readFileSync(join(cwd, 'run', 'last', 'split.json'), 'utf8')), JSON.parse(readFileSync(join(cwd, 'set', 'split.json'), 'utf8')));
   });
 
+  test('a set holds exactly the vocabularies train builds itself (zh→en: with the target\'s truecasing table)', async () => {
+    const flags = ['--config', 'tiny', '--src-lang', 'zh', '--tgt-lang', 'en'];
+    const made = await s2s('vocab', ...flags, '--out', 'set-en');
+    assert.equal(made.code, 0, made.stderr);
+    const own = await s2s('--backend', 'cpu', '-q', 'train', ...flags, '--max-steps', '1', '--valid-bleu-size', '0', '--out', 'own');
+    assert.equal(own.code, 0, own.stderr);
+    const json = (...path: string[]): unknown => JSON.parse(readFileSync(join(cwd, ...path), 'utf8'));
+    for (const side of ['src', 'tgt']) assert.deepEqual(json('set-en', `${side}.vocab.json`), json('own', 'last', `${side}.vocab.json`), side);
+    assert.ok('cased' in (json('set-en', 'tgt.vocab.json') as object), 'the English target has a truecasing table');
+  });
+
   test('a set built with other tokenizer, lowercase or min-freq settings is refused, naming each', async () => {
     const r = await s2s('--backend', 'cpu', 'train', '--config', 'tiny', '--vocab', 'set', '--no-lowercase', '--tgt-min-freq', '2', '--out', 'other');
     assert.equal(r.code, 2, r.stderr);

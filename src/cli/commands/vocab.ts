@@ -90,7 +90,7 @@ export function register(program: Command): void {
         hint: 'check --max-len and --valid-size',
       });
     }
-    const vocabs = buildVocabs(dataset.train, data);
+    const vocabs = buildVocabs(dataset.train, data, dataset.trainTargets);
     let files: string[] = [];
     if (out !== null) {
       const contents = vocabSetFiles(data, { split: dataset.split, srcVocab: vocabs.src, tgtVocab: vocabs.tgt });
