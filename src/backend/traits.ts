@@ -32,6 +32,12 @@ export interface BackendTraits {
    * only on tensorflow, where the op exists.
    */
   fusedAdam: boolean;
+  /**
+   * Search's decoder step through TensorFlow's LSTMBlockCell (one op per
+   * layer instead of about fifteen) and attention in the fewest kernels
+   * (decoder.ts fusedDecoderStep): only on tensorflow, where the op exists.
+   */
+  fusedSearchStep: boolean;
 }
 
 /** The traits of a backend. */
@@ -42,6 +48,7 @@ export function traitsFor(backend: BackendName): BackendTraits {
     batchedAttentionProducts: backend === 'tensorflow',
     fusedEncoder: backend === 'tensorflow',
     fusedAdam: backend === 'tensorflow',
+    fusedSearchStep: backend === 'tensorflow',
   };
 }
 

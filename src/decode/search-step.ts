@@ -7,7 +7,21 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { encode, noDropout, type EncoderMemory } from '../model/encoder.ts';
-import { decoderStep, decoderWeights, initialDecoderState, outputLogits, projectTargetInputs, type DecoderState, type DecoderWeights } from '../model/decoder.ts';
+import {
+  blockCellTensors,
+  blockCellWeights,
+  decoderStep,
+  decoderWeights,
+  fusedDecoderStep,
+  initialDecoderState,
+  outputLogits,
+  projectTargetInputs,
+  type DecoderState,
+  type DecoderWeights,
+} from '../model/decoder.ts';
+import type { BlockCellWeights } from '../model/fused-lstm.ts';
+import { param } from '../model/params.ts';
+import { backendTraits } from '../backend/traits.ts';
 import type { Seq2Seq } from '../model/seq2seq.ts';
 import { PAD } from '../data/vocab.ts';
 import { outputLimit, type SearchOptions } from './options.ts';
@@ -81,6 +95,19 @@ export interface SearchState {
   state: DecoderState;
   /** The decoder weights arranged once per batch. */
   weights: DecoderWeights;
+  /**
+   * For the fused step (see fusedStep): the attention mask bias as
+   * [rows, 1, srcLen], or null when no row is padded or the step is not fused.
+   */
+  stepMask: tf.Tensor3D | null;
+}
+
+/**
+ * Whether searches run the decoder step through TensorFlow's LSTMBlockCell and
+ * attendStep (BackendTraits.fusedSearchStep; dot and general attention).
+ */
+export function fusedStep(model: Seq2Seq): boolean {
+  return backendTraits().fusedSearchStep && model.dims.attention !== 'concat';
 }
 
 /**
@@ -96,10 +123,12 @@ export function startDecoding(model: Seq2Seq, sources: readonly (readonly number
     const state = initialDecoderState(model.dims, full);
     const enc: EncoderMemory = { states: full.states, keys: full.keys, maskBias: full.maskBias };
     const weights = decoderWeights(model.params, model.dims);
+    const padded = unpaddedSteps < srcIds.shape[1];
+    const mask = fusedStep(model) && padded ? (tf.expandDims(enc.maskBias, 1) as tf.Tensor3D) : null;
     const identity = rows.length === sources.length && rows.every((r, i) => r === i);
-    if (identity) return { enc, state, weights };
+    if (identity) return { enc, state, weights, stepMask: mask };
     const at = tf.tensor1d(Int32Array.from(rows), 'int32');
-    return { enc: gatherEncoderRows(enc, at), state: gatherStateRows(state, at), weights };
+    return { enc: gatherEncoderRows(enc, at), state: gatherStateRows(state, at), weights, stepMask: mask && tf.gather(mask, at) };
   });
 }
 
@@ -142,9 +171,11 @@ export function encoderTensors(enc: EncoderMemory): tf.Tensor[] {
 export function keepRows(d: SearchState, rows: readonly number[], encoderToo: boolean): SearchState {
   const next = tidyKeep(() => {
     const at = tf.tensor1d(Int32Array.from(rows), 'int32');
-    return { enc: encoderToo ? gatherEncoderRows(d.enc, at) : d.enc, state: gatherStateRows(d.state, at), weights: d.weights };
+    const enc = encoderToo ? gatherEncoderRows(d.enc, at) : d.enc;
+    const stepMask = encoderToo && d.stepMask ? tf.gather(d.stepMask, at) : d.stepMask;
+    return { enc, state: gatherStateRows(d.state, at), weights: d.weights, stepMask };
   });
-  if (encoderToo) tf.dispose(encoderTensors(d.enc));
+  if (encoderToo) tf.dispose([...encoderTensors(d.enc), ...(d.stepMask ? [d.stepMask] : [])]);
   tf.dispose(stateTensors(d.state));
   return next;
 }
@@ -178,7 +209,7 @@ export function mergeDecoding(a: SearchState, b: SearchState): SearchState {
 }
 
 export function disposeDecoding(d: SearchState): void {
-  tf.dispose([...encoderTensors(d.enc), ...stateTensors(d.state), ...d.weights.owned]);
+  tf.dispose([...encoderTensors(d.enc), ...stateTensors(d.state), ...d.weights.owned, ...(d.stepMask ? [d.stepMask] : [])]);
 }
 
 /**
@@ -190,27 +221,40 @@ export function disposeDecoding(d: SearchState): void {
 export interface TargetInputs {
   /** [rows, 4·hidden] for the tokens `previous` (call inside tf.tidy). */
   of(previous: Int32Array): tf.Tensor2D;
+  /**
+   * With the fused step (fusedStep): the decoder's layers as LSTMBlockCell
+   * takes them, arranged once per search; its first layer takes the word
+   * embeddings themselves (their product is part of the cell's). Else null.
+   */
+  cells: BlockCellWeights[] | null;
   dispose(): void;
 }
 
 /** @param rowSteps an upper bound on the decoder rows × steps the search will run */
 export function targetInputs(model: Seq2Seq, rowSteps: number): TargetInputs {
   const { params, dims } = model;
-  if (rowSteps < dims.tgtVocab) {
-    return { of: (previous) => projectTargetInputs(params, tf.tensor1d(previous, 'int32'), noDropout), dispose: () => {} };
+  const cells = fusedStep(model) ? blockCellWeights(params, dims) : null;
+  const disposeCells = (): void => tf.dispose(cells ? blockCellTensors(cells) : []);
+  if (cells || rowSteps < dims.tgtVocab) {
+    return { of: (previous) => projectTargetInputs(params, tf.tensor1d(previous, 'int32'), noDropout), cells, dispose: disposeCells };
   }
   const table = tf.tidy(() => projectTargetInputs(params, tf.range(0, dims.tgtVocab, 1, 'int32') as tf.Tensor1D, noDropout));
-  return { of: (previous) => tf.gather(table, tf.tensor1d(previous, 'int32')), dispose: () => table.dispose() };
+  return { of: (previous) => tf.gather(table, tf.tensor1d(previous, 'int32')), cells, dispose: () => table.dispose() };
 }
 
 /**
  * One decoder step for every row, fed the previous output ids (call inside
  * tf.tidy). The same decoderStep as training, without dropout.
  * @param previous [rows]: y_{t-1} of each row (<sos> at the start)
- * @returns the new state, logits [rows, tgtVocab], attention [rows, srcLen]
+ * @returns the new state, logits [rows, tgtVocab], attention [rows, srcLen] (fused step: [rows, 1, srcLen])
  */
-function decodeRows(model: Seq2Seq, d: SearchState, inputs: TargetInputs, previous: Int32Array): { state: DecoderState; logits: tf.Tensor2D; attention: tf.Tensor2D } {
+function decodeRows(model: Seq2Seq, d: SearchState, inputs: TargetInputs, previous: Int32Array): { state: DecoderState; logits: tf.Tensor2D; attention: tf.Tensor } {
   const { params, dims } = model;
+  if (inputs.cells) {
+    const emb = tf.gather(param<tf.Rank.R2>(params, 'tgt_emb'), tf.tensor1d(previous, 'int32'));
+    const out = fusedDecoderStep(dims, d.weights, inputs.cells, d.enc, d.stepMask, d.state, emb);
+    return { state: out.state, logits: outputLogits(params, dims, out.attentional), attention: out.attention };
+  }
   const inputProj = inputs.of(previous);
   const out = decoderStep(params, dims, d.weights, d.enc, d.state, inputProj, null);
   return { state: out.state, logits: outputLogits(params, dims, out.attentional), attention: out.attention };

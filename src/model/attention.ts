@@ -64,3 +64,24 @@ export function attend(
     : (tf.sum(tf.mul(values, tf.expandDims(weights, 2)), 1) as tf.Tensor2D);
   return { context, weights };
 }
+
+/**
+ * Attention for one search step with the fewest kernels (dot or general
+ * scores; tensorflow, where batched products are fast): the scores s·k_jᵀ
+ * as one batched product of the query [batch, 1, hidden] with the keys,
+ * the context as one batched product of the weights with the values.
+ * @param query [batch, hidden]
+ * @param maskBias [batch, 1, srcLen] (0 at real tokens, −1e9 at padding), or null when no row is padded
+ * @returns context [batch, encOut] and weights α [batch, 1, srcLen]
+ */
+export function attendStep(
+  query: tf.Tensor2D,
+  keys: tf.Tensor3D,
+  values: tf.Tensor3D,
+  maskBias: tf.Tensor3D | null,
+): { context: tf.Tensor2D; weights: tf.Tensor3D } {
+  const scores = tf.matMul(tf.expandDims(query, 1) as tf.Tensor3D, keys, false, true);
+  const weights = tf.softmax(maskBias ? tf.add(scores, maskBias) : scores) as tf.Tensor3D;
+  const context = tf.reshape(tf.matMul(weights, values), [values.shape[0], values.shape[2]]) as tf.Tensor2D;
+  return { context, weights };
+}

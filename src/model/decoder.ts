@@ -13,7 +13,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { addBias, dense, embedLookup, matMul, tanh } from './ops.ts';
 import { lstmCell, packedGates, type LstmState } from './lstm.ts';
-import { attend } from './attention.ts';
+import { attend, attendStep } from './attention.ts';
+import { lstmBlockCell, toBlockCellOrder, type BlockCellWeights } from './fused-lstm.ts';
 import { param, type ModelDims, type Params } from './params.ts';
 import { noDropout, type Dropout, type EncodedSource, type EncoderMemory } from './encoder.ts';
 
@@ -189,4 +190,61 @@ export function dropoutMasks(drop: Dropout, steps: number, layers: number, batch
 export function outputLogits(params: Params, d: ModelDims, attentional: tf.Tensor2D): tf.Tensor2D {
   const w = d.tieOutput ? (tf.transpose(param(params, 'tgt_emb')) as tf.Tensor2D) : param<tf.Rank.R2>(params, 'out/W_s');
   return dense(attentional, w, param(params, 'out/b_s'));
+}
+
+/**
+ * The decoder's LSTM layers as TensorFlow's LSTMBlockCell takes them, for
+ * search on the tensorflow backend (BackendTraits.fusedSearchStep): layer 0's
+ * input is [emb(y_{t-1}); h̃_{t-1}] (or emb(y_{t-1}) without input feeding),
+ * so w = [W_emb; W_feed; U]; the layers above take [W; U]. All tensors are new.
+ */
+export function blockCellWeights(params: Params, d: ModelDims): BlockCellWeights[] {
+  return tf.tidy(() => {
+    const noPeephole = tf.zeros([d.hidden]) as tf.Tensor1D;
+    const layer = (rows: tf.Tensor2D[], b: tf.Tensor1D): BlockCellWeights => ({
+      w: toBlockCellOrder(tf.concat(rows, 0)) as tf.Tensor2D,
+      b: toBlockCellOrder(b) as tf.Tensor1D,
+      noPeephole,
+    });
+    const p = (name: string): tf.Tensor2D => param<tf.Rank.R2>(params, name);
+    const first = layer(
+      [p('dec/l0/W_emb'), ...(d.inputFeeding ? [p('dec/l0/W_feed')] : []), p('dec/l0/U')],
+      param<tf.Rank.R1>(params, 'dec/l0/b'),
+    );
+    const upper = Array.from({ length: d.layers - 1 }, (_, k) => layer([p(`dec/l${k + 1}/W`), p(`dec/l${k + 1}/U`)], param<tf.Rank.R1>(params, `dec/l${k + 1}/b`)));
+    return [first, ...upper];
+  });
+}
+
+/** The tensors of blockCellWeights (the peephole zeros are shared). */
+export function blockCellTensors(cells: readonly BlockCellWeights[]): tf.Tensor[] {
+  return [...cells.flatMap((c) => [c.w, c.b]), ...(cells.length > 0 ? [cells[0]!.noPeephole] : [])];
+}
+
+/**
+ * One decoder step for search with the fewest kernels (tensorflow): each
+ * layer one LSTMBlockCell, attention by attendStep; the same mathematics as
+ * decoderStep without dropout (general or dot attention).
+ * @param emb [batch, emb]: the embeddings of y_{t-1}
+ * @param stepMask [batch, 1, srcLen] attention mask bias, or null when no row is padded
+ * @returns the new state, h̃_t [batch, hidden] and α_t [batch, 1, srcLen]
+ */
+export function fusedDecoderStep(
+  d: ModelDims,
+  w: DecoderWeights,
+  cells: readonly BlockCellWeights[],
+  memory: EncoderMemory,
+  stepMask: tf.Tensor3D | null,
+  state: DecoderState,
+  emb: tf.Tensor2D,
+): { state: DecoderState; attentional: tf.Tensor2D; attention: tf.Tensor3D } {
+  const layers: LstmState[] = [];
+  for (let l = 0; l < d.layers; l++) {
+    const x = l > 0 ? layers[l - 1]!.h : state.feed ? (tf.concat([emb, state.feed], 1) as tf.Tensor2D) : emb;
+    layers.push(lstmBlockCell(x, state.layers[l]!, cells[l]!));
+  }
+  const top = layers[d.layers - 1]!.h;
+  const { context, weights } = attendStep(top, memory.keys, memory.states, stepMask);
+  const attentional = tanh(tf.matMul(tf.concat([context, top], 1) as tf.Tensor2D, w.wc)) as tf.Tensor2D;
+  return { state: { layers, feed: d.inputFeeding ? attentional : null }, attentional, attention: weights };
 }

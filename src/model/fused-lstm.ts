@@ -158,3 +158,42 @@ function blockLstmBackward(
   const dx = tf.reshape(timesTransposeOf(w)(tf.reshape(dzAll, [len * batch, 4 * hidden]) as tf.Tensor2D), [len, batch, inSize]);
   return [dx, productOverRows(x, dzAll), productOverRows(hPrev, dzAll), sumOfRows(dzAll)];
 }
+
+/**
+ * Columns of t's last axis (4·hidden, s2s's gate order i, f, g, o) in the
+ * order LSTMBlockCell reads them: i, ci, f, o (ci = s2s's g).
+ */
+export function toBlockCellOrder(t: tf.Tensor): tf.Tensor {
+  const [i, f, g, o] = tf.split(t, 4, t.rank - 1);
+  return tf.concat([i!, g!, f!, o!], t.rank - 1);
+}
+
+/** An LSTM layer's weights as LSTMBlockCell takes them (a type, so tf.tidy can return it). */
+export type BlockCellWeights = {
+  /** [in + hidden, 4·hidden]: [W; U], columns in the cell's gate order (toBlockCellOrder) */
+  w: tf.Tensor2D;
+  /** [4·hidden], in the cell's gate order */
+  b: tf.Tensor1D;
+  /** [hidden] zeros: the cell's peephole weights, unused */
+  noPeephole: tf.Tensor1D;
+};
+
+const blockCellAttrs = (): ReturnType<typeof attr.float>[] => [
+  attr.float('forget_bias', 0),
+  attr.float('cell_clip', 0),
+  attr.bool('use_peephole', false),
+  attr.floatType(),
+];
+
+/**
+ * One LSTM step as one TensorFlow LSTMBlockCell op (no gradient: search only):
+ * z = [x, h_prev]·w + b, then the same cell as lstmCell.
+ * @param x [batch, in]
+ * @returns the new h and c, [batch, hidden] each
+ */
+export function lstmBlockCell(x: tf.Tensor2D, prev: LstmState, cell: BlockCellWeights): LstmState {
+  const { w, b, noPeephole } = cell;
+  // Outputs: i, cs, f, o, ci, co, h (the gate values are left to the caller's tf.tidy).
+  const out = runNativeOp('LSTMBlockCell', blockCellAttrs(), [x, prev.c, prev.h, w, noPeephole, noPeephole, noPeephole, b], 7);
+  return { h: out[6] as tf.Tensor2D, c: out[1] as tf.Tensor2D };
+}
