@@ -202,9 +202,12 @@ export function mergeDecoding(a: SearchState, b: SearchState): SearchState {
       layers: a.state.layers.map((l, i) => ({ h: tf.concat([l.h, b.state.layers[i]!.h], 0), c: tf.concat([l.c, b.state.layers[i]!.c], 0) })),
       feed: a.state.feed && b.state.feed ? tf.concat([a.state.feed, b.state.feed], 0) : null,
     };
-    return { enc: { states, keys, maskBias }, state };
+    // Whatever padding the merged rows have (the portable step ignores stepMask).
+    const stepMask = tf.expandDims(maskBias, 1) as tf.Tensor3D;
+    return { enc: { states, keys, maskBias }, state, stepMask };
   });
-  tf.dispose([...encoderTensors(a.enc), ...stateTensors(a.state), ...encoderTensors(b.enc), ...stateTensors(b.state), ...b.weights.owned]);
+  const masks = [a.stepMask, b.stepMask].filter((m): m is tf.Tensor3D => m !== null);
+  tf.dispose([...encoderTensors(a.enc), ...stateTensors(a.state), ...encoderTensors(b.enc), ...stateTensors(b.state), ...b.weights.owned, ...masks]);
   return { ...next, weights: a.weights };
 }
 

@@ -14,6 +14,8 @@ import { nativeOpCounts, resetNativeOpCounts } from '../../src/backend/native-op
 import { traitsFor, useBackendTraits, type BackendTraits } from '../../src/backend/traits.ts';
 import { DEFAULTS, type ModelConfig } from '../../src/config.ts';
 import { search } from '../../src/decode/search.ts';
+import { greedyStream } from '../../src/decode/greedy.ts';
+import { searchOptions, type Hypothesis } from '../../src/decode/options.ts';
 import { disposeDecoding, searchStep, startDecoding, targetInputs, type StepCandidates } from '../../src/decode/search-step.ts';
 import { SOS } from '../../src/data/vocab.ts';
 import { createModel, disposeModel, type Seq2Seq } from '../../src/model/seq2seq.ts';
@@ -128,6 +130,33 @@ describe('fused search step on tensorflow = the portable step', { skip: availabl
     assert.deepEqual(withFused.greedy, withPortable.greedy);
     assert.deepEqual(withFused.beam, withPortable.beam);
     withFused.attention.forEach((a, s) => a!.forEach((row, t) => row.forEach((w, j) => assert.ok(Math.abs(w - withPortable.attention[s]![t]![j]!) < 1e-6))));
+    assert.equal(tf.memory().numTensors, start);
+    disposeModel(model);
+  });
+
+  test('greedy streaming (sentences joining a running search, merged memories padded) gives the same translations', async () => {
+    const model = modelWith({});
+    const start = tf.memory().numTensors;
+    const stream = async (traits: BackendTraits): Promise<number[][]> => {
+      const prev = useBackendTraits(traits);
+      try {
+        const found: Hypothesis[] = [];
+        // One sentence per step joins: memories of different lengths are merged.
+        let next = 0;
+        const take = (max: number) => {
+          if (max === 0 || next === SOURCES.length) return [];
+          const i = next++;
+          return [{ ids: SOURCES[i]!, found: (h: Hypothesis) => (found[i] = h) }];
+        };
+        await greedyStream(model, searchOptions({ beam: 1 }), 4, take);
+        return found.map((h) => h.ids);
+      } finally {
+        useBackendTraits(prev);
+      }
+    };
+    const withFused = await stream(fused);
+    assert.equal(withFused.length, SOURCES.length);
+    assert.deepEqual(withFused, await stream(portable));
     assert.equal(tf.memory().numTensors, start);
     disposeModel(model);
   });
