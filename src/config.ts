@@ -7,6 +7,9 @@
 import { parseDocument } from 'yaml';
 import { UserError } from './errors.ts';
 
+/** Special tokens in every vocabulary (data/vocab.ts). */
+const SPECIAL_COUNT = 4;
+
 export type Group = 'data' | 'model' | 'training' | 'decoding';
 export const GROUPS: readonly Group[] = ['data', 'model', 'training', 'decoding'];
 
@@ -23,9 +26,12 @@ export interface DataConfig {
   delimiter: string | null;
   srcLang: string;
   tgtLang: string;
-  /** null = the language's default (`char` for zh/ja, `word` otherwise). */
-  srcTokenizer: 'word' | 'char' | null;
-  tgtTokenizer: 'word' | 'char' | null;
+  /** null = the language's default (`char` for zh/ja, `word` otherwise); `bpe` = that tokenizer, then BPE pieces. */
+  srcTokenizer: 'word' | 'char' | 'bpe' | null;
+  tgtTokenizer: 'word' | 'char' | 'bpe' | null;
+  /** Entries of a BPE vocabulary, the 4 specials included. */
+  srcVocabSize: number;
+  tgtVocabSize: number;
   lowercase: boolean;
   /** Pairs longer than this many tokens on either side are filtered out. */
   maxLen: number;
@@ -148,8 +154,10 @@ const TYPED_SCHEMA = {
     delimiter: { kind: 'string?', default: null, doc: 'field delimiter (default: tab for .tsv, comma for .csv)' },
     'src-lang': { kind: 'string', default: 'en', doc: 'source language code' },
     'tgt-lang': { kind: 'string', default: 'zh', doc: 'target language code' },
-    'src-tokenizer': { kind: 'string?', default: null, choices: ['word', 'char', null], doc: 'source tokenizer, word or char (default: char for Chinese and Japanese, word otherwise)' },
-    'tgt-tokenizer': { kind: 'string?', default: null, choices: ['word', 'char', null], doc: 'target tokenizer, word or char (default: char for Chinese and Japanese, word otherwise)' },
+    'src-tokenizer': { kind: 'string?', default: null, choices: ['word', 'char', 'bpe', null], doc: 'source tokenizer, word, char or bpe (default: char for Chinese and Japanese, word otherwise; bpe: that tokenizer, then BPE subwords)' },
+    'tgt-tokenizer': { kind: 'string?', default: null, choices: ['word', 'char', 'bpe', null], doc: 'target tokenizer, word, char or bpe (default: char for Chinese and Japanese, word otherwise; bpe: that tokenizer, then BPE subwords)' },
+    'src-vocab-size': { kind: 'int', default: 8000, min: 1, max: 30004, doc: 'source BPE vocabulary size, the 4 special tokens included (with --src-tokenizer bpe)' },
+    'tgt-vocab-size': { kind: 'int', default: 8000, min: 1, max: 30004, doc: 'target BPE vocabulary size, the 4 special tokens included (with --tgt-tokenizer bpe)' },
     lowercase: { kind: 'bool', default: true, doc: 'lowercase word-tokenized text', off: 'keep the case of word-tokenized text' },
     'max-len': { kind: 'int', default: 40, min: 1, max: 1000, doc: 'drop pairs longer than this (tokens, either side)' },
     valid: { kind: 'string?', default: null, doc: 'validation corpus (default: hold out --valid-size pairs)' },
@@ -371,6 +379,15 @@ function checkConsistency(config: S2SConfig): void {
   }
   if ((data.src === null) !== (data.tgt === null)) {
     throw new UserError('--src and --tgt go together', { where: data.src === null ? '--tgt' : '--src', exitCode: 2 });
+  }
+  for (const side of ['src', 'tgt'] as const) {
+    const size = side === 'src' ? data.srcVocabSize : data.tgtVocabSize;
+    if ((side === 'src' ? data.srcTokenizer : data.tgtTokenizer) === 'bpe' && size <= SPECIAL_COUNT) {
+      throw new UserError(`--${side}-vocab-size ${size} leaves no room beyond the ${SPECIAL_COUNT} special tokens <pad> <unk> <sos> <eos>`, {
+        where: `--${side}-vocab-size`,
+        exitCode: 2,
+      });
+    }
   }
   const encoderSize = model.bidirectional ? 2 * model.hiddenSize : model.hiddenSize;
   if (model.attention === 'dot' && encoderSize !== model.hiddenSize) {

@@ -9,7 +9,9 @@ import { type CorpusPair, SkipLog, corpusColumns, formatSkip, formatSkipped, rea
 import { type SplitRecord, applySplit, holdoutSplit, sourceHash } from './split.ts';
 import { type TokenizerKind, sideTokenizer, tokenizeSide } from './tokenize.ts';
 import { CaseCounts, casedTargetTokens, truecasedSide, withTruecasing } from './truecase.ts';
-import { Vocab } from './vocab.ts';
+import { vocabUnits } from './subword.ts';
+import { trainBpe } from './subword-train.ts';
+import { Vocab, countTokens } from './vocab.ts';
 
 export interface TokenizedPair {
   src: string[];
@@ -138,24 +140,47 @@ export async function loadDataset(data: Readonly<DataConfig>, opts: { seed: numb
 
 /**
  * Source and target vocabularies from the training pairs, with the configured
- * min-freq and size limits; with the targets as written (`trainTargets`), a
- * lowercased word target's vocabulary gets its truecasing table.
+ * min-freq and size limits (or BPE models of the configured sizes); with the
+ * targets as written (`trainTargets`), a lowercased word target's vocabulary
+ * gets its truecasing table.
  */
 export function buildVocabs(
   train: readonly TokenizedPair[],
   data: Readonly<DataConfig>,
   trainTargets?: readonly string[],
 ): { src: Vocab; tgt: Vocab } {
-  const tgt = Vocab.build(train.map((p) => p.tgt), { minFreq: data.tgtMinFreq, maxSize: data.tgtMaxVocab });
+  const counted = (side: 'src' | 'tgt'): Map<string, number> => {
+    const counts = new Map<string, number>();
+    for (const pair of train) countTokens(counts, vocabUnits(data, side, pair[side]));
+    return counts;
+  };
   let cases: CaseCounts | null = null;
   if (trainTargets !== undefined && truecasedSide(data)) {
     cases = new CaseCounts();
     for (const text of trainTargets) cases.add(casedTargetTokens(data, text));
   }
   return {
-    src: Vocab.build(train.map((p) => p.src), { minFreq: data.srcMinFreq, maxSize: data.srcMaxVocab }),
-    tgt: withTruecasing(tgt, cases),
+    src: sideVocab(counted('src'), data, 'src'),
+    tgt: withTruecasing(sideVocab(counted('tgt'), data, 'tgt'), cases),
   };
+  return { src: sideVocab(counted('src'), data, 'src'), tgt: sideVocab(counted('tgt'), data, 'tgt') };
+}
+
+/**
+ * One side's vocabulary from its training counts (of `vocabUnits`): the
+ * tokens seen at least min-freq times, up to max-vocab; or, for a BPE side, a
+ * BPE model of `--src-vocab-size` / `--tgt-vocab-size` pieces trained on them.
+ */
+export function sideVocab(counts: ReadonlyMap<string, number>, data: Readonly<DataConfig>, side: 'src' | 'tgt'): Vocab {
+  const { kind, subword } = sideTokenizer(data, side);
+  if (subword === 'bpe') {
+    const vocabSize = side === 'src' ? data.srcVocabSize : data.tgtVocabSize;
+    const trained = trainBpe(counts, kind, { vocabSize, label: `--${side}-vocab-size` });
+    return Vocab.ofSubword(trained.subword, trained.counts);
+  }
+  return side === 'src'
+    ? Vocab.fromCounts(counts, { minFreq: data.srcMinFreq, maxSize: data.srcMaxVocab })
+    : Vocab.fromCounts(counts, { minFreq: data.tgtMinFreq, maxSize: data.tgtMaxVocab });
 }
 
 /** `skipped 3 malformed rows (first: data/x.tsv:17: missing target column)`, or null. */

@@ -6,6 +6,7 @@
  *   index.json                 format, config hash, source files (size, mtime, sha256),
  *                              counts, split, id width, every file below with size + sha256
  *   src.vocab.json, tgt.vocab.json
+ *   src.tokenizer.json, tgt.tokenizer.json   a BPE side's model (subword.ts)
  *   valid.json                 the validation pairs, tokenized (small)
  *   train.src.bin, train.tgt.bin          token ids of every training pair, concatenated
  *                                         (little-endian uint16, or uint32 past 65,536 tokens)
@@ -29,10 +30,12 @@ import { fillBatch, type Batch, type TrainingPairs } from './batches.ts';
 import { SkipLog, corpusColumns, formatSkip, readCorpusChunks, readDelimited, type CorpusPair } from './corpus.ts';
 import { noUsablePairs, type DatasetReport, type TokenizedPair } from './dataset.ts';
 import { StreamingHoldout, parseSplitRecord, sourceHash, type SplitRecord } from './split.ts';
+import { sideVocab } from './dataset.ts';
+import { Subword, vocabUnits } from './subword.ts';
 import { Spans } from './token-scan.ts';
-import { tokenSpans, tokenizeSide } from './tokenize.ts';
+import { sideTokenizer, tokenSpans, tokenizeSide, type TokenizerKind } from './tokenize.ts';
 import { CaseCounts, casedTargetTokens, truecasedSide, withTruecasing } from './truecase.ts';
-import { Vocab, countTokens } from './vocab.ts';
+import { Vocab } from './vocab.ts';
 
 export const PREPARED_FORMAT = 's2s-prepared';
 /** Bumped when the layout or the meaning of a file changes. */
@@ -65,6 +68,8 @@ export interface PreparedIndex {
   idBytes: { src: 2 | 4; tgt: 2 | 4 };
   /** Tokens stored per side (the sum of the lengths). */
   tokens: { src: number; tgt: number };
+  /** Per BPE side, the tokenizer its pieces are cut from (absent: no BPE side). */
+  subword?: { src: TokenizerKind | null; tgt: TokenizerKind | null };
   files: Record<string, FileEntry>;
 }
 
@@ -87,8 +92,12 @@ export function sourceFiles(data: Readonly<DataConfig>): string[] {
 /** The data config with resolved paths, and the split seed: what decides a set's contents. */
 export function configHash(data: Readonly<DataConfig>, seed: number): string {
   const abs = (f: string | null): string | null => (f === null ? null : resolve(f));
+  // A BPE vocabulary's size matters only to a BPE side (sets of other configs keep their hash).
+  const { srcVocabSize, tgtVocabSize, ...rest } = data;
   const keyed = {
-    ...data,
+    ...rest,
+    ...(data.srcTokenizer === 'bpe' ? { srcVocabSize } : {}),
+    ...(data.tgtTokenizer === 'bpe' ? { tgtVocabSize } : {}),
     data: data.data.map((f) => resolve(f)),
     src: abs(data.src),
     tgt: abs(data.tgt),
@@ -258,8 +267,14 @@ class PairSpans {
   private tgtText: string | null = null;
   private srcTokens: string[] | null = null;
   private tgtTokens: string[] | null = null;
+  /** A BPE side's units (subword.ts), which its vocabulary is trained on and its ids are stored by. */
+  private srcUnits: string[] | null = null;
+  private tgtUnits: string[] | null = null;
+  private readonly subword: { src: boolean; tgt: boolean };
 
-  constructor(private readonly data: Readonly<DataConfig>) {}
+  constructor(private readonly data: Readonly<DataConfig>) {
+    this.subword = { src: sideTokenizer(data, 'src').subword !== null, tgt: sideTokenizer(data, 'tgt').subword !== null };
+  }
 
   /** This object, holding `raw` tokenized, or null (and counted) when a side is over-long. */
   cut(raw: CorpusPair, counts: { read: number; tooLong: number }): this | null {
@@ -274,7 +289,21 @@ class PairSpans {
       counts.tooLong += 1;
       return null;
     }
+    if (this.subword.src || this.subword.tgt) {
+      const { src, tgt } = this.tokens();
+      this.srcUnits = this.subword.src ? [...vocabUnits(this.data, 'src', src)] : null;
+      this.tgtUnits = this.subword.tgt ? [...vocabUnits(this.data, 'tgt', tgt)] : null;
+    }
     return this;
+  }
+
+  /** How many ids pass 1 stores for the source: its units for a BPE side, its tokens otherwise. */
+  get srcStored(): number {
+    return this.srcUnits?.length ?? this.srcLength;
+  }
+
+  get tgtStored(): number {
+    return this.tgtUnits?.length ?? this.tgtLength;
   }
 
   get srcLength(): number {
@@ -295,8 +324,8 @@ class PairSpans {
 
   /** Counts the pair's tokens and writes their provisional ids; true once a writer should be flushed. */
   count(srcTable: TokenTable, tgtTable: TokenTable, srcOut: IntWriter, tgtOut: IntWriter): boolean {
-    const srcFull = countSide(this.srcText, this.src, this.srcTokens, srcTable, srcOut);
-    const tgtFull = countSide(this.tgtText, this.tgt, this.tgtTokens, tgtTable, tgtOut);
+    const srcFull = countSide(this.srcText, this.src, this.srcUnits ?? this.srcTokens, srcTable, srcOut);
+    const tgtFull = countSide(this.tgtText, this.tgt, this.tgtUnits ?? this.tgtTokens, tgtTable, tgtOut);
     return srcFull || tgtFull;
   }
 }
@@ -368,11 +397,17 @@ class TokenTable {
     return out;
   }
 
-  /** Provisional id → the vocabulary's id (UNK for tokens it left out). */
-  remap(vocab: Vocab): Uint32Array {
-    const out = new Uint32Array(this.tokens.length);
-    this.tokens.forEach((token, id) => (out[id] = vocab.id(token)));
-    return out;
+  /**
+   * Provisional id → the vocabulary's ids: one (UNK for tokens it left out),
+   * or a unit's subword pieces; those of id i are `ids[start[i]] … ids[start[i+1] - 1]`.
+   */
+  remap(vocab: Vocab): { start: Uint32Array; ids: Uint32Array } {
+    const lists = this.tokens.map((token) => (vocab.subword ? vocab.encode(vocab.subword.unitPieces(token)) : [vocab.id(token)]));
+    const start = new Uint32Array(lists.length + 1);
+    for (let i = 0; i < lists.length; i++) start[i + 1] = start[i]! + lists[i]!.length;
+    const ids = new Uint32Array(start[lists.length]!);
+    lists.forEach((list, i) => ids.set(list, start[i]!));
+    return { start, ids };
   }
 
   /** Releases the table's memory (the remapped ids are all pass 2 needs). */
@@ -525,8 +560,8 @@ export async function prepareDataset(opts: PrepareOptions): Promise<PreparedInde
         holdout?.offer(index, raw.src, pair.tokens);
         cases?.add(casedTargetTokens(data, raw.tgt));
         full = pair.count(table.src, table.tgt, pass1.src, pass1.tgt) || full;
-        full = pass1.srcLen.push(pair.srcLength) || full;
-        full = pass1.tgtLen.push(pair.tgtLength) || full;
+        full = pass1.srcLen.push(pair.srcStored) || full;
+        full = pass1.tgtLen.push(pair.tgtStored) || full;
       }
       if (full) for (const w of writers) await w.flush();
     }
@@ -552,8 +587,8 @@ export async function prepareDataset(opts: PrepareOptions): Promise<PreparedInde
     const validIndices = fileSplit === null ? new Set(validPairs.map((v) => v.index)) : new Set<number>();
     if (fileSplit === null) {
       for (const { item } of validPairs) {
-        table.src.uncount(item.src);
-        table.tgt.uncount(item.tgt);
+        table.src.uncount(vocabUnits(data, 'src', item.src));
+        table.tgt.uncount(vocabUnits(data, 'tgt', item.tgt));
         cases?.add(casedTargetTokens(data, item.tgtText), -1);
       }
     }
@@ -561,8 +596,8 @@ export async function prepareDataset(opts: PrepareOptions): Promise<PreparedInde
     if (trainCount === 0) throw new UserError('no training pairs left after filtering', { where: sourceFiles(data).join(', ') });
 
     const vocabs = opts.vocabs ?? {
-      src: Vocab.fromCounts(table.src.countMap(), { minFreq: data.srcMinFreq, maxSize: data.srcMaxVocab }),
-      tgt: withTruecasing(Vocab.fromCounts(table.tgt.countMap(), { minFreq: data.tgtMinFreq, maxSize: data.tgtMaxVocab }), cases),
+      src: sideVocab(table.src.countMap(), data, 'src'),
+      tgt: withTruecasing(sideVocab(table.tgt.countMap(), data, 'tgt'), cases),
     };
     const remap = { src: table.src.remap(vocabs.src), tgt: table.tgt.remap(vocabs.tgt) };
     table.src.clear();
@@ -594,12 +629,23 @@ export async function prepareDataset(opts: PrepareOptions): Promise<PreparedInde
         continue;
       }
       let full = false;
-      for (let t = 0; t < sl; t++) full = out.src.push(remap.src[srcIn.next()]!) || full;
-      for (let t = 0; t < tl; t++) full = out.tgt.push(remap.tgt[tgtIn.next()]!) || full;
-      full = out.srcLen.push(sl) || full;
-      full = out.tgtLen.push(tl) || full;
-      tokens.src += sl;
-      tokens.tgt += tl;
+      let srcLength = 0;
+      let tgtLength = 0;
+      for (let t = 0; t < sl; t++) {
+        const unit = srcIn.next();
+        for (let k = remap.src.start[unit]!; k < remap.src.start[unit + 1]!; k++, srcLength++) full = out.src.push(remap.src.ids[k]!) || full;
+      }
+      for (let t = 0; t < tl; t++) {
+        const unit = tgtIn.next();
+        for (let k = remap.tgt.start[unit]!; k < remap.tgt.start[unit + 1]!; k++, tgtLength++) full = out.tgt.push(remap.tgt.ids[k]!) || full;
+      }
+      if (srcLength > MAX_STORED_LEN || tgtLength > MAX_STORED_LEN) {
+        throw new UserError(`a training pair has over ${MAX_STORED_LEN} subword pieces; lower --max-len`, { where: sourceFiles(data).join(', ') });
+      }
+      full = out.srcLen.push(srcLength) || full;
+      full = out.tgtLen.push(tgtLength) || full;
+      tokens.src += srcLength;
+      tokens.tgt += tgtLength;
       if (full) for (const w of writers) await w.flush();
     }
     for (const r of readers.splice(0)) r.close();
@@ -615,6 +661,8 @@ export async function prepareDataset(opts: PrepareOptions): Promise<PreparedInde
     };
     await small('src.vocab.json', JSON.stringify(vocabs.src.toJSON()) + '\n');
     await small('tgt.vocab.json', JSON.stringify(vocabs.tgt.toJSON()) + '\n');
+    if (vocabs.src.subword) await small('src.tokenizer.json', vocabs.src.subword.text());
+    if (vocabs.tgt.subword) await small('tgt.tokenizer.json', vocabs.tgt.subword.text());
     const valid: TokenizedPair[] = validPairs.map(({ item }) => ({ src: item.src, tgt: item.tgt, origin: item.origin }));
     await small('valid.json', JSON.stringify({ pairs: valid }) + '\n');
     const index: PreparedIndex = {
@@ -633,6 +681,9 @@ export async function prepareDataset(opts: PrepareOptions): Promise<PreparedInde
       split,
       idBytes,
       tokens,
+      ...(vocabs.src.subword || vocabs.tgt.subword
+        ? { subword: { src: vocabs.src.subword?.preTokenizer ?? null, tgt: vocabs.tgt.subword?.preTokenizer ?? null } }
+        : {}),
       files,
     };
     opts.writeHook?.(INDEX, 0);
@@ -810,8 +861,15 @@ export interface PreparedSet {
 export async function openPrepared(dir: string, index: PreparedIndex): Promise<PreparedSet> {
   await verifyFiles(dir, index, true);
   const json = (name: string): unknown => JSON.parse(readFileSync(join(dir, name), 'utf8'));
-  const srcVocab = Vocab.fromJSON(json('src.vocab.json'), join(dir, 'src.vocab.json'));
-  const tgtVocab = Vocab.fromJSON(json('tgt.vocab.json'), join(dir, 'tgt.vocab.json'));
+  const subword = (side: 'src' | 'tgt'): Subword | null => {
+    const kind = index.subword?.[side] ?? null;
+    const name = `${side}.tokenizer.json`;
+    if (kind === null) return null;
+    if (!(name in index.files)) throw damaged(dir, `${INDEX} does not list ${name}`);
+    return Subword.parse(readFileSync(join(dir, name), 'utf8'), kind, join(dir, name));
+  };
+  const srcVocab = Vocab.fromJSON(json('src.vocab.json'), join(dir, 'src.vocab.json'), subword('src'));
+  const tgtVocab = Vocab.fromJSON(json('tgt.vocab.json'), join(dir, 'tgt.vocab.json'), subword('tgt'));
   const valid = (json('valid.json') as { pairs: TokenizedPair[] }).pairs;
   return { dir, index, srcVocab, tgtVocab, valid, train: new PreparedPairs(dir, index.idBytes) };
 }

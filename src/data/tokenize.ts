@@ -35,21 +35,27 @@ export function defaultTokenizer(lang: string): TokenizerKind {
 export interface SideSettings {
   srcLang: string;
   tgtLang: string;
-  srcTokenizer: TokenizerKind | null;
-  tgtTokenizer: TokenizerKind | null;
+  /** `bpe`: the language's tokenizer, then subword pieces (subword.ts). */
+  srcTokenizer: TokenizerKind | 'bpe' | null;
+  tgtTokenizer: TokenizerKind | 'bpe' | null;
   lowercase: boolean;
 }
 
 /** How one side is tokenized: the one rule training, validation and decoding share. */
 export interface SideTokenizer {
+  /** The tokenizer text goes through first (for a subword side, the one its pieces are cut from). */
   kind: TokenizerKind;
+  /** Whether the side's vocabulary is a subword model trained on the tokens. */
+  subword: 'bpe' | null;
   /** `lowercase` applies to word tokenizers only; char tokenizers keep case. */
   options: TokenizeOptions;
 }
 
 export function sideTokenizer(data: Readonly<SideSettings>, side: 'src' | 'tgt'): SideTokenizer {
-  const kind = (side === 'src' ? data.srcTokenizer : data.tgtTokenizer) ?? defaultTokenizer(side === 'src' ? data.srcLang : data.tgtLang);
-  return { kind, options: { lowercase: data.lowercase && kind === 'word' } };
+  const configured = side === 'src' ? data.srcTokenizer : data.tgtTokenizer;
+  const subword = configured === 'bpe' ? configured : null;
+  const kind = configured === null || configured === 'bpe' ? defaultTokenizer(side === 'src' ? data.srcLang : data.tgtLang) : configured;
+  return { kind, subword, options: { lowercase: data.lowercase && kind === 'word' } };
 }
 
 /** Tokenizes text of one side as training does. */

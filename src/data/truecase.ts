@@ -122,7 +122,7 @@ function mostFrequent(forms: ReadonlyMap<string, number>, lower: string): string
 
 /** The target vocabulary with the table of `counts` (null: the side is not truecased, the vocabulary as it is). */
 export function withTruecasing(vocab: Vocab, counts: CaseCounts | null): Vocab {
-  return counts === null ? vocab : vocab.withCased(counts.table((token) => vocab.id(token) !== UNK));
+  return counts === null ? vocab : vocab.withCased(counts.table((token) => vocab.subword !== null || vocab.id(token) !== UNK));
 }
 
 /**

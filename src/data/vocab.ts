@@ -4,6 +4,7 @@
  * with the counts so that a saved vocabulary round-trips exactly.
  */
 import { UserError } from '../errors.ts';
+import type { Subword } from './subword.ts';
 
 export const PAD = 0;
 export const UNK = 1;
@@ -55,19 +56,37 @@ export class Vocab {
   readonly counts: readonly number[];
   /** The truecasing table (see VocabJSON.cased); null when the vocabulary has none. */
   readonly cased: ReadonlyMap<string, string> | null;
+  /** The subword model whose pieces these tokens are, or null for a word or character vocabulary. */
+  readonly subword: Subword | null;
   private readonly ids: ReadonlyMap<string, number>;
 
-  private constructor(tokens: string[], counts: number[], cased: ReadonlyMap<string, string> | null = null) {
+  private constructor(tokens: string[], counts: number[], cased: ReadonlyMap<string, string> | null = null, subword: Subword | null = null) {
     this.tokens = Object.freeze(tokens);
     this.counts = Object.freeze(counts);
     this.cased = cased;
+    this.subword = subword;
     this.ids = new Map(tokens.map((t, i) => [t, i]));
   }
 
-  /** This vocabulary with a truecasing table, limited to its own tokens. */
+  /** This vocabulary with a truecasing table, limited to its own tokens (to words, for subword pieces). */
   withCased(table: ReadonlyMap<string, string>): Vocab {
-    const own = [...table].filter(([token]) => this.ids.has(token));
-    return new Vocab([...this.tokens], [...this.counts], new Map(own));
+    const own = [...table].filter(([token]) => this.subword !== null || this.ids.has(token));
+    return new Vocab([...this.tokens], [...this.counts], new Map(own), this.subword);
+  }
+
+  /** The vocabulary of a subword model: its pieces in id order, with their counts in training. */
+  static ofSubword(subword: Subword, counts: readonly number[]): Vocab {
+    return new Vocab([...subword.tokens], [...counts], null, subword);
+  }
+
+  /** A side's tokens as the model sees them: the subword pieces, or the tokens themselves. */
+  pieces(tokens: readonly string[]): string[] {
+    return this.subword ? this.subword.pieces(tokens) : [...tokens];
+  }
+
+  /** The model's tokens back as the side's tokenizer writes them (subword pieces joined into units). */
+  units(pieces: readonly string[]): string[] {
+    return this.subword ? this.subword.units(pieces) : [...pieces];
   }
 
   get size(): number {
@@ -102,8 +121,8 @@ export class Vocab {
     };
   }
 
-  /** Validates a saved vocabulary; `where` (a file) names it in errors. */
-  static fromJSON(json: unknown, where: string): Vocab {
+  /** Validates a saved vocabulary; `where` (a file) names it in errors. With `subword`, its pieces must be the tokens. */
+  static fromJSON(json: unknown, where: string, subword: Subword | null = null): Vocab {
     const bad = (what: string): never => {
       throw new UserError(`not a valid vocabulary: ${what}`, { where });
     };
@@ -129,13 +148,16 @@ export class Vocab {
       const known = new Set(tokens as string[]);
       for (const [token, form] of Object.entries(cased)) {
         // A cased form only changes the case of its token: never other text.
-        if (!known.has(token) || typeof form !== 'string' || form.toLowerCase() !== token) {
+        if ((!subword && !known.has(token)) || typeof form !== 'string' || form.toLowerCase() !== token) {
           return bad(`"cased" maps ${JSON.stringify(token)} to ${JSON.stringify(form)} (expected a token of the vocabulary and the same word cased)`);
         }
         table.set(token, form);
       }
     }
-    return new Vocab([...(tokens as string[])], [...(counts as number[])], table);
+    if (subword && (subword.tokens.length !== tokens.length || subword.tokens.some((t, i) => t !== tokens[i]))) {
+      bad('its tokens are not the pieces of the tokenizer.json beside it');
+    }
+    return new Vocab([...(tokens as string[])], [...(counts as number[])], table, subword);
   }
 
   /** Counts tokens and keeps those seen at least `minFreq` times, most frequent first. */

@@ -53,9 +53,13 @@ export interface PreparedSource {
   truncated: number;
 }
 
-/** Tokenizes a source sentence as in training and maps it to ids, keeping at most `maxInputLen` tokens (decoding's limit, not training's data.maxLen). */
+/**
+ * Tokenizes a source sentence as in training (into subword pieces for a BPE
+ * side) and maps it to ids, keeping at most `maxInputLen` tokens (decoding's
+ * limit, not training's data.maxLen).
+ */
 export function prepareSource(text: string, data: DataConfig, srcVocab: Vocab, maxInputLen: number): PreparedSource {
-  const all = tokenizeSide(data, 'src', text);
+  const all = srcVocab.pieces(tokenizeSide(data, 'src', text));
   const tokens = all.slice(0, maxInputLen);
   return { tokens, ids: srcVocab.encode(tokens), truncated: all.length - tokens.length };
 }
@@ -90,7 +94,8 @@ export function targetTokens(
  */
 export function targetText(tokens: readonly string[], data: Readonly<DataConfig>, tgtVocab: Vocab): string {
   const kind = sideTokenizer(data, 'tgt').kind;
-  return detokenize(kind, truecasedSide(data) ? truecase(tokens, tgtVocab.cased ?? new Map()) : tokens);
+  const units = tgtVocab.units(tokens);
+  return detokenize(kind, truecasedSide(data) ? truecase(units, tgtVocab.cased ?? new Map()) : units);
 }
 
 /** Translates sentences (any number; decoded in batches of decoding.batchSize). */

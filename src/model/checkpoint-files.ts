@@ -21,6 +21,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { configFromPlain, configToPlain, type S2SConfig } from '../config.ts';
 import { parseSplitRecord, type SplitRecord } from '../data/split-record.ts';
+import { Subword, type TokenizerJSON } from '../data/subword.ts';
+import { sideTokenizer } from '../data/tokenize.ts';
 import { Vocab } from '../data/vocab.ts';
 import { UserError } from '../errors.ts';
 import type { RngState } from '../train/rng.ts';
@@ -209,6 +211,8 @@ export async function encodeCheckpoint(c: CheckpointContents, opts: EncodeOption
     ['src.vocab.json', utf8.encode(JSON.stringify(c.srcVocab.toJSON()))],
     ['tgt.vocab.json', utf8.encode(JSON.stringify(c.tgtVocab.toJSON()))],
   ];
+  if (c.srcVocab.subword) files.push(['src.tokenizer.json', utf8.encode(c.srcVocab.subword.text())]);
+  if (c.tgtVocab.subword) files.push(['tgt.tokenizer.json', utf8.encode(c.tgtVocab.subword.text())]);
   if (c.split) files.push(['split.json', utf8.encode(JSON.stringify(c.split))]);
   if (c.metrics) files.push(['metrics.json', utf8.encode(JSON.stringify(c.metrics, null, 1))]);
   const weights = await encodeTensors(Object.fromEntries(c.model.params), 'weights.bin', opts.float16 === true);
@@ -457,8 +461,19 @@ async function readVerifiedCheckpoint(read: ReadFile, opts: ReadOptions): Promis
   const manifest = parseManifest(manifestBytes, label(MANIFEST));
   const files = new VerifiedReader(read, manifest, label);
   const config = configFromPlain(await files.json('config.json'), label('config.json'));
-  const srcVocab = Vocab.fromJSON(await files.json('src.vocab.json'), label('src.vocab.json'));
-  const tgtVocab = Vocab.fromJSON(await files.json('tgt.vocab.json'), label('tgt.vocab.json'));
+  const subword = async (side: 'src' | 'tgt'): Promise<Subword | null> => {
+    const { kind, subword: model } = sideTokenizer(config.data, side);
+    if (model === null) return null;
+    const name = `${side}.tokenizer.json`;
+    if (!manifest.files[name]) {
+      throw new UserError(`checkpoint has no ${name}, but its ${side === 'src' ? 'source' : 'target'} side uses ${model} (config.json)`, {
+        where: label(MANIFEST),
+      });
+    }
+    return new Subword((await files.json(name)) as TokenizerJSON, kind, label(name));
+  };
+  const srcVocab = Vocab.fromJSON(await files.json('src.vocab.json'), label('src.vocab.json'), await subword('src'));
+  const tgtVocab = Vocab.fromJSON(await files.json('tgt.vocab.json'), label('tgt.vocab.json'), await subword('tgt'));
   const splitJson = await files.optionalJson('split.json');
   const split = splitJson === undefined ? null : parseSplitRecord(splitJson, label('split.json'));
   const metricsJson = await files.optionalJson('metrics.json');

@@ -96,7 +96,7 @@ async function fromPrepared(
 }
 
 export function encodePairs(pairs: readonly TokenizedPair[], vocabs: Vocabs): EncodedPair[] {
-  return pairs.map((p) => ({ src: vocabs.src.encode(p.src), tgt: vocabs.tgt.encode(p.tgt) }));
+  return pairs.map((p) => ({ src: vocabs.src.encode(vocabs.src.pieces(p.src)), tgt: vocabs.tgt.encode(vocabs.tgt.pieces(p.tgt)) }));
 }
 
 /**

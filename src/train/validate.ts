@@ -45,7 +45,7 @@ export async function validate(model: Seq2Seq, set: ValidationSet, config: S2SCo
     const sources = set.pairs.slice(0, n).map((p) => p.src);
     const results = await search(model, sources, { ...config.decoding, beam: 1, nbest: 1 });
     const kind = sideTokenizer(config.data, 'tgt').kind;
-    const hypotheses = results.map((nbest) => detokenize(kind, tgtVocab.decode(nbest[0]?.ids ?? [])));
+    const hypotheses = results.map((nbest) => detokenize(kind, tgtVocab.units(tgtVocab.decode(nbest[0]?.ids ?? []))));
     bleu = corpusBleu(hypotheses, [set.references.slice(0, n)], {
       tokenize: defaultBleuTokenizer(config.data.tgtLang),
       smoothMethod: 'exp',
