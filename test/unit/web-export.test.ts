@@ -13,7 +13,11 @@ import * as tf from '@tensorflow/tfjs';
 import { buildConfig } from '../../src/config.ts';
 import { Vocab } from '../../src/data/vocab.ts';
 import { UserError } from '../../src/errors.ts';
-import { encodeCheckpoint } from '../../src/model/checkpoint-files.ts';
+import { encodeCheckpoint, readCheckpoint } from '../../src/model/checkpoint-files.ts';
+import { trainBpe } from '../../src/data/subword-train.ts';
+import { tokenize } from '../../src/data/tokenize.ts';
+import { prepareSource } from '../../src/decode/translator.ts';
+import { REPO_ROOT } from '../helpers/cli.ts';
 import { createModel, disposeModel } from '../../src/model/seq2seq.ts';
 import { exportWeb } from '../../src/web/export.ts';
 
@@ -99,5 +103,46 @@ describe('exportWeb', () => {
     const out = join(work, 'half');
     const { files } = await exportWeb(modelDir, out, { float16: true });
     assert.equal(files['model/weights.bin'], readFileSync(join(modelDir, 'weights.bin')).byteLength / 2);
+  });
+});
+
+describe('exportWeb with a BPE source side', () => {
+  test('the page gets tokenizer.json and the bundle splits text with it as Node does', async () => {
+    const toy = readFileSync(join(REPO_ROOT, 'data', 'toy', 'toy.tsv'), 'utf8').split('\n').filter((l) => l.includes('\t'));
+    const counts = new Map<string, number>();
+    for (const line of toy) for (const t of tokenize('word', line.split('\t')[0]!, { lowercase: true })) counts.set(t, (counts.get(t) ?? 0) + 1);
+    const trained = trainBpe(counts, 'word', { vocabSize: 120, label: '--src-vocab-size' });
+    const config = buildConfig('unit', { data: { srcTokenizer: 'bpe', srcVocabSize: 120 }, model: { embSize: 8, hiddenSize: 8 } });
+    const srcVocab = Vocab.ofSubword(trained.subword, trained.counts);
+    const tgtVocab = Vocab.build([['x', 'y']], { minFreq: 1, maxSize: 0 });
+    const model = createModel(config.model, srcVocab.size, tgtVocab.size, 1);
+    const bpeDir = join(work, 'bpe-model');
+    try {
+      mkdirSync(bpeDir);
+      for (const [name, data] of await encodeCheckpoint({ config, srcVocab, tgtVocab, model }, { version: 'test' })) {
+        writeFileSync(join(bpeDir, name), data);
+      }
+    } finally {
+      disposeModel(model);
+    }
+    const out = join(work, 'bpe-site');
+    await exportWeb(bpeDir, out);
+    assert.equal(readFileSync(join(out, 'model', 'src.tokenizer.json'), 'utf8'), trained.subword.text());
+    const bundle = readFileSync(join(out, 'app.js'), 'utf8');
+    assert.match(bundle, /Metaspace/, 'the bundle carries the tokenizer library');
+    assert.ok(!/\bfrom\s*["']node:|require\(["']node:/.test(bundle), 'the bundle imports no Node module');
+
+    // The page's loader (readCheckpoint over a reader of the exported files) rebuilds the same pieces.
+    const loaded = await readCheckpoint(async (name) => new Uint8Array(readFileSync(join(out, 'model', name))), { optimizer: false });
+    try {
+      const sentence = "Mary doesn't like these apples, does she?";
+      const inPage = prepareSource(sentence, loaded.config.data, loaded.srcVocab, 200);
+      const inNode = prepareSource(sentence, config.data, srcVocab, 200);
+      assert.ok(loaded.srcVocab.subword !== null);
+      assert.deepEqual(inPage, inNode);
+      assert.ok(inPage.tokens.length > 9, inPage.tokens.join(' '));
+    } finally {
+      disposeModel(loaded.model);
+    }
   });
 });
