@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { writeFileAtomic } from '../fs-atomic.ts';
 import { UserError } from '../errors.ts';
+import type { Subword } from './subword.ts';
 import { Vocab } from './vocab.ts';
 
 /** Writes the vocabulary as JSON, to a temporary file first then renamed, so a crash never leaves half a file. */
@@ -9,7 +10,8 @@ export function saveVocab(path: string, vocab: Vocab): void {
   writeFileAtomic(path, JSON.stringify(vocab.toJSON()) + '\n');
 }
 
-export function loadVocab(path: string): Vocab {
+/** Reads a vocabulary file; with `subword`, the BPE model whose pieces it must hold. */
+export function loadVocab(path: string, subword: Subword | null = null): Vocab {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -23,5 +25,5 @@ export function loadVocab(path: string): Vocab {
   } catch (err) {
     throw new UserError(`not a valid vocabulary: invalid JSON (${(err as Error).message})`, { where: path });
   }
-  return Vocab.fromJSON(json, path);
+  return Vocab.fromJSON(json, path, subword);
 }

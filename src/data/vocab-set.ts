@@ -11,6 +11,7 @@ import type { DataConfig } from '../config.ts';
 import { UserError } from '../errors.ts';
 import { parseSplitRecord, type SplitRecord } from './split.ts';
 import { sideTokenizer } from './tokenize.ts';
+import { Subword } from './subword.ts';
 import { loadVocab } from './vocab-file.ts';
 import { vocabFileText, type Vocab } from './vocab.ts';
 
@@ -29,6 +30,8 @@ export function vocabSetFiles(data: Readonly<DataConfig>, set: VocabSet): Record
   return {
     'src.vocab.json': vocabFileText(set.srcVocab),
     'tgt.vocab.json': vocabFileText(set.tgtVocab),
+    ...(set.srcVocab.subword ? { 'src.tokenizer.json': set.srcVocab.subword.text() } : {}),
+    ...(set.tgtVocab.subword ? { 'tgt.tokenizer.json': set.tgtVocab.subword.text() } : {}),
     'split.json': `${JSON.stringify(set.split, null, 2)}\n`,
     [VOCAB_SET_FILE]: `${JSON.stringify({ format: FORMAT, version: VERSION, data }, null, 2)}\n`,
   };
@@ -40,10 +43,18 @@ export function vocabSetFiles(data: Readonly<DataConfig>, set: VocabSet): Record
  * `lowercase` only where a side is word-tokenized (characters keep their case).
  */
 function vocabSettings(data: Readonly<DataConfig>): Record<string, unknown> {
-  const { strict: _strict, ...rest } = data;
+  const { strict: _strict, srcVocabSize, tgtVocabSize, ...rest } = data;
   const src = sideTokenizer(data, 'src');
   const tgt = sideTokenizer(data, 'tgt');
-  return { ...rest, srcTokenizer: src.kind, tgtTokenizer: tgt.kind, lowercase: src.kind === 'word' || tgt.kind === 'word' ? data.lowercase : null };
+  return {
+    ...rest,
+    srcTokenizer: src.subword ?? src.kind,
+    tgtTokenizer: tgt.subword ?? tgt.kind,
+    // A BPE vocabulary's size matters only to a BPE side.
+    ...(src.subword ? { srcVocabSize } : {}),
+    ...(tgt.subword ? { tgtVocabSize } : {}),
+    lowercase: src.kind === 'word' || tgt.kind === 'word' ? data.lowercase : null,
+  };
 }
 
 const flagOf = (key: string): string => `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
@@ -84,7 +95,22 @@ export function loadVocabSet(dir: string, data: Readonly<DataConfig>): VocabSet 
   }
   return {
     split: parseSplitRecord(split, splitPath),
-    srcVocab: loadVocab(join(dir, 'src.vocab.json')),
-    tgtVocab: loadVocab(join(dir, 'tgt.vocab.json')),
+    srcVocab: loadVocab(join(dir, 'src.vocab.json'), subwordOf(dir, data, 'src')),
+    tgtVocab: loadVocab(join(dir, 'tgt.vocab.json'), subwordOf(dir, data, 'tgt')),
   };
+}
+
+/** A BPE side's model, `<side>.tokenizer.json` in the set; null for other sides. */
+function subwordOf(dir: string, data: Readonly<DataConfig>, side: 'src' | 'tgt'): Subword | null {
+  const { kind, subword } = sideTokenizer(data, side);
+  if (subword === null) return null;
+  const path = join(dir, `${side}.tokenizer.json`);
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new UserError(code === 'ENOENT' ? `the set has no ${side}.tokenizer.json, but the ${side === 'src' ? 'source' : 'target'} side uses ${subword}` : `cannot read (${code})`, { where: path });
+  }
+  return Subword.parse(text, kind, path);
 }

@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { runS2S, stderrLines } from '../helpers/cli.ts';
+import { REPO_ROOT, runS2S, stderrLines } from '../helpers/cli.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 's2s-bpe-cli-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
@@ -108,5 +108,24 @@ describe('s2s with --src-tokenizer bpe', () => {
     assert.equal(alphabet.code, 2);
     assert.match(stderrLines(alphabet).at(-1)!, /^s2s: error: --src-vocab-size 10 is smaller than the 4 special tokens and the \d+ characters of the training text \(at least \d+\)/);
     assert.equal(existsSync(join(tmp, 'small', 'prepared', 'index.json')), false);
+  });
+});
+
+describe('s2s vocab with --src-tokenizer bpe', () => {
+  test('the set carries src.tokenizer.json and loads only for the same settings', async () => {
+    const { loadVocabSet } = await import('../../src/data/vocab-set.ts');
+    const { buildConfig } = await import('../../src/config.ts');
+    const set = join(tmp, 'vocab-set');
+    const r = await runS2S(['vocab', '--config', 'tiny', '--out', set, ...BPE]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /150/);
+    const tiny = buildConfig('tiny', { data: { data: [join(REPO_ROOT, 'data', 'toy', 'toy.tsv')], maxLen: 12, validSize: 30, srcMinFreq: 1, srcTokenizer: 'bpe', srcVocabSize: 150 } });
+    const loaded = loadVocabSet(set, tiny.data);
+    assert.equal(loaded.srcVocab.subword?.tokens.length, 150);
+    assert.equal(loaded.tgtVocab.subword, null);
+    assert.throws(() => loadVocabSet(set, { ...tiny.data, srcTokenizer: null }), /--src-tokenizer \(set: bpe, now: word\)/);
+    assert.throws(() => loadVocabSet(set, { ...tiny.data, srcVocabSize: 160 }), /--src-vocab-size \(set: 150, now: 160\)/);
+    rmSync(join(set, 'src.tokenizer.json'));
+    assert.throws(() => loadVocabSet(set, tiny.data), /the set has no src\.tokenizer\.json, but the source side uses bpe/);
   });
 });

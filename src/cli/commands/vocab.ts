@@ -104,8 +104,9 @@ export function register(program: Command): void {
       lang: s === 'src' ? data.srcLang : data.tgtLang,
       size: vocabs[s].size,
       minFreq: s === 'src' ? data.srcMinFreq : data.tgtMinFreq,
-      trainOov: coverage(vocabs[s], dataset.train.map((p) => p[s])).rate,
-      validOov: dataset.valid.length === 0 ? null : coverage(vocabs[s], dataset.valid.map((p) => p[s])).rate,
+      // A BPE side is measured in its pieces (its unknown-token rate).
+      trainOov: coverage(vocabs[s], dataset.train.map((p) => vocabs[s].pieces(p[s]))).rate,
+      validOov: dataset.valid.length === 0 ? null : coverage(vocabs[s], dataset.valid.map((p) => vocabs[s].pieces(p[s]))).rate,
     });
     process.stdout.write(formatVocabReport(dataset.report, [side('src'), side('tgt')], files));
   });
