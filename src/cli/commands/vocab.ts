@@ -17,6 +17,8 @@ export interface SideReport {
   lang: string;
   size: number;
   minFreq: number;
+  /** A BPE side: its rates are of pieces (unknown pieces come only from characters unseen in training). */
+  subword?: 'bpe' | null;
   /** OOV rates: of training tokens, of validation tokens (null without validation pairs). */
   trainOov: number;
   validOov: number | null;
@@ -30,10 +32,9 @@ function percent(rate: number): string {
 export function formatVocabReport(report: DatasetReport, sides: SideReport[], files: string[]): string {
   const lines = [`pairs: ${report.read} read, ${report.train} train, ${report.valid} valid, ${report.tooLong} too long`];
   for (const s of sides) {
-    const valid = s.validOov === null ? 'no valid pairs' : `valid OOV ${percent(s.validOov)}`;
-    lines.push(
-      `${s.side} (${s.lang}): ${s.size} entries (min-freq ${s.minFreq}), covers ${percent(1 - s.trainOov)} of train tokens, ${valid}`,
-    );
+    const [made, unit, oov] = s.subword ? [s.subword, 'pieces', 'unknown pieces'] : [`min-freq ${s.minFreq}`, 'tokens', 'OOV'];
+    const valid = s.validOov === null ? 'no valid pairs' : `valid ${oov} ${percent(s.validOov)}`;
+    lines.push(`${s.side} (${s.lang}): ${s.size} entries (${made}), covers ${percent(1 - s.trainOov)} of train ${unit}, ${valid}`);
   }
   if (files.length > 0) lines.push(`wrote ${files.join(', ')}`);
   return `${lines.join('\n')}\n`;
@@ -104,6 +105,7 @@ export function register(program: Command): void {
       lang: s === 'src' ? data.srcLang : data.tgtLang,
       size: vocabs[s].size,
       minFreq: s === 'src' ? data.srcMinFreq : data.tgtMinFreq,
+      subword: vocabs[s].subword?.kind ?? null,
       // A BPE side is measured in its pieces (its unknown-token rate).
       trainOov: coverage(vocabs[s], dataset.train.map((p) => vocabs[s].pieces(p[s]))).rate,
       validOov: dataset.valid.length === 0 ? null : coverage(vocabs[s], dataset.valid.map((p) => vocabs[s].pieces(p[s]))).rate,
