@@ -116,6 +116,10 @@ const SUBSTITUTED: Record<string, { run: string; why: string }> = {
     run: 'exec python3 -m http.server -d site $WEB_PORT --bind 127.0.0.1',
     why: 'a free port on loopback; runs in the background until the page\'s index.html has been fetched from it',
   },
+  's2s train --config tiny --vocab vocab/tiny --out checkpoints/tiny-vocab': {
+    run: 's2s train --config tiny --vocab vocab/tiny --out checkpoints/tiny-vocab --max-steps 2',
+    why: '`s2s train --config tiny` above already trains the tiny model to the end; two steps show the saved set is used',
+  },
 };
 
 /** Lines that keep running in the background until the end of their block, and how to tell they are ready. */
