@@ -1,17 +1,18 @@
 /**
  * Crash safety of the commands that write a set of files: `s2s prepare` and
  * `s2s export` (plain, `--float16` and `--web`) are killed with SIGKILL the
- * moment their temporary directory appears and at delays after it, spread
- * over the time they spend writing. After every kill the path holds what it
- * held before, byte for byte (or nothing, if there was nothing), or — killed
- * between the two renames that swap a set in — nothing, with the previous set
- * beside it, which the next run puts back. The next run cleans up what the
- * killed one left, never uses a half-written set, and completes.
+ * moment their temporary directory appears and as each of the files they
+ * write appears in it (fs.watch reports both as they happen). After every
+ * kill the path holds what it held before, byte for byte (or nothing, if there
+ * was nothing); or the new set, whole (killed after renaming it in); or —
+ * killed between the two renames that swap a set in — nothing, with the
+ * previous set beside it, which the next run puts back. The next run cleans up
+ * what the killed one left, never uses a half-written set, and completes.
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, watch, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -48,19 +49,39 @@ interface Killed {
   stderr: string;
 }
 
+/** Where to kill: when `file` appears in the temporary directory (or the directory itself, without `file`), plus `delayMs`. */
+interface KillPoint {
+  file?: string;
+  delayMs?: number;
+}
+
+const describePoint = (p: KillPoint): string => `${p.delayMs ?? 0} ms after ${p.file ?? 'the temporary directory'} appeared`;
+
 /**
- * Runs s2s and SIGKILLs it `delayMs` after a temporary directory for `target`
- * (`.<name>.tmp-…`) appears beside it; fs.watch reports the mkdir at once.
+ * Runs s2s and SIGKILLs it at `point`: fs.watch reports the temporary
+ * directory for `target` (`.<name>.tmp-…`) appearing beside it, and then the
+ * files appearing inside it, as they happen.
  */
-function killAfterTempAppears(args: string[], target: string, delayMs: number): Promise<Killed> {
+function killAt(args: string[], target: string, point: KillPoint): Promise<Killed> {
   return new Promise((resolve, reject) => {
     const prefix = `.${basename(target)}.tmp-`;
-    const watcher = watch(dirname(target), (_event, name) => {
-      if (timer !== undefined || !name?.startsWith(prefix)) return;
-      timer = setTimeout(() => (killed = child.kill('SIGKILL')), delayMs);
-    });
     let timer: NodeJS.Timeout | undefined;
+    let inner: FSWatcher | undefined;
     let killed = false;
+    const fire = (): void => {
+      if (timer === undefined) timer = setTimeout(() => (killed = child.kill('SIGKILL')), point.delayMs ?? 0);
+    };
+    const watcher = watch(dirname(target), (_event, name) => {
+      if (inner !== undefined || timer !== undefined || !name?.startsWith(prefix)) return;
+      if (point.file === undefined) return fire();
+      const tmp = join(dirname(target), name);
+      try {
+        inner = watch(tmp, (_e, n) => n === point.file && fire());
+      } catch {
+        return; // already gone
+      }
+      if (existsSync(join(tmp, point.file))) fire();
+    });
     let stderr = '';
     const child = spawn(process.execPath, [S2S_BIN, ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
@@ -68,6 +89,7 @@ function killAfterTempAppears(args: string[], target: string, delayMs: number): 
     child.on('error', reject);
     child.on('close', (code) => {
       watcher.close();
+      inner?.close();
       clearTimeout(timer);
       clearTimeout(guard);
       resolve({ killed: killed && code === null, code, stderr });
@@ -87,27 +109,31 @@ function deadPid(): number {
  * in), or the previous set moved aside whole (killed between the renames).
  * Returns how many runs were killed and how many of them left each of the latter two.
  */
-async function killRepeatedly(args: string[], target: string, delays: number[]): Promise<{ killed: number; aside: number; replaced: number }> {
+async function killRepeatedly(args: string[], target: string, points: KillPoint[]): Promise<{ killed: number; aside: number; replaced: number }> {
   let killed = 0;
   let aside = 0;
   let replaced = 0;
-  for (const delay of delays) {
+  for (const point of points) {
     const before = snapshot(target);
-    const r = await killAfterTempAppears(args, target, delay);
+    const r = await killAt(args, target, point);
+    const delay = describePoint(point);
     if (!r.killed) {
-      assert.equal(r.code, 0, `finished before the kill at ${delay} ms but failed:\n${r.stderr}`);
+      assert.equal(r.code, 0, `finished before the kill (${delay}) but failed:\n${r.stderr}`);
       continue;
     }
     killed += 1;
-    // Each run first removes what an earlier killed run left: at most this run's own directory remains.
-    assert.ok(leftovers(target).length <= 1, `killed at ${delay} ms; left beside ${target}: ${leftovers(target).join(', ')}`);
+    // Each run first removes what an earlier killed run left: at most this run's own temporary directory
+    // remains, and the previous set if this run had moved it aside.
+    const left = leftovers(target);
+    const temps = left.filter((n) => n.startsWith(`.${basename(target)}.tmp-`));
+    assert.ok(temps.length <= 1 && left.length - temps.length <= 1, `killed ${delay}; left beside ${target}: ${left.join(', ')}`);
     const now = snapshot(target);
     if (now === null && before !== null) {
       // Killed between moving the previous set aside and renaming the new one in.
       aside += 1;
       const moved = leftovers(target).filter((n) => n.includes('.old'));
-      assert.equal(moved.length, 1, `killed at ${delay} ms: ${target} is gone and not beside it (${leftovers(target).join(', ')})`);
-      assert.deepEqual(snapshot(join(dirname(target), moved[0]!)), before, `killed at ${delay} ms: the previous set, moved aside, is whole`);
+      assert.equal(moved.length, 1, `killed ${delay}: ${target} is gone and not beside it (${leftovers(target).join(', ')})`);
+      assert.deepEqual(snapshot(join(dirname(target), moved[0]!)), before, `killed ${delay}: the previous set, moved aside, is whole`);
       // The next run puts it back.
       renameSync(join(dirname(target), moved[0]!), target);
       continue;
@@ -116,8 +142,8 @@ async function killRepeatedly(args: string[], target: string, delays: number[]):
       // Killed after the new set was renamed in: then it must be whole.
       replaced += 1;
       assert.ok(now !== null && before !== null);
-      assert.deepEqual(Object.keys(now), Object.keys(before), `killed at ${delay} ms: ${target} holds another set of files`);
-      assert.deepEqual(unverified(target, now), [], `killed at ${delay} ms: ${target} was replaced by a set whose files do not match its manifest`);
+      assert.deepEqual(Object.keys(now), Object.keys(before), `killed ${delay}: ${target} holds another set of files`);
+      assert.deepEqual(unverified(target, now), [], `killed ${delay}: ${target} was replaced by a set whose files do not match its manifest`);
     }
   }
   return { killed, aside, replaced };
@@ -134,26 +160,6 @@ function unverified(dir: string, files: Record<string, string>): string[] {
   return bad;
 }
 
-/** Delays (ms after the temporary directory appears) spread over a write that takes `spanMs`. */
-function delaysOver(spanMs: number, n: number): number[] {
-  return [0, ...Array.from({ length: n - 1 }, (_, i) => Math.round((spanMs * (i + 1)) / (n - 1)))];
-}
-
-/** How long the writing of `target` takes: from its temporary directory appearing to the new set being renamed in. */
-async function writeSpan(args: string[], target: string): Promise<number> {
-  let appeared = 0;
-  let renamed = 0;
-  const watcher = watch(dirname(target), (_e, name) => {
-    if (appeared === 0 && name?.startsWith(`.${basename(target)}.tmp-`)) appeared = Date.now();
-    if (appeared > 0 && name === basename(target)) renamed = Date.now();
-  });
-  const r = await runS2S(args);
-  watcher.close();
-  assert.equal(r.code, 0, r.stderr);
-  assert.ok(appeared > 0 && renamed > 0, `the temporary directory for ${target} or its rename was not seen`);
-  return renamed - appeared;
-}
-
 describe('s2s prepare killed with SIGKILL while writing its binary files', () => {
   const corpus = join(work, 'pairs.tsv');
 
@@ -163,7 +169,7 @@ describe('s2s prepare killed with SIGKILL while writing its binary files', () =>
     const prepare = (...extra: string[]) => ['--backend', 'cpu', 'prepare', '--config', 'tiny', '--data', corpus, '--max-len', '30', '--prepared', dir, ...extra];
 
     // No previous set: a killed first run leaves nothing at the path; the next run prepares.
-    const first = await killAfterTempAppears(prepare(), dir, 0);
+    const first = await killAt(prepare(), dir, {});
     assert.ok(first.killed, `the first run was not killed:\n${first.stderr}`);
     assert.equal(existsSync(dir), false, 'a killed first run leaves no set');
     assert.equal(leftovers(dir).length, 1, `its temporary directory is left: ${leftovers(dir).join(', ')}`);
@@ -173,11 +179,12 @@ describe('s2s prepare killed with SIGKILL while writing its binary files', () =>
     assert.deepEqual(leftovers(dir), [], 'the next run removed the killed run\'s temporary directory');
     const reference = snapshot(dir);
 
-    // With a set in place, --force writes a new one over it: kill it at its start and across its writes.
-    const span = await writeSpan(prepare('--force'), dir);
-    const { killed, replaced, aside } = await killRepeatedly(prepare('--force'), dir, delaysOver(span, 6));
-    t.diagnostic(`writing took ${span} ms; ${killed} of 6 runs killed: ${replaced} after the swap, ${aside} between its renames, the rest before`);
-    assert.ok(killed >= 4, `only ${killed} of 6 runs were killed (writing took ${span} ms)`);
+    // With a set in place, --force writes a new one over it: kill it as it starts each file of both passes.
+    const points: KillPoint[] = [{}, { file: 'pass1.src.bin' }, { file: 'pass1.tgt-len.bin', delayMs: 20 }, { file: 'train.src.bin' },
+      { file: 'train.tgt.bin', delayMs: 5 }, { file: 'src.vocab.json' }, { file: 'index.json' }];
+    const { killed, replaced, aside } = await killRepeatedly(prepare('--force'), dir, points);
+    t.diagnostic(`${killed} of ${points.length} runs killed: ${replaced} after the swap, ${aside} between its renames, the rest before`);
+    assert.ok(killed >= points.length - 2, `only ${killed} of ${points.length} runs were killed`);
 
     // The next prepare finds the previous set whole and up to date, and removes the leftovers.
     const again = await runS2S(prepare());
@@ -239,7 +246,7 @@ describe('s2s export killed with SIGKILL while writing', () => {
       const translate = () => runS2S(['--backend', 'cpu', 'translate', '--checkpoint', model, 'I like tea.']);
 
       // Nothing there before: a killed export leaves nothing, and translate says so in one line.
-      const first = await killAfterTempAppears(exportArgs, out, 0);
+      const first = await killAt(exportArgs, out, {});
       assert.ok(first.killed, `the first export was not killed:\n${first.stderr}`);
       assert.equal(existsSync(out), false);
       const none = await translate();
@@ -250,12 +257,17 @@ describe('s2s export killed with SIGKILL while writing', () => {
       assert.equal(made.code, 0, made.stderr);
       assert.deepEqual(leftovers(out), [], 'the next export removed the killed one\'s temporary directory');
 
-      const span = await writeSpan(exportArgs, out);
-      const { killed, replaced, aside } = await killRepeatedly(exportArgs, out, delaysOver(span, 4));
-      t.diagnostic(`writing took ${span} ms; ${killed} of 4 runs killed: ${replaced} after the swap, ${aside} between its renames, the rest before`);
-      assert.ok(killed >= 2, `only ${killed} of 4 exports were killed (writing took ${span} ms)`);
+      const points: KillPoint[] = flags.includes('--web')
+        ? [{}, { file: 'model' }, { file: 'app.js' }, { file: 'tfjs-backend-wasm.wasm' }, { file: 's2s-web.json' }]
+        : [{}, { file: 'config.json' }, { file: 'weights.bin' }, { file: 'checkpoint.json' }];
+      const { killed, replaced, aside } = await killRepeatedly(exportArgs, out, points);
+      t.diagnostic(`${killed} of ${points.length} runs killed: ${replaced} after the swap, ${aside} between its renames, the rest before`);
+      assert.ok(killed >= points.length - 2, `only ${killed} of ${points.length} exports were killed`);
       const read = await translate();
       assert.equal(read.code, 0, read.stderr);
+      const clean = await runS2S(exportArgs);
+      assert.equal(clean.code, 0, clean.stderr);
+      assert.deepEqual(leftovers(out), [], 'the rerun removed what the killed exports left');
 
       // Killed between moving the previous export aside and renaming the new one in (made here): put back first.
       const previous = snapshot(out);
