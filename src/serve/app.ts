@@ -144,7 +144,11 @@ export function createTranslationServer(options: ServerOptions = {}): Translatio
   let model: ServedModel | null = null;
   let closing: Promise<void> | null = null;
   let requests = 0;
-  const batcher = new Batcher<RequestOptions, TranslationJson>(limits, (opts, batch, more) => decodeBatch(model!, limits, opts, batch, more));
+  const batcher = new Batcher<RequestOptions, TranslationJson>(
+    limits,
+    (opts, batch, more) => decodeBatch(model!, limits, opts, batch, more),
+    (opts) => opts.beam === 1,
+  );
 
   const app = Fastify({
     logger: false,

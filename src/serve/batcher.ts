@@ -76,6 +76,8 @@ interface Item<R> {
   index: number;
   job: Job<R>;
   arrived: number;
+  /** Arrived for a streaming decode at a batcher with nothing queued, idle for maxWaitMs: starts at once. */
+  eager: boolean;
 }
 
 interface Queue<O, R> {
@@ -96,9 +98,15 @@ export class Batcher<O, R> {
   /** Sentences decoding now. */
   private decoding = 0;
 
+  /**
+   * @param streams whether decodes of these options take sentences while they run (see DecodeBatch):
+   *   then a request that finds nothing queued and the decoder idle for maxWaitMs (no company in sight)
+   *   starts decoding at once, since others can join it
+   */
   constructor(
     private readonly limits: BatcherLimits,
     private readonly decode: DecodeBatch<O, R>,
+    private readonly streams: (options: O) => boolean = () => false,
   ) {}
 
   /**
@@ -118,7 +126,8 @@ export class Batcher<O, R> {
     const queue = this.queues.get(key) ?? { options, items: [] };
     this.queues.set(key, queue);
     const arrived = performance.now();
-    texts.forEach((text, index) => queue.items.push({ text, index, job, arrived }));
+    const eager = !this.running && this.queued === 0 && arrived - this.freeSince >= this.limits.maxWaitMs && this.streams(options);
+    texts.forEach((text, index) => queue.items.push({ text, index, job, arrived, eager }));
     this.queued += texts.length;
     this.schedule();
     return {
@@ -187,7 +196,7 @@ export class Batcher<O, R> {
       const full = queue.items.length >= this.limits.maxBatch;
       // Sentences that queued up during the last decode still wait maxWaitMs for the
       // clients it just answered: otherwise those form a second, smaller batch every time.
-      const due = full || this.flushNow ? -Infinity : Math.max(queue.items[0]!.arrived, this.freeSince) + this.limits.maxWaitMs;
+      const due = full || this.flushNow || queue.items[0]!.eager ? -Infinity : Math.max(queue.items[0]!.arrived, this.freeSince) + this.limits.maxWaitMs;
       if (next === null || due < next.due) next = { key, due };
     }
     if (next === null) return;

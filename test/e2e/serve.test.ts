@@ -119,8 +119,9 @@ describe('s2s serve (toy checkpoint, cpu, real sockets)', { timeout: 600_000 }, 
     });
     assert.equal(r.code, 0, `training the toy checkpoint failed: ${r.stderr}`);
     // main: long enough a batching window that 20 simultaneous requests share a batch; small limits to test.
-    // strict: every request waits 2 s for company but times out after 50 ms; a queue of 4; slow clients cut at 500 ms.
-    // drainer: holds requests 10 s for company, so they are in flight when it gets SIGTERM.
+    // strict: every beam request waits 2 s for company but times out after 50 ms; a queue of 4; slow clients cut at 500 ms.
+    // drainer: holds beam requests 10 s for company, so they are in flight when it gets SIGTERM.
+    // (A greedy request that finds the server long idle starts at once: others join it between steps.)
     [main, strict, drainer, greedy, beam] = await Promise.all([
       startServer(['--max-wait-ms', '300', '--max-sentences', '8', '--max-chars', '50', '--max-beam', '4', '--body-limit', '2048']),
       startServer(['--max-wait-ms', '2000', '--timeout-ms', '50', '--max-queue', '4', '--read-timeout-ms', '500', '--quiet']),
@@ -227,7 +228,7 @@ describe('s2s serve (toy checkpoint, cpu, real sockets)', { timeout: 600_000 }, 
     assert.equal(full.status, 503);
     assert.equal(full.body.code, 'queue_full');
     assert.equal(full.headers.get('retry-after'), '1');
-    const late = await post(strict.url, { text: 'I love you.' });
+    const late = await post(strict.url, { text: 'I love you.', beam: 2 });
     assert.equal(late.status, 504);
     assert.equal(late.body.code, 'timeout');
     assert.equal(late.body.limit, 50);
@@ -303,7 +304,7 @@ describe('s2s serve (toy checkpoint, cpu, real sockets)', { timeout: 600_000 }, 
   });
 
   test('SIGTERM: requests in flight are all answered, then exit 0', async () => {
-    const inFlight = SENTENCES.slice(0, 10).map((text) => post(drainer.url, { text }));
+    const inFlight = SENTENCES.slice(0, 10).map((text) => post(drainer.url, { text, beam: 3, nbest: 2, lengthPenalty: 0.6 }));
     for (;;) {
       const { stats } = await info(drainer.url);
       if (stats.queued === 10) break;
@@ -314,7 +315,7 @@ describe('s2s serve (toy checkpoint, cpu, real sockets)', { timeout: 600_000 }, 
     const answers = await Promise.all(inFlight);
     answers.forEach((a, i) => {
       assert.equal(a.status, 200);
-      assertSameAsCli(a.body.translations[0], greedy[i]!, 1);
+      assertSameAsCli(a.body.translations[0], beam[i]!, 2);
     });
     assert.deepEqual(await drainer.exited, { code: 0, signal: null });
     await assert.rejects(fetch(`${drainer.url}/health`));

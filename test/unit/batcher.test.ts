@@ -20,7 +20,7 @@ function recording(limits: { maxBatch: number; maxWaitMs: number; maxQueue: numb
  * is answered when they are done; between steps it takes what queued since
  * (up to maxBatch decoding). Records the sentences decoding at each step.
  */
-function streaming(limits: { maxBatch: number; maxWaitMs: number; maxQueue: number }) {
+function streaming(limits: { maxBatch: number; maxWaitMs: number; maxQueue: number }, eager = false) {
   const steps: string[][] = [];
   const batcher = new Batcher<string, string>(limits, async (_options, batch, more) => {
     let rows = batch.map((s) => ({ s, left: s.text.length }));
@@ -31,7 +31,7 @@ function streaming(limits: { maxBatch: number; maxWaitMs: number; maxQueue: numb
       rows = rows.filter((r) => r.left > 0);
       rows.push(...more(limits.maxBatch - rows.length).map((s: Sentence<string>) => ({ s, left: s.text.length })));
     }
-  });
+  }, () => eager);
   return { batcher, steps };
 }
 
@@ -131,6 +131,19 @@ describe('Batcher', () => {
     assert.deepEqual(await Promise.all([lone, pair]), [['X'], ['Y']]);
     assert.ok(steps.some((rows) => rows.includes('x') && rows.includes('y') && rows.includes('a'.repeat(16))), JSON.stringify(steps));
     await first;
+  });
+
+  test('a streaming decode starts at once for a request that finds the batcher idle; the next ones wait for company', async () => {
+    const { batcher, steps } = streaming({ maxBatch: 16, maxWaitMs: 60_000, maxQueue: 100 }, true);
+    const first = submit(batcher, 'o', ['aaa']);
+    assert.equal(batcher.stats().batches, 1, 'started without waiting');
+    const queued = batcher.submit('o', 'o', ['x']);
+    assert.equal(batcher.stats().queued, 1);
+    assert.deepEqual(await first, ['AAA']);
+    assert.equal(batcher.stats().queued, 1, 'the second waits (for company, or maxWaitMs)');
+    queued.cancel(new Error('gone'));
+    await assert.rejects(queued.promise, /gone/);
+    assert.deepEqual(steps, [['aaa'], ['aaa'], ['aaa']]);
   });
 
   test('a streaming decode stops taking sentences when another queue is due', async () => {
