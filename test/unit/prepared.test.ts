@@ -25,10 +25,9 @@ const work = mkdtempSync(join(tmpdir(), 's2s-prepared-'));
 after(() => rmSync(work, { recursive: true, force: true }));
 const config = (over: Partial<DataConfig> = {}): DataConfig => ({ ...DEFAULTS.data, data: [toy], validSize: 30, maxLen: 12, srcMinFreq: 1, ...over });
 
-describe('prepareDataset', () => {
-  test('holds exactly what loadDataset + buildVocabs give: vocabularies, split, pairs in order', async () => {
-    const data = config();
-    const dir = join(work, 'same');
+/** Prepares `data` and checks it holds exactly what the in-memory path gives. */
+async function assertSameAsMemory(data: DataConfig, dir: string): Promise<void> {
+  {
     const index = await prepareDataset({ data, seed: 3, dir });
     const set = await openPrepared(dir, index);
     const memory = await loadDataset(data, { seed: 3 });
@@ -44,6 +43,25 @@ describe('prepareDataset', () => {
       assert.deepEqual(Array.from(set.train.tgt(i)), vocabs.tgt.encode(pair.tgt));
     });
     set.train.close();
+  }
+}
+
+describe('prepareDataset', () => {
+  test('holds exactly what loadDataset + buildVocabs give: vocabularies, split, pairs in order', async () => {
+    await assertSameAsMemory(config(), join(work, 'same'));
+  });
+
+  test('the same with tens of thousands of distinct tokens, long ones, and characters outside the BMP', async () => {
+    const rng = new Rng('many-tokens');
+    const extra = ['𠀀', '😀', 'ｘ１２', 'naïve', 'co\u0301te', 'internationalization', 'Don’t', '３．５'];
+    const lines: string[] = [];
+    for (let i = 0; i < 6000; i++) {
+      const words = Array.from({ length: 1 + rng.int(8) }, () => `w${rng.int(40000).toString(36)}${extra[rng.int(extra.length)]}`);
+      lines.push(`${words.join(' ')}.\t${words.map((w) => w.toUpperCase()).join('')}。`);
+    }
+    const corpus = join(work, 'many-tokens.tsv');
+    writeFileSync(corpus, lines.join('\n') + '\n');
+    await assertSameAsMemory(config({ data: [corpus], maxLen: 40, srcMinFreq: 2, tgtMinFreq: 2 }), join(work, 'many-tokens'));
   });
 
   test('re-applies a saved split and fixed vocabularies', async () => {
