@@ -59,6 +59,20 @@ describe('s2s with --src-tokenizer bpe', () => {
     assert.deepEqual(result.sourceTokens.join('').split('\u2581').slice(1), ['mary', "doesn't", 'like', 'apples', '.']);
     assert.doesNotMatch(result.translation, /\u2581/);
 
+    // The library (which serve also uses) splits and joins the same way.
+    const { loadTranslator } = await import('../../src/index.ts');
+    const tf = await import('@tensorflow/tfjs-core');
+    await import('@tensorflow/tfjs-backend-cpu');
+    await tf.setBackend('cpu');
+    const translator = await loadTranslator(checkpoint, { backend: false });
+    try {
+      const [fromLibrary] = await translator.translate(["Mary doesn't like apples."]);
+      assert.deepEqual(fromLibrary!.sourceTokens, result.sourceTokens);
+      assert.equal(fromLibrary!.translation, result.translation);
+    } finally {
+      translator.dispose();
+    }
+
     const evaluated = await runS2S(['--backend', 'cpu', 'eval', '--checkpoint', checkpoint, '--split', 'valid', '--json'], { timeoutMs: 300_000 });
     assert.equal(evaluated.code, 0, evaluated.stderr);
     const score = JSON.parse(evaluated.stdout) as { score: number };
