@@ -15,7 +15,12 @@ const cwd = mkdtempSync(join(tmpdir(), 's2s-truecase-'));
 after(() => rmSync(cwd, { recursive: true, force: true }));
 const s2s = (...args: string[]) => runS2S(['--backend', 'cpu', '-q', ...args], { cwd, timeoutMs: 900_000 });
 const run = join(cwd, 'zh-en');
-const bleuOf = (stdout: string): number => Number(/^BLEU = ([\d.]+)/m.exec(stdout)?.[1]);
+/** The BLEU score of eval's sacreBLEU-style line (`BLEU|nrefs:1|… = 26.62 …`). */
+function bleuOf(stdout: string): number {
+  const score = Number(/^BLEU\S* = ([\d.]+)/m.exec(stdout)?.[1]);
+  assert.ok(Number.isFinite(score), `a BLEU line in: ${stdout}`);
+  return score;
+}
 
 describe('truecased English output (tiny zh→en run)', () => {
   before(async () => {

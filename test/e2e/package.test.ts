@@ -82,5 +82,16 @@ describe('the packed library in a fresh project', () => {
     const cli = await runS2S(['--backend', 'cpu', 'translate', '--checkpoint', model, '--beam', '3', ...sources]);
     assert.equal(cli.code, 0, cli.stderr);
     assert.deepEqual(result.hypotheses, cli.stdout.trimEnd().split('\n'), 'the library and the CLI translate alike');
+
+    // The installed bin/s2s runs the compiled dist/ (no TypeScript compiled at start-up): it works without the sources.
+    const installed = join(project, 'node_modules', 's2s');
+    rmSync(join(installed, 'src', 'cli'), { recursive: true });
+    const bin = join(installed, 'bin', 's2s');
+    const version = await runNode([bin, '--version'], { cwd: project });
+    assert.equal(version.code, 0, version.stderr);
+    assert.match(version.stdout, /^\d+\.\d+\.\d+\n$/);
+    const translated = await runNode([bin, '--backend', 'cpu', 'translate', '--checkpoint', model, '--beam', '3', ...sources], { cwd: project });
+    assert.equal(translated.code, 0, translated.stderr);
+    assert.equal(translated.stdout, cli.stdout, 'the compiled CLI translates as the sources do');
   });
 });
