@@ -21,11 +21,14 @@ export function globalOptions(cmd: Command): GlobalOptions {
 
 /**
  * Initialises the backend chosen by `--backend` / S2S_BACKEND (wasm with
- * `--threads` threads); its one line, and a warning when threaded wasm falls
+ * `--threads` threads, or one for little work); its one line, and a warning when threaded wasm falls
  * back to one thread, go to stderr unless --quiet.
  */
-export async function initBackendFor(cmd: Command): Promise<BackendChoice> {
-  const { backend, threads, quiet } = globalOptions(cmd);
+export async function initBackendFor(cmd: Command, opts: { littleWork?: boolean } = {}): Promise<BackendChoice> {
+  const { backend, quiet } = globalOptions(cmd);
+  // Starting wasm's worker threads costs about 0.4 s of CPU, more than they save on a few sentences:
+  // `littleWork` (e.g. a sentence or two given as arguments) runs one thread unless --threads or S2S_THREADS says otherwise.
+  const threads = opts.littleWork === true && cmd.getOptionValueSourceWithGlobals('threads') === 'default' ? 1 : globalOptions(cmd).threads;
   const log = (line: string): void => {
     if (!quiet) process.stderr.write(`${line}\n`);
   };

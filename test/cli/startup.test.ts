@@ -3,6 +3,7 @@
  * without loading TensorFlow.js. The real bin/s2s runs with a module trace
  * (test/helpers/trace-modules.mjs) that lists every ES and CommonJS module it
  * loaded; a translation, which must load TensorFlow.js, shows the trace sees it.
+ * A few sentences given as arguments start wasm on one thread.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -45,6 +46,18 @@ describe('start-up without TensorFlow.js', () => {
       assert.ok(r.modules.some((m) => /\/cli\/main\.(ts|js)$/.test(m)), `the trace saw s2s start: s2s ${args.join(' ')}`);
       assert.deepEqual(tensorflow(r.modules), [], `s2s ${args.join(' ')}`);
     }
+  });
+
+  test('a few sentences as arguments run on one wasm thread unless --threads or S2S_THREADS asks for more', async () => {
+    const model = join(REPO_ROOT, 'models', 'en-zh-tatoeba');
+    const backendLine = async (args: string[], env: Record<string, string | undefined> = {}): Promise<string | undefined> => {
+      const r = await runS2S(['--backend', 'wasm', ...args, 'translate', '--checkpoint', model, 'I like tea.'], { env: { S2S_THREADS: undefined, ...env } });
+      assert.equal(r.code, 0, r.stderr);
+      return r.stderr.split('\n').find((l) => l.startsWith('backend:'));
+    };
+    assert.equal(await backendLine([]), 'backend: wasm (requested)');
+    assert.equal(await backendLine(['--threads', '2']), 'backend: wasm (2 threads; requested)');
+    assert.equal(await backendLine([], { S2S_THREADS: '2' }), 'backend: wasm (2 threads; requested)');
   });
 
   test('the trace sees TensorFlow.js when a command loads it', async () => {

@@ -18,6 +18,9 @@ import { UserError, usageError } from '../../errors.ts';
 import { addKeyOptions, CHECKPOINT_DECODING_HEADING, checkpointsDir, overridesFromOptions } from '../config-options.ts';
 import { globalOptions, initBackendFor } from '../global-options.ts';
 
+/** Up to this many sentences given as arguments are translated on one wasm thread (see initBackendFor). */
+const LITTLE_WORK = 8;
+
 /** Everything the action needs, parsed and validated. */
 export interface TranslateContext {
   /** Sentences from the command line; null = read lines from `input`. */
@@ -107,7 +110,7 @@ async function runTranslate(ctx: TranslateContext, command: Command): Promise<vo
   if (ctx.attentionSvg !== null) checkOutputFile(ctx.attentionSvg, '--attention-svg');
   const dir = await locateModel(ctx);
   if (!ctx.quiet) process.stderr.write(`${loadedLine(dir)}\n`);
-  await initBackendFor(command);
+  await initBackendFor(command, { littleWork: ctx.texts !== null && ctx.texts.length <= LITTLE_WORK });
   const { loadTranslator } = await import('../../api/load.ts');
   const { checkText, emptyTranslation } = await import('../../api/translator.ts');
   const { buildConfig } = await import('../../config.ts');
