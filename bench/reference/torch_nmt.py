@@ -263,7 +263,8 @@ def beam_one(model, source, d, k):
     if limit == 0:
         return []
     src = torch.tensor([source or [PAD]], dtype=torch.long)
-    states, keys, mask_bias, state = model.encode(src, torch.tensor([max(1, len(source))]))
+    states1, keys1, mask1, state = model.encode(src, torch.tensor([max(1, len(source))]))
+    states, keys, mask_bias = states1, keys1, mask1
     feed = states.new_zeros(1, model.hidden)
     live = [([], 0.0)]  # (tokens, logProb)
     finished, cut_off = [], []
@@ -271,7 +272,7 @@ def beam_one(model, source, d, k):
     while live:
         rows = len(live)
         if states.shape[0] != rows:
-            states, keys, mask_bias = states.expand(rows, -1, -1), keys.expand(rows, -1, -1), mask_bias.expand(rows, -1)
+            states, keys, mask_bias = states1.expand(rows, -1, -1), keys1.expand(rows, -1, -1), mask1.expand(rows, -1)
         feed, state = model.step(model.tgt_emb(prev), state, feed, states, keys, mask_bias)
         logp = torch.log_softmax(model.w_s(feed), 1)
         logp[:, PAD] = -math.inf
