@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -52,9 +52,19 @@ describe('the packed library in a fresh project', () => {
     const trained = await runS2S(['--backend', 'cpu', '--quiet', 'train', '--config', 'tiny', '--out', runDir, '--epochs', '1'], { timeoutMs: 300_000 });
     assert.equal(trained.code, 0, trained.stderr);
 
+    // Packed from a copy of the package's files: `npm pack` builds dist/ where it
+    // runs, and a dist/ half-written in the checkout would be picked up by bin/s2s
+    // in the tests running beside this one.
+    const source = join(work, 'source');
+    const manifest = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { files: string[] };
+    for (const entry of [...manifest.files, 'package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json']) {
+      const from = join(REPO_ROOT, entry);
+      if (entry !== 'dist/' && existsSync(from)) cpSync(from, join(source, entry), { recursive: true, dereference: false });
+    }
+    symlinkSync(join(REPO_ROOT, 'node_modules'), join(source, 'node_modules'), 'dir');
     const packs = join(work, 'packs');
     mkdirSync(packs);
-    await run('npm', ['pack', '--pack-destination', packs], REPO_ROOT);
+    await run('npm', ['pack', '--pack-destination', packs], source);
     const tarball = readdirSync(packs).find((n) => n.endsWith('.tgz'));
     assert.ok(tarball, 'npm pack wrote a tarball');
 
