@@ -2,10 +2,12 @@
  * The benchmark's command line as a typed object, and the per-backend counts
  * (the plain-JavaScript cpu backend gets small counts unless asked for by name).
  */
-import { resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { UserError } from '../src/errors.ts';
 import type { BackendName } from '../src/backend/index.ts';
+import { PROJECT_ROOT, SHIPPED_MODEL } from '../src/project.ts';
 
 export const ALL_BACKENDS: readonly BackendName[] = ['tensorflow', 'wasm', 'cpu'];
 export const DEFAULT_STEPS = 30;
@@ -87,11 +89,13 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     .option('--config <name>', 'config name or path', 'cmn-eng')
     .option('--json', 'one JSON object per backend per line', false)
     .option('--profile', 'also time every kernel of a few training steps and of a greedy and a beam search (tf.profile)', false)
-    .option('--checkpoint <dir>', "decode with this trained checkpoint and its own validation sentences (default: a fresh model, outputs capped at the references' length)")
+    .option('--checkpoint <dir>', `decode with this trained checkpoint and its own validation sentences (default with the cmn-eng config: the shipped models/${SHIPPED_MODEL})`)
+    .option('--fresh', "decode with a freshly initialised model instead, outputs capped at the references' length (the default with any other config)", false)
     .exitOverride()
     .configureOutput({ writeErr: () => {} });
   parseScriptFlags(program, argv, 'bench');
-  const o = program.opts<{ backend?: BackendName[]; steps: number; sentences: number; json: boolean; config: string; profile: boolean; checkpoint?: string }>();
+  const o = program.opts<{ backend?: BackendName[]; steps: number; sentences: number; json: boolean; config: string; profile: boolean; checkpoint?: string; fresh: boolean }>();
+  if (o.fresh && o.checkpoint !== undefined) throw new UserError('--fresh and --checkpoint exclude each other', { where: '--fresh', exitCode: 2 });
   return {
     backends: o.backend ?? [...ALL_BACKENDS],
     explicitBackends: o.backend !== undefined,
@@ -100,8 +104,19 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     json: o.json,
     config: o.config,
     profile: o.profile,
-    checkpoint: o.checkpoint === undefined ? null : resolve(o.checkpoint),
+    checkpoint: o.checkpoint !== undefined ? resolve(o.checkpoint) : o.fresh ? null : defaultCheckpoint(o.config),
   };
+}
+
+/**
+ * Decoding speed depends on how long the outputs are, so with the default config
+ * the bench decodes with the model shipped in models/ (trained on cmn-eng, with
+ * realistic output lengths); a fresh model's outputs are capped instead.
+ */
+export function defaultCheckpoint(config: string): string | null {
+  if (config !== 'cmn-eng') return null;
+  const shipped = join(PROJECT_ROOT, 'models', SHIPPED_MODEL);
+  return existsSync(join(shipped, 'model.json')) ? shipped : null;
 }
 
 /** The counts one backend runs with: cpu is capped when it was not asked for by name. */

@@ -10,11 +10,11 @@ import { disposeModel } from './model/seq2seq.ts';
 import { MANIFEST, TRAINING_FILES, parseManifest } from './model/checkpoint-files.ts';
 import { UserError } from './errors.ts';
 import { DEFAULT_CONFIG_NAME } from './config.ts';
-import { PROJECT_ROOT } from './project.ts';
+import { PROJECT_ROOT, SHIPPED_MODEL } from './project.ts';
+
+export { SHIPPED_MODEL };
 import { isCheckpointDir, loadCheckpoint, saveCheckpoint } from './train/checkpoint.ts';
 
-/** The model shipped inside the package, under models/. */
-export const SHIPPED_MODEL = 'en-zh-tatoeba';
 /** Names the model used when no checkpoint is given (before any other default). */
 export const MODEL_ENV = 'S2S_MODEL';
 

@@ -6,6 +6,9 @@ import { fileURLToPath } from 'node:url';
 /** The directory holding s2s's package.json (also its configs/ and data/). */
 export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
+/** The model shipped inside the package, under models/. */
+export const SHIPPED_MODEL = 'en-zh-tatoeba';
+
 let version: string | undefined;
 
 export function s2sVersion(): string {
