@@ -54,7 +54,7 @@ function benchInChild(backend: BackendName, o: BenchOptions): Promise<{ result: 
     '--config',
     o.config,
     ...(o.profile ? ['--profile'] : []),
-    ...(o.checkpoint === null ? [] : ['--checkpoint', o.checkpoint]),
+    ...(o.checkpoint === null ? ['--fresh'] : ['--checkpoint', o.checkpoint]),
   ];
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, args, { cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
@@ -73,12 +73,12 @@ function benchInChild(backend: BackendName, o: BenchOptions): Promise<{ result: 
   });
 }
 
-function print(results: readonly BenchResult[], notes: readonly string[], json: boolean): void {
-  if (json) {
+function print(results: readonly BenchResult[], notes: readonly string[], o: BenchOptions): void {
+  if (o.json) {
     for (const r of results) process.stdout.write(`${JSON.stringify(r)}\n`);
     for (const n of notes) log(n);
   } else {
-    process.stdout.write(`${formatTable(results, notes)}\n`);
+    process.stdout.write(`${formatTable(results, notes, o.reference)}\n`);
   }
 }
 
@@ -91,7 +91,7 @@ async function main(argv: readonly string[]): Promise<number> {
     return 1;
   }
   if (o.backends.length === 1 && o.explicitBackends) {
-    print([await benchHere(o.backends[0]!, o)], [], o.json);
+    print([await benchHere(o.backends[0]!, o)], [], o);
     return 0;
   }
   const results: BenchResult[] = [];
@@ -109,7 +109,7 @@ async function main(argv: readonly string[]): Promise<number> {
       notes.push(`skipped: ${failure} (see its stderr above)`);
     }
   }
-  print(results, notes, o.json);
+  print(results, notes, o);
   return failed || results.length === 0 ? 1 : 0;
 }
 

@@ -31,7 +31,7 @@ export interface BenchResult {
   greedy1: { sentPerSec: number };
   /** Beam 5, batched (64 sentences per batch). */
   beam5: { sentPerSec: number };
-  /** Beam 5 one sentence at a time, as the reference figure (PyTorch 1.13) was measured. */
+  /** Beam 5 one sentence at a time, as bench/reference/torch_nmt.py's beam decodes. */
   beam5b1: { sentPerSec: number };
   peakRssMb: number;
   leakedTensors: number;

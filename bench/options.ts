@@ -2,7 +2,7 @@
  * The benchmark's command line as a typed object, and the per-backend counts
  * (the plain-JavaScript cpu backend gets small counts unless asked for by name).
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { UserError } from '../src/errors.ts';
@@ -23,9 +23,9 @@ export interface DecodeMode {
 }
 
 /**
- * `beam5` is batched (64 sentences, 320 hypotheses per decoder call), the
- * the figure the speed targets name; `beam5b1` decodes one sentence at a time,
- * as the reference figure (PyTorch 1.13) was measured.
+ * `beam5` is batched (64 sentences, 320 hypotheses per decoder call);
+ * `beam5b1` decodes one sentence at a time, as bench/reference/torch_nmt.py's
+ * beam does.
  */
 export const DECODE_MODES: readonly DecodeMode[] = [
   { key: 'greedy64', beam: 1, batchSize: 64 },
@@ -53,6 +53,51 @@ export interface BenchOptions {
   profile: boolean;
   /** A trained checkpoint to decode with (its validation sentences); null: a fresh model with capped outputs. */
   checkpoint: string | null;
+  /** Figures of another implementation measured on this machine (--reference), for the ratio columns. */
+  reference: Reference | null;
+}
+
+/**
+ * What bench/reference/torch_nmt.py prints (one JSON object): the figures the
+ * table divides by. Any of them may be missing (--skip train or decode).
+ */
+export interface Reference {
+  implementation: string;
+  tgtTokPerSec?: number;
+  greedy64?: number;
+  greedy1?: number;
+  /** Beam 5 one sentence at a time; compared with both the batched and the one-at-a-time beam. */
+  beam5b1?: number;
+}
+
+/** Reads a --reference file; a missing file or another shape is one line naming it. */
+export function readReference(file: string): Reference {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new UserError(`cannot read the reference figures: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { where: file, exitCode: 2 });
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text.trim().split('\n').at(-1) ?? '');
+  } catch {
+    throw new UserError('the reference figures are not the JSON line bench/reference/torch_nmt.py prints', { where: file, exitCode: 2 });
+  }
+  const o = (typeof raw === 'object' && raw !== null ? raw : {}) as Record<string, unknown>;
+  const positive = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) && v > 0 ? v : undefined);
+  const mode = (key: string): number | undefined => positive((o[key] as Record<string, unknown> | undefined)?.sentPerSec);
+  const reference: Reference = {
+    implementation: typeof o.implementation === 'string' && o.implementation !== '' ? o.implementation : 'reference',
+    tgtTokPerSec: positive((o.train as Record<string, unknown> | undefined)?.tgtTokPerSec),
+    greedy64: mode('greedy64'),
+    greedy1: mode('greedy1'),
+    beam5b1: mode('beam5b1'),
+  };
+  if ([reference.tgtTokPerSec, reference.greedy64, reference.greedy1, reference.beam5b1].every((v) => v === undefined)) {
+    throw new UserError('the reference figures hold no train.tgtTokPerSec or <mode>.sentPerSec', { where: file, exitCode: 2 });
+  }
+  return reference;
 }
 
 export interface Counts {
@@ -90,11 +135,12 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     .option('--json', 'one JSON object per backend per line', false)
     .option('--profile', 'also time every kernel of a few training steps and of a greedy and a beam search (tf.profile)', false)
     .option('--checkpoint <dir>', `decode with this trained checkpoint and its own validation sentences (default with the cmn-eng config: the shipped models/${SHIPPED_MODEL})`)
+    .option('--reference <file>', 'figures of another implementation measured on this machine (the JSON line bench/reference/torch_nmt.py prints), shown as ratios')
     .option('--fresh', "decode with a freshly initialised model instead, outputs capped at the references' length (the default with any other config)", false)
     .exitOverride()
     .configureOutput({ writeErr: () => {} });
   parseScriptFlags(program, argv, 'bench');
-  const o = program.opts<{ backend?: BackendName[]; steps: number; sentences: number; json: boolean; config: string; profile: boolean; checkpoint?: string; fresh: boolean }>();
+  const o = program.opts<{ backend?: BackendName[]; steps: number; sentences: number; json: boolean; config: string; profile: boolean; checkpoint?: string; fresh: boolean; reference?: string }>();
   if (o.fresh && o.checkpoint !== undefined) throw new UserError('--fresh and --checkpoint exclude each other', { where: '--fresh', exitCode: 2 });
   return {
     backends: o.backend ?? [...ALL_BACKENDS],
@@ -105,6 +151,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     config: o.config,
     profile: o.profile,
     checkpoint: o.checkpoint !== undefined ? resolve(o.checkpoint) : o.fresh ? null : defaultCheckpoint(o.config),
+    reference: o.reference === undefined ? null : readReference(o.reference),
   };
 }
 

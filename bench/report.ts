@@ -1,24 +1,16 @@
 /**
- * The results as a readable table, with the ratio to the reference figures:
- * a PyTorch 1.13 implementation of the same model, measured on a 2-core machine.
+ * The results as a readable table; with --reference, each figure's ratio to
+ * another implementation's, measured on the same machine (bench/reference/).
  */
 import type { BenchResult } from './measure.ts';
+import type { Reference } from './options.ts';
 import type { PhaseProfile } from './profile.ts';
-
-/** A PyTorch 1.13 implementation of the same model, measured on a 2-core machine. */
-export const PYTORCH_REFERENCE = {
-  tgtTokPerSec: 5300,
-  greedy64: 1950,
-  greedy1: 195,
-  /** One sentence at a time; compared with both our batched and one-at-a-time beam. */
-  beam5: 116,
-} as const;
 
 const fmt = (x: number, digits = 0): string => x.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
 
-/** `2,345 (0.44x)`: a figure and its ratio to the reference. */
-export function withRatio(value: number, reference: number, digits = 0): string {
-  return `${fmt(value, digits)} (${(value / reference).toFixed(2)}x)`;
+/** `2,345 (0.44x)`: a figure and its ratio to the reference; the figure alone without one. */
+export function withRatio(value: number, reference: number | undefined, digits = 0): string {
+  return reference === undefined ? fmt(value, digits) : `${fmt(value, digits)} (${(value / reference).toFixed(2)}x)`;
 }
 
 function padTable(rows: readonly string[][]): string[] {
@@ -26,22 +18,24 @@ function padTable(rows: readonly string[][]): string[] {
   return rows.map((r) => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ').trimEnd());
 }
 
-/** The table (one row per backend, then the reference row) and the notes under it. */
-export function formatTable(results: readonly BenchResult[], notes: readonly string[]): string {
+/** The table (one row per backend, then the reference's row if given) and the notes under it. */
+export function formatTable(results: readonly BenchResult[], notes: readonly string[], reference: Reference | null = null): string {
+  const ref = reference ?? undefined;
   const header = ['backend', 'train ms/step', 'train tgt tok/s', 'greedy64 sent/s', 'greedy1 sent/s', 'beam5 b64 sent/s', 'beam5 b1 sent/s', 'peak RSS MB', 'leaked tensors'];
   const rows = results.map((r) => [
     r.backend,
     fmt(r.train.msPerStep, 1),
-    withRatio(r.train.tgtTokPerSec, PYTORCH_REFERENCE.tgtTokPerSec),
-    withRatio(r.greedy64.sentPerSec, PYTORCH_REFERENCE.greedy64, 1),
-    withRatio(r.greedy1.sentPerSec, PYTORCH_REFERENCE.greedy1, 1),
-    withRatio(r.beam5.sentPerSec, PYTORCH_REFERENCE.beam5, 1),
-    withRatio(r.beam5b1.sentPerSec, PYTORCH_REFERENCE.beam5, 1),
+    withRatio(r.train.tgtTokPerSec, ref?.tgtTokPerSec),
+    withRatio(r.greedy64.sentPerSec, ref?.greedy64, 1),
+    withRatio(r.greedy1.sentPerSec, ref?.greedy1, 1),
+    withRatio(r.beam5.sentPerSec, ref?.beam5b1, 1),
+    withRatio(r.beam5b1.sentPerSec, ref?.beam5b1, 1),
     fmt(r.peakRssMb),
     String(r.leakedTensors),
   ]);
-  const ref = ['PyTorch 1.13', '', fmt(PYTORCH_REFERENCE.tgtTokPerSec), fmt(PYTORCH_REFERENCE.greedy64), fmt(PYTORCH_REFERENCE.greedy1), fmt(PYTORCH_REFERENCE.beam5), fmt(PYTORCH_REFERENCE.beam5), '', ''];
-  const lines = padTable([header, ...rows, ref]);
+  const figure = (v: number | undefined, digits = 0): string => (v === undefined ? '-' : fmt(v, digits));
+  const referenceRow = ref && [ref.implementation, '', figure(ref.tgtTokPerSec), figure(ref.greedy64, 1), figure(ref.greedy1, 1), figure(ref.beam5b1, 1), figure(ref.beam5b1, 1), '', ''];
+  const lines = padTable(referenceRow ? [header, ...rows, referenceRow] : [header, ...rows]);
   const counts = results.map(
     (r) =>
       `${r.backend}: ${r.steps} timed steps, ${r.sentences} sentences; mean output length greedy ${r.meanOutputLen.greedy}, ` +
@@ -51,11 +45,10 @@ export function formatTable(results: readonly BenchResult[], notes: readonly str
   return [
     ...lines,
     '',
-    '(x) = ratio to a PyTorch 1.13 implementation of the same model, measured on a 2-core machine (row "PyTorch 1.13").',
+    ...(ref ? [`(x) = ratio to the --reference figures (row "${ref.implementation}"); both beam columns divide by its one-at-a-time beam 5.`] : []),
     'Training: median per step over the timed steps (after 3 warm-up',
     'steps) of real batches of a freshly initialised model. Decoding: validation sentences after a 2-sentence',
-    'warm-up. beam5 b64: batched, 64 sentences (320 hypotheses) per decoder call, the figure the targets name;',
-    'beam5 b1: one sentence at a time, as the PyTorch 1.13 reference (116 sent/s, one at a time) was measured.',
+    'warm-up. beam5 b64: batched, 64 sentences (320 hypotheses) per decoder call; beam5 b1: one sentence at a time.',
     'Decoding with --checkpoint: that trained model and its own validation sentences. Without it (a briefly',
     'trained model decodes unrealistically: greedy stops at once, beam runs to the limit), a fresh model,',
     'which never emits <eos>, with each output capped at round(r x source length), r = sum of reference',
@@ -64,7 +57,7 @@ export function formatTable(results: readonly BenchResult[], notes: readonly str
     'after the first training step (model and Adam state exist).',
     ...counts,
     ...notes,
-    ...results.flatMap((r) => (r.profile ? formatProfile(r) : [])),
+    ...results.flatMap((r) => (r.profile ? formatProfile(r, reference) : [])),
   ].join('\n');
 }
 
@@ -72,18 +65,18 @@ export function formatTable(results: readonly BenchResult[], notes: readonly str
 const TOP_KERNELS = 8;
 
 /** The --profile lines of one backend: per phase the totals, the products' bound and the costliest kernels. */
-export function formatProfile(r: BenchResult): string[] {
+export function formatProfile(r: BenchResult, reference: Reference | null = null): string[] {
   if (!r.profile) return [];
-  const phases: [string, PhaseProfile, number, string][] = [
-    ['training', r.profile.train, PYTORCH_REFERENCE.tgtTokPerSec, 'tok/s'],
-    ['greedy64', r.profile.greedy64, PYTORCH_REFERENCE.greedy64, 'sent/s'],
-    ['beam5 b64', r.profile.beam5, PYTORCH_REFERENCE.beam5, 'sent/s'],
+  const phases: [string, PhaseProfile, number | undefined, string][] = [
+    ['training', r.profile.train, reference?.tgtTokPerSec, 'tok/s'],
+    ['greedy64', r.profile.greedy64, reference?.greedy64, 'sent/s'],
+    ['beam5 b64', r.profile.beam5, reference?.beam5b1, 'sent/s'],
   ];
   const lines = ['', `${r.backend} profile (tf.profile's backend kernels plus native TensorFlow ops run through the binding, per training step or decoded sentence):`];
   for (const [name, p, reference, unit] of phases) {
     const share = p.kernelMs > 0 ? Math.round((100 * p.productMs) / p.kernelMs) : 0;
     const bound =
-      p.productBound === null ? 'no products' : `products alone bound it at ${fmt(p.productBound)} ${unit} (${(p.productBound / reference).toFixed(2)}x)`;
+      p.productBound === null ? 'no products' : `products alone bound it at ${fmt(p.productBound)} ${unit}${reference === undefined ? '' : ` (${(p.productBound / reference).toFixed(2)}x)`}`;
     lines.push(
       `  ${name}: ${fmt(p.calls, 1)} kernels${p.nativeCalls > 0 ? ` (${fmt(p.nativeCalls, 1)} native)` : ''}, ${fmt(p.kernelMs, 2)} ms per ${p.unit}; matrix products ${fmt(p.productMs, 2)} ms (${share}%): ${bound}`,
       `    ${p.kernels

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -52,20 +52,46 @@ describe('npm run bench on the real cmn-eng corpus (wasm, tiny counts)', { skip 
     for (const phase of [p.greedy64, p.beam5]) assert.ok(Math.abs(phase.productBound! - 1000 / phase.productMs) <= 1000 / phase.productMs / 100 + 1);
   });
 
-  test('without --json: a table with the ratio to the PyTorch 1.13 reference (and with --profile, the kernel lines)', async () => {
-    const r = await bench(['--backend', 'wasm', '--steps', '1', '--sentences', '2', '--profile']);
+  test('without --json: a table, with --reference the ratio to the figures torch_nmt.py printed (and with --profile, the kernel lines)', async () => {
+    const reference = join(mkdtempSync(join(work, 'ref-')), 'torch.json');
+    writeFileSync(reference, JSON.stringify({ implementation: 'pytorch 2.15.0', threads: 2, train: { msPerStep: 119, tgtTokPerSec: 6018 }, greedy64: { sentPerSec: 940 }, greedy1: { sentPerSec: 151 }, beam5b1: { sentPerSec: 56.9 } }) + '\n');
+    const r = await bench(['--backend', 'wasm', '--steps', '1', '--sentences', '2', '--profile', '--reference', reference]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^wasm profile/m);
     assert.match(r.stdout, /^  training: [\d,.]+ kernels, [\d,.]+ ms per step; matrix products [\d,.]+ ms \(\d+%\): products alone bound it at [\d,]+ tok\/s \(\d+\.\d\dx\)$/m);
     assert.match(r.stdout, /^  beam5 b64: .* sent\/s \(\d+\.\d\dx\)$/m);
     assert.match(r.stdout, /^    BatchMatMul [\d.]+x [\d.]+ ms, /m);
-    assert.match(r.stdout, /^wasm\s+[\d,.]+\s+[\d,]+ \(\d+\.\d\dx\)/m);
-    assert.match(r.stdout, /^PyTorch 1.13\s+5,300\s+1,950\s+195\s+116\s+116/m);
+    assert.match(r.stdout, /^pytorch 2\.15\.0\s+6,018\s+940\.0\s+151\.0\s+56\.9\s+56\.9/m);
+    // The ratio is the measured figure over the reference's.
+    const row = r.stdout.match(/^wasm\s+[\d,.]+\s+([\d,]+) \((\d+\.\d\d)x\)/m);
+    assert.ok(row, r.stdout);
+    assert.equal(Number(row[2]), Number((Number(row[1]!.replace(/,/g, '')) / 6018).toFixed(2)));
     assert.match(r.stdout, /beam5 b64: batched/);
+  });
+
+  test('without --reference the table has no ratios and no reference row', async () => {
+    const r = await bench(['--backend', 'wasm', '--steps', '1', '--sentences', '2']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^wasm\s+[\d,.]+\s+[\d,]+\s+[\d,.]+\s/m);
+    assert.doesNotMatch(r.stdout, /\d\.\d\dx\)/);
   });
 });
 
 describe('npm run bench flags (no corpus needed)', () => {
+  test('a --reference that is missing or not torch_nmt.py output: one line naming it, exit code 2', async () => {
+    const dir = mkdtempSync(join(work, 'ref-'));
+    const junk = join(dir, 'junk.json');
+    writeFileSync(junk, '{"implementation": "x"}\n');
+    for (const [file, message] of [[join(dir, 'missing.json'), /cannot read the reference figures: ENOENT/], [junk, /hold no train.tgtTokPerSec/]] as const) {
+      const r = await bench(['--reference', file]);
+      assert.equal(r.code, 2, r.stderr);
+      const lines = stderrLines(r);
+      assert.equal(lines.length, 1, r.stderr);
+      assert.match(lines[0]!, message);
+      assert.ok(lines[0]!.includes(file));
+    }
+  });
+
   test('a bad flag is one line on stderr and exit code 2', async () => {
     const r = await bench(['--steps', '0']);
     assert.equal(r.code, 2);
