@@ -105,7 +105,7 @@ describe('s2s program', () => {
     assert.match(help, /--lowercase lowercase word-tokenized text \(default\) --no-lowercase keep the case of word-tokenized text /);
     assert.match(help, /--input-feeding feed the previous attentional vector to the decoder \(default\) --no-input-feeding feed the decoder the target word only /);
     assert.match(help, /--bidirectional bidirectional encoder \(bridged to the decoder size\) --no-bidirectional left-to-right encoder \(default\)/);
-    assert.match(help, /--tgt-tokenizer <word\|char> target tokenizer, word or char \(default: char for Chinese and Japanese, word otherwise\)/);
+    assert.match(help, /--tgt-tokenizer <word\|char\|bpe> target tokenizer: word, char or bpe \(default: char for Chinese and Japanese, word otherwise; bpe cuts those tokens into subwords\)/);
     assert.doesNotMatch(help, /do not:|choices:|"null"/);
   });
 
