@@ -6,16 +6,14 @@
  * Skipped where the tensorflow backend cannot load.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend, realBackendDeps } from '../../src/backend/index.ts';
 import { nativeOpCounts, resetNativeOpCounts } from '../../src/backend/native-ops.ts';
-import { traitsFor, useBackendTraits, type BackendTraits } from '../../src/backend/traits.ts';
+import { useBackendTraits, type BackendTraits } from '../../src/backend/traits.ts';
 import { Adam } from '../../src/train/adam.ts';
+import { FUSED, FUSED_SKIP, onFusedTensorflow } from '../helpers/fused.ts';
 
-const NODE = '@tensorflow/tfjs-node';
-const available = realBackendDeps.isInstalled(NODE) && realBackendDeps.hasBinding(NODE);
-const fused: BackendTraits = traitsFor('tensorflow');
+const fused = FUSED;
 const portable: BackendTraits = { ...fused, fusedAdam: false };
 const OPTIONS = { lr: 0.01, beta1: 0.9, beta2: 0.999 };
 
@@ -70,11 +68,8 @@ function assertClose(a: Record<string, number[]>, b: Record<string, number[]>, w
   }
 }
 
-describe('Adam through ResourceApplyAdam on tensorflow = the portable Adam', { skip: available ? false : 'tfjs-node with its binding is not installed' }, () => {
-  before(async () => {
-    await initBackend('tensorflow', () => {});
-  });
-  after(() => useBackendTraits(traitsFor('tensorflow')));
+describe('Adam through ResourceApplyAdam on tensorflow = the portable Adam', { skip: FUSED_SKIP }, () => {
+  onFusedTensorflow();
 
   test('parameters and moments after four updates (one clipped) agree within 1e-6; one ResourceApplyAdam per parameter and update', () => {
     const start = tf.memory().numTensors;

@@ -6,20 +6,18 @@
  * leaked tensors. Skipped where the tensorflow backend cannot load.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import '../../src/model/gradients.ts';
-import { initBackend, realBackendDeps } from '../../src/backend/index.ts';
 import { nativeOpCounts, resetNativeOpCounts } from '../../src/backend/native-ops.ts';
-import { traitsFor, useBackendTraits, type BackendTraits } from '../../src/backend/traits.ts';
+import { useBackendTraits, type BackendTraits } from '../../src/backend/traits.ts';
 import { DEFAULTS, type ModelConfig } from '../../src/config.ts';
 import { search } from '../../src/decode/search.ts';
 import { encode, noDropout } from '../../src/model/encoder.ts';
 import { createModel, disposeModel, lossSum, type BatchTensors, type Seq2Seq } from '../../src/model/seq2seq.ts';
+import { FUSED, FUSED_SKIP, onFusedTensorflow } from '../helpers/fused.ts';
 
-const NODE = '@tensorflow/tfjs-node';
-const available = realBackendDeps.isInstalled(NODE) && realBackendDeps.hasBinding(NODE);
-const fused: BackendTraits = traitsFor('tensorflow');
+const fused = FUSED;
 const portable: BackendTraits = { ...fused, fusedEncoder: false };
 
 /** Source rows of lengths 5, 2, 4 and 1 (padded with 0), targets of lengths 3, 2, 4 and 1. */
@@ -96,13 +94,8 @@ function relativeError(a: Float32Array, b: Float32Array): number {
   return diff / scale;
 }
 
-describe('fused LSTM encoder on tensorflow = the portable encoder', { skip: available ? false : 'tfjs-node with its binding is not installed' }, () => {
-  let previous: BackendTraits;
-  before(async () => {
-    await initBackend('tensorflow', () => {});
-    previous = useBackendTraits(fused);
-  });
-  after(() => useBackendTraits(previous));
+describe('fused LSTM encoder on tensorflow = the portable encoder', { skip: FUSED_SKIP }, () => {
+  onFusedTensorflow();
 
   const cases: [string, Partial<ModelConfig>][] = [
     ['one layer, unidirectional, general attention', {}],

@@ -7,11 +7,10 @@
  * translations; no leaked tensors. Skipped where the tensorflow backend cannot load.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend, realBackendDeps } from '../../src/backend/index.ts';
 import { nativeOpCounts, resetNativeOpCounts } from '../../src/backend/native-ops.ts';
-import { traitsFor, useBackendTraits, type BackendTraits } from '../../src/backend/traits.ts';
+import { useBackendTraits, type BackendTraits } from '../../src/backend/traits.ts';
 import { DEFAULTS, type ModelConfig } from '../../src/config.ts';
 import { search } from '../../src/decode/search.ts';
 import { greedyStream } from '../../src/decode/greedy.ts';
@@ -19,10 +18,9 @@ import { searchOptions, type Hypothesis } from '../../src/decode/options.ts';
 import { disposeDecoding, searchStep, startDecoding, targetInputs, type StepCandidates } from '../../src/decode/search-step.ts';
 import { SOS } from '../../src/data/vocab.ts';
 import { createModel, disposeModel, type Seq2Seq } from '../../src/model/seq2seq.ts';
+import { FUSED, FUSED_SKIP, onFusedTensorflow } from '../helpers/fused.ts';
 
-const NODE = '@tensorflow/tfjs-node';
-const available = realBackendDeps.isInstalled(NODE) && realBackendDeps.hasBinding(NODE);
-const fused: BackendTraits = traitsFor('tensorflow');
+const fused = FUSED;
 const portable: BackendTraits = { ...fused, fusedSearchStep: false };
 const TGT_VOCAB = 12;
 /** Lengths 5, 2, 4 and 1: a padded batch. */
@@ -64,13 +62,8 @@ function maxDiff(a: Float32Array, b: Float32Array): number {
   return a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0);
 }
 
-describe('fused search step on tensorflow = the portable step', { skip: available ? false : 'tfjs-node with its binding is not installed' }, () => {
-  let previous: BackendTraits;
-  before(async () => {
-    await initBackend('tensorflow', () => {});
-    previous = useBackendTraits(fused);
-  });
-  after(() => useBackendTraits(previous));
+describe('fused search step on tensorflow = the portable step', { skip: FUSED_SKIP }, () => {
+  onFusedTensorflow();
 
   const cases: [string, Partial<ModelConfig>][] = [
     ['one layer, general attention, input feeding', {}],

@@ -11,9 +11,9 @@ import { createHash } from 'node:crypto';
 import { cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { deflateRawSync, crc32 } from 'node:zlib';
 import { after, before, describe, test } from 'node:test';
 import { REPO_ROOT, runS2S, type RunResult } from '../helpers/cli.ts';
+import { makeZip } from '../helpers/zip.ts';
 
 const work = mkdtempSync(join(tmpdir(), 's2s-hostile-'));
 after(() => rmSync(work, { recursive: true, force: true }));
@@ -53,36 +53,6 @@ function assertOneError(r: RunResult, code: number, pattern: RegExp, where: stri
   assert.ok(errors[0]!.includes(where), `names ${where}: ${errors[0]}`);
   assert.doesNotMatch(r.stderr, /^\s+at /m, 'no stack trace');
   assert.doesNotMatch(r.stderr, /internal error/);
-}
-
-/** A zip holding one deflated member (no zip64), as `data get --from` reads it. */
-function zipOf(name: string, data: Buffer): Buffer {
-  const body = deflateRawSync(data);
-  const n = Buffer.from(name);
-  const local = Buffer.alloc(30);
-  local.writeUInt32LE(0x04034b50, 0);
-  local.writeUInt16LE(20, 4);
-  local.writeUInt16LE(8, 8);
-  local.writeUInt32LE(crc32(data) >>> 0, 14);
-  local.writeUInt32LE(body.length, 18);
-  local.writeUInt32LE(data.length, 22);
-  local.writeUInt16LE(n.length, 26);
-  const central = Buffer.alloc(46);
-  central.writeUInt32LE(0x02014b50, 0);
-  central.writeUInt16LE(20, 4);
-  central.writeUInt16LE(20, 6);
-  central.writeUInt16LE(8, 10);
-  central.writeUInt32LE(crc32(data) >>> 0, 16);
-  central.writeUInt32LE(body.length, 20);
-  central.writeUInt32LE(data.length, 24);
-  central.writeUInt16LE(n.length, 28);
-  const end = Buffer.alloc(22);
-  end.writeUInt32LE(0x06054b50, 0);
-  end.writeUInt16LE(1, 8);
-  end.writeUInt16LE(1, 10);
-  end.writeUInt32LE(46 + n.length, 12);
-  end.writeUInt32LE(30 + n.length + body.length, 16);
-  return Buffer.concat([local, n, body, central, n, end]);
 }
 
 interface Case {
@@ -181,7 +151,7 @@ before(async () => {
   }
   writeFileSync(at('bomb.yaml'), `${aliases.join('\n')}\n`);
   // About 100 KB of archive that would inflate to 100 MB: a few pairs, then zeros.
-  writeFileSync(at('bomb.zip'), zipOf('cmn.txt', Buffer.concat([readFileSync(TOY).subarray(0, 200), Buffer.alloc(100 * 2 ** 20)])));
+  writeFileSync(at('bomb.zip'), makeZip([{ name: 'cmn.txt', data: Buffer.concat([readFileSync(TOY).subarray(0, 200), Buffer.alloc(100 * 2 ** 20)]), method: 8 }]));
   mkdirSync(at('ckpt-copy'));
   cpSync(CKPT, at('ckpt-copy', 'last'), { recursive: true });
 });

@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { crc32, deflateRawSync, gzipSync } from 'node:zlib';
+import { gzipSync } from 'node:zlib';
 import { UserError } from '../../src/errors.ts';
 import {
   getCorpus,
@@ -15,6 +15,7 @@ import {
   unpackCorpus,
 } from '../../src/data/download.ts';
 import { writeFileAtomic } from '../../src/fs-atomic.ts';
+import { makeZip } from '../helpers/zip.ts';
 
 /** Made-up sentence pairs in the cmn.txt layout: English, Chinese, attribution. */
 const PAIRS = [
@@ -22,47 +23,6 @@ const PAIRS = [
   'Seven blue kites.\t七只蓝风筝。\tsynthetic #2',
   'My lamp is asleep.\t我的灯睡着了。\tsynthetic #3',
 ].join('\n') + '\n';
-
-/** A minimal zip writer: one local header + data per file, a central directory, an end record. */
-function makeZip(files: { name: string; data: Buffer; method: 0 | 8 }[]): Buffer {
-  const locals: Buffer[] = [];
-  const centrals: Buffer[] = [];
-  let offset = 0;
-  for (const f of files) {
-    const name = Buffer.from(f.name);
-    const body = f.method === 8 ? deflateRawSync(f.data) : f.data;
-    const crc = crc32(f.data) >>> 0;
-    const local = Buffer.alloc(30);
-    local.writeUInt32LE(0x04034b50, 0);
-    local.writeUInt16LE(20, 4);
-    local.writeUInt16LE(f.method, 8);
-    local.writeUInt32LE(crc, 14);
-    local.writeUInt32LE(body.length, 18);
-    local.writeUInt32LE(f.data.length, 22);
-    local.writeUInt16LE(name.length, 26);
-    locals.push(local, name, body);
-    const central = Buffer.alloc(46);
-    central.writeUInt32LE(0x02014b50, 0);
-    central.writeUInt16LE(20, 4);
-    central.writeUInt16LE(20, 6);
-    central.writeUInt16LE(f.method, 10);
-    central.writeUInt32LE(crc, 16);
-    central.writeUInt32LE(body.length, 20);
-    central.writeUInt32LE(f.data.length, 24);
-    central.writeUInt16LE(name.length, 28);
-    central.writeUInt32LE(offset, 42);
-    centrals.push(central, name);
-    offset += 30 + name.length + body.length;
-  }
-  const cd = Buffer.concat(centrals);
-  const end = Buffer.alloc(22);
-  end.writeUInt32LE(0x06054b50, 0);
-  end.writeUInt16LE(files.length, 8);
-  end.writeUInt16LE(files.length, 10);
-  end.writeUInt32LE(cd.length, 12);
-  end.writeUInt32LE(offset, 16);
-  return Buffer.concat([...locals, cd, end]);
-}
 
 const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
