@@ -135,6 +135,12 @@ function pthreadWorkerClass(data: { mainScript: string; workerScript: string; fa
       const w = watch;
       if (!w) return;
       w.workers.add(this);
+      // From birth, not from when emscripten listens (after the main thread's wasm is
+      // instantiated): a worker that fails before then would emit 'error' to no
+      // listener, an uncaught exception that ends the process instead of the attempt.
+      super.on('error', (err: unknown) => {
+        if (w.state === 'starting') w.fail(err instanceof Error ? err : new Error(String(err)));
+      });
       super.on('exit', (code) => {
         w.workers.delete(this);
         if (w.state === 'starting') w.fail(new Error(`a pthread worker exited during start-up (code ${code})`));
@@ -146,15 +152,14 @@ function pthreadWorkerClass(data: { mainScript: string; workerScript: string; fa
 
     /**
      * Until start-up succeeds, a worker error fails the attempt (or, after a
-     * failure, is dropped) instead of reaching emscripten's handler, which
-     * rethrows it on the main thread.
+     * failure, is dropped: the listener added at birth sees it) instead of
+     * reaching emscripten's handler, which rethrows it on the main thread.
      */
     override on(event: string | symbol, listener: (...args: any[]) => void): this {
       if (event !== 'error') return super.on(event, listener);
       const w = watch;
       return super.on('error', (err: unknown) => {
         if (!w || w.state === 'started') listener(err);
-        else if (w.state === 'starting') w.fail(err instanceof Error ? err : new Error(String(err)));
       });
     }
   };

@@ -16,11 +16,18 @@ import { initBackend, type BackendChoice } from '../../src/backend/index.ts';
 import { runningPthreadWorkers, wasmThreading } from '../../src/backend/wasm-threads.ts';
 import { REPO_ROOT, runS2S, stderrLines, type RunOptions } from '../helpers/cli.ts';
 
-/** Runs the child with test/helpers/wasm-faults.ts injecting `fault` (and a start-up timeout) into the threaded start. */
-function withFault(fault: 'error' | 'hang', timeoutMs?: number): RunOptions {
+/**
+ * Runs the child with test/helpers/wasm-faults.ts injecting `fault` (and a start-up timeout) into the threaded start;
+ * `instantiateDelayMs` holds back the main thread's wasm so failing workers report before emscripten listens to them.
+ */
+function withFault(fault: 'error' | 'hang', timeoutMs?: number, instantiateDelayMs?: number): RunOptions {
   return {
     preload: [join(REPO_ROOT, 'test', 'helpers', 'wasm-faults.ts')],
-    env: { WASM_FAULT: fault, ...(timeoutMs ? { WASM_TIMEOUT_MS: String(timeoutMs) } : {}) },
+    env: {
+      WASM_FAULT: fault,
+      ...(timeoutMs ? { WASM_TIMEOUT_MS: String(timeoutMs) } : {}),
+      ...(instantiateDelayMs ? { WASM_INSTANTIATE_DELAY_MS: String(instantiateDelayMs) } : {}),
+    },
   };
 }
 
@@ -188,6 +195,18 @@ describe('threaded wasm from the CLI', () => {
     );
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stderr, '');
+    assert.notEqual(r.stdout.trim(), '');
+  });
+
+  test('workers that fail before emscripten listens to them: the same fallback, not an uncaught error', async () => {
+    const r = await runS2S(
+      ['--backend', 'wasm', '--threads', '2', 'translate', '--checkpoint', join(work, 'threads2', 'last'), 'i am happy .'],
+      withFault('error', undefined, 1000),
+    );
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(stderrLines(r).filter((l) => /warning|Error/.test(l)), [
+      's2s: warning: threaded wasm did not start (injected pthread worker failure); using the single-threaded SIMD binary',
+    ]);
     assert.notEqual(r.stdout.trim(), '');
   });
 
