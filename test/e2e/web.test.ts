@@ -5,6 +5,8 @@
  * validation sentences of a tiny model exactly as `s2s translate` does with the same checkpoint (greedy and beam),
  * on WebGL and on WebAssembly; without WebGL, or without its model, it must
  * say so on the page. A screenshot is kept in test/artifacts/ (git-ignored).
+ * A second tiny model, with BPE vocabularies on both sides, must translate on
+ * the page as `s2s translate` does too.
  *
  * No browser is downloaded: the test fails (does not skip) when chromium is
  * missing; `.ci/run` installs it (apt-get install chromium).
@@ -39,20 +41,21 @@ after(async () => {
   rmSync(work, { recursive: true, force: true });
 });
 
-/** The first 20 validation sources of the run: its own split.json applied to its corpus. */
-function validationSentences(): string[] {
+/** The first `count` validation sources of a run's checkpoint: its own split.json applied to its corpus. */
+function validationSentences(checkpoint: string, count: number): string[] {
   const rows = readFileSync(join(REPO_ROOT, 'data', 'toy', 'toy.tsv'), 'utf8')
     .split('\n')
     .filter((line) => line.trim() !== '')
     .map((line) => line.split('\t'));
   const splitFile = join(checkpoint, 'split.json');
   const record = parseSplitRecord(JSON.parse(readFileSync(splitFile, 'utf8')), splitFile);
-  return [...new Set(applySplit(rows, record, (row) => row[0]!).valid.map((row) => row[0]!))].slice(0, 20);
+  return [...new Set(applySplit(rows, record, (row) => row[0]!).valid.map((row) => row[0]!))].slice(0, count);
 }
 
-async function cliTranslations(extra: string[]): Promise<string[]> {
+/** `s2s translate` of `lines` with the checkpoint, one output line per input line. */
+async function cliTranslations(checkpoint: string, lines: string[], extra: string[]): Promise<string[]> {
   const r = await runS2S(['--backend', 'cpu', '--quiet', 'translate', '--checkpoint', checkpoint, '--input', '-', ...extra], {
-    input: sentences.join('\n') + '\n',
+    input: lines.join('\n') + '\n',
     timeoutMs: 300_000,
   });
   assert.equal(r.code, 0, r.stderr);
@@ -81,12 +84,12 @@ async function launch(extraArgs: string[] = []): Promise<Browser> {
   return browser;
 }
 
-/** Opens the page and waits until the model is loaded (or failed to load). */
-async function open(browser: Browser, query = '', host = '127.0.0.1'): Promise<Page> {
+/** Opens the page (of `site`, default the tiny run's) and waits until the model is loaded (or failed to load). */
+async function open(browser: Browser, query = '', host = '127.0.0.1', site: StaticServer = server): Promise<Page> {
   const page = await browser.newPage();
   const errors: string[] = [];
   page.on('pageerror', (err) => errors.push(String(err)));
-  await page.goto(`${server.url.replace('127.0.0.1', host)}${query}`, { waitUntil: 'load' });
+  await page.goto(`${site.url.replace('127.0.0.1', host)}${query}`, { waitUntil: 'load' });
   await page.waitForFunction(() => document.getElementById('status')?.dataset.state !== 'loading', WAIT);
   assert.deepEqual(errors, [], 'no uncaught errors on the page');
   return page;
@@ -124,10 +127,10 @@ describe('web page (tiny checkpoint, headless chromium)', () => {
   before(async () => {
     const r = await runS2S(['--backend', 'cpu', '--quiet', 'train', '--config', 'tiny', '--out', run], { timeoutMs: 600_000 });
     assert.equal(r.code, 0, `training the tiny checkpoint failed: ${r.stderr}`);
-    sentences = validationSentences();
+    sentences = validationSentences(checkpoint, 20);
     assert.equal(sentences.length, 20);
-    expected.greedy = await cliTranslations([]);
-    expected.beam = await cliTranslations(['--beam', '5']);
+    expected.greedy = await cliTranslations(checkpoint, sentences, []);
+    expected.beam = await cliTranslations(checkpoint, sentences, ['--beam', '5']);
     assert.equal(expected.greedy.length, 20);
     const exported = await runS2S(['--backend', 'cpu', 'export', checkpoint, site, '--web'], { timeoutMs: 300_000 });
     assert.equal(exported.code, 0, exported.stderr);
@@ -203,5 +206,44 @@ describe('web page (tiny checkpoint, headless chromium)', () => {
     assert.match(r.stderr, /not an s2s web export/);
     assert.deepEqual(readdirSync(mine), ['notes.txt']);
     assert.equal(readFileSync(join(mine, 'notes.txt'), 'utf8'), 'keep me');
+  });
+});
+
+describe('web page with BPE vocabularies on both sides (tiny checkpoint, headless chromium)', () => {
+  const bpeRun = join(work, 'tiny-bpe');
+  const bpeCheckpoint = join(bpeRun, 'best');
+  const bpeSite = join(work, 'site-bpe');
+  /** Validation sentences, and one whose words the toy corpus never has whole. */
+  let lines: string[] = [];
+  const cli = { greedy: [] as string[], beam: [] as string[] };
+  let bpeServer: StaticServer;
+
+  before(async () => {
+    // A few seconds of training (40 steps at a high learning rate): enough for outputs that are neither empty nor all alike.
+    const r = await runS2S(
+      ['--backend', 'cpu', '--quiet', 'train', '--config', 'tiny', '--out', bpeRun, '--max-steps', '40', '--lr', '0.03',
+        '--src-tokenizer', 'bpe', '--src-vocab-size', '150', '--tgt-tokenizer', 'bpe', '--tgt-vocab-size', '150'],
+      { timeoutMs: 300_000 },
+    );
+    assert.equal(r.code, 0, `training the BPE checkpoint failed: ${r.stderr}`);
+    lines = [...validationSentences(bpeCheckpoint, 8), 'Mary doesn\'t understand the geographers.'];
+    cli.greedy = await cliTranslations(bpeCheckpoint, lines, []);
+    cli.beam = await cliTranslations(bpeCheckpoint, lines, ['--beam', '5']);
+    assert.equal(cli.greedy.length, lines.length);
+    assert.ok(new Set(cli.greedy).size > 1 && cli.greedy.every((t) => t !== ''), `a model that says something: ${cli.greedy.join(' | ')}`);
+    const exported = await runS2S(['--backend', 'cpu', 'export', bpeCheckpoint, bpeSite, '--web'], { timeoutMs: 300_000 });
+    assert.equal(exported.code, 0, exported.stderr);
+    for (const side of ['src', 'tgt']) assert.ok(existsSync(join(bpeSite, 'model', `${side}.tokenizer.json`)), `${side}.tokenizer.json exported`);
+    bpeServer = await serveStatic(bpeSite);
+  });
+  after(() => bpeServer?.close());
+
+  test('the page splits and joins BPE pieces as s2s translate does: greedy and beam', async () => {
+    const page = await open(browsers[0] ?? (await launch()), '', '127.0.0.1', bpeServer);
+    const greedy: string[] = [];
+    for (const line of lines) greedy.push(...(await translateOnPage(page, line, 'greedy')));
+    assert.deepEqual(greedy, cli.greedy, 'greedy: the page translates as s2s translate does');
+    assert.deepEqual(await translateOnPage(page, lines.join('\n'), 'beam'), cli.beam, 'beam 5: as s2s translate --beam 5');
+    assert.ok(greedy.every((t) => !t.includes('\u2581')), 'no BPE word-boundary marks in what the page shows');
   });
 });
