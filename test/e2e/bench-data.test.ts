@@ -14,6 +14,7 @@ describe('npm run bench:data (synthetic corpora from cmn-eng)', { skip }, () => 
       timeoutMs: 600_000,
     });
     assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /starting the backend once \(untimed\)/);
     const rows = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as DataBenchRow);
     assert.deepEqual(rows.map((row) => row.pairs), [2000, 3000]);
     for (const row of rows) {
@@ -21,10 +22,16 @@ describe('npm run bench:data (synthetic corpora from cmn-eng)', { skip }, () => 
       assert.equal(row.prepare.timesReadLines, row.prepare.seconds / row.readLinesSeconds);
       assert.ok(row.readLinesCpuSeconds > 0 && row.prepare.cpuSeconds > 0);
       assert.equal(row.prepare.cpuTimesReadLines, row.prepare.cpuSeconds / row.readLinesCpuSeconds);
-      assert.ok(row.audit!.seconds > 0 && row.audit!.peakRssMb > 30);
+      assert.ok(row.audit!.seconds > 0 && row.audit!.cpuSeconds > 0 && row.audit!.peakRssMb > 30);
       assert.ok(row.prepare.peakRssMb > 30);
       assert.equal(row.train!.steps, 2);
-      assert.ok(row.train!.firstStepSeconds > 0 && row.train!.peakRssMb > 30);
+      const t = row.train!;
+      assert.ok(t.firstStepSeconds > 0 && t.peakRssMb > 30);
+      // The first step's time from process start, in parts that add up to it.
+      const parts = [t.backendSeconds, t.dataOpenSeconds, t.modelSeconds, t.planSeconds, t.stepSeconds];
+      for (const part of parts) assert.ok(part >= 0, `${part}`);
+      assert.ok(Math.abs(parts.reduce((a, b) => a + b) - t.firstStepSeconds) < 1e-6);
+      assert.equal(t.peakRssTimesFirst, t.peakRssMb / rows[0]!.train!.peakRssMb);
     }
   });
 });
