@@ -6,10 +6,11 @@
  * output directory (`--out`, default checkpoints/<config name>), so
  * `s2s prepare` and `s2s train` with the same flags find the same set.
  */
+import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { S2SConfig } from '../config.ts';
-import { UserError } from '../errors.ts';
+import { UserError, usageError } from '../errors.ts';
 import { checkpointsDir } from './config-options.ts';
 
 /** The run's output directory: --out, or checkpoints/<config name> under the working directory. */
@@ -22,7 +23,17 @@ export function preparedDir(opts: Record<string, unknown>, config: S2SConfig): s
 }
 
 export function addPreparedOption(cmd: Command): Command {
-  return cmd.option('--prepared <dir>', 'the prepared dataset\'s directory (default: <out>/prepared)');
+  return cmd
+    .option('--prepared <dir>', 'the prepared dataset\'s directory (default: <out>/prepared)')
+    .option('--workers <n>', 'threads that read a tab-separated corpus while preparing (default: the available cores)');
+}
+
+/** --workers as a number: a positive integer, by default the available cores. */
+export function prepareWorkers(opts: Record<string, unknown>): number {
+  if (opts.workers === undefined) return availableParallelism();
+  const n = Number(opts.workers);
+  if (!Number.isInteger(n) || n < 1 || n > 256) throw usageError(`--workers must be a whole number from 1 to 256, got ${JSON.stringify(opts.workers)}`, '--workers');
+  return n;
 }
 
 /** A DamagedPreparedData error with the command that rebuilds the set as its hint. */

@@ -152,7 +152,7 @@ const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
  * a minified export) would otherwise be read as one gigantic row.
  */
 export const MAX_LINE_BYTES = 1 << 20;
-const TOO_LONG = `line longer than ${MAX_LINE_BYTES / (1 << 20)} MiB`;
+export const TOO_LONG = `line longer than ${MAX_LINE_BYTES / (1 << 20)} MiB`;
 
 /** UTF-16 is recognised by its byte order mark; s2s reads UTF-8 only. */
 function checkNotUtf16(head: Buffer, file: string): void {
@@ -191,13 +191,14 @@ export async function* physicalLines(bytes: AsyncIterable<Buffer>, file: string)
 }
 
 /**
- * physicalLines a chunk of input at a time: the lines each chunk completes.
+ * physicalLines a chunk of input at a time: the lines each chunk completes
+ * (numbered from `startLine` + 1, for bytes that begin after that many lines).
  * The complete lines inside one chunk are decoded together (and one by one
  * only if that finds invalid UTF-8), which is most of the reading time saved.
  */
-export async function* physicalLineChunks(bytes: AsyncIterable<Buffer>, file: string): AsyncGenerator<PhysicalLine[]> {
+export async function* physicalLineChunks(bytes: AsyncIterable<Buffer> | Iterable<Buffer>, file: string, startLine = 0): AsyncGenerator<PhysicalLine[]> {
   const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
-  let line = 0;
+  let line = startLine;
   // The current line's bytes so far, unless it is already too long.
   let parts: Buffer[] = [];
   let partBytes = 0;
@@ -260,7 +261,7 @@ export async function* physicalLineChunks(bytes: AsyncIterable<Buffer>, file: st
   let first = true;
   try {
     for await (const chunk of bytes) {
-      if (first) checkNotUtf16(chunk, file);
+      if (first && startLine === 0) checkNotUtf16(chunk, file);
       first = false;
       const nul = chunk.indexOf(0);
       if (nul !== -1) throw binaryFileError(file, line + 1 + newlinesIn(chunk.subarray(0, nul)));
@@ -280,6 +281,72 @@ export async function* physicalLineChunks(bytes: AsyncIterable<Buffer>, file: st
     throw fileError(err, file);
   }
   if (partBytes > 0 || tooLong) yield [finish(Buffer.alloc(0))];
+}
+
+/** A piece of a file's bytes made of whole lines, the first of them line `startLine` + 1; or a line too long to keep, skipped. */
+export type LineAlignedChunk = { file: string; startLine: number; bytes: Buffer } | { file: string; tooLongLine: number };
+
+/**
+ * A file's bytes in pieces of about `size` bytes cut after a newline, for
+ * readers that split lines elsewhere (physicalLineChunks with the piece's
+ * startLine). A line over MAX_LINE_BYTES is not held: it comes as its number
+ * alone. UTF-16 and binary files are UserErrors, as for physicalLines.
+ */
+export async function* lineAlignedChunks(file: string, size = 1 << 20): AsyncGenerator<LineAlignedChunk> {
+  let parts: Buffer[] = [];
+  let pending = 0;
+  let line = 0;
+  let skipping = false;
+  let first = true;
+  const cut = (bytes: Buffer): LineAlignedChunk => {
+    const chunk = { file, startLine: line, bytes };
+    line += newlinesIn(bytes);
+    return chunk;
+  };
+  try {
+    for await (let chunk of await openBytes(file)) {
+      if (first) checkNotUtf16(chunk, file);
+      first = false;
+      if (skipping) {
+        const nl = chunk.indexOf(0x0a);
+        const nul = chunk.subarray(0, nl === -1 ? chunk.length : nl).indexOf(0);
+        if (nul !== -1) throw binaryFileError(file, line + 1);
+        if (nl === -1) continue;
+        line += 1;
+        yield { file, tooLongLine: line };
+        skipping = false;
+        chunk = chunk.subarray(nl + 1);
+      }
+      parts.push(chunk);
+      pending += chunk.length;
+      if (pending < size) continue;
+      const joined = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+      const nl = joined.lastIndexOf(0x0a);
+      if (nl !== -1) {
+        yield cut(joined.subarray(0, nl + 1));
+        parts = [joined.subarray(nl + 1)];
+        pending = parts[0]!.length;
+      } else {
+        parts = [joined];
+      }
+      if (pending > MAX_LINE_BYTES) {
+        const nul = parts[0]!.indexOf(0);
+        if (nul !== -1) throw binaryFileError(file, line + 1);
+        skipping = true;
+        parts = [];
+        pending = 0;
+      }
+    }
+  } catch (err) {
+    throw fileError(err, file);
+  }
+  if (skipping) yield { file, tooLongLine: line + 1 };
+  else if (pending > 0) yield cut(Buffer.concat(parts));
+}
+
+/** A tab-separated line's pair, or why it is malformed; null for a blank line. */
+export function tabSeparatedPair(physical: PhysicalLine, columns: ColumnSpec): { src: string; tgt: string } | { reason: string } | null {
+  return physical.text === null ? { reason: physical.reason ?? 'invalid UTF-8' } : pairFromRecord(physical.text.split('\t'), columns);
 }
 
 /**
@@ -441,8 +508,9 @@ async function* readTabSeparated(file: string, columns: ColumnSpec, log: SkipLog
 async function* tabSeparatedChunks(file: string, columns: ColumnSpec, log: SkipLog): AsyncGenerator<CorpusPair[]> {
   for await (const lines of physicalLineChunks(await openBytes(file), file)) {
     let pairs: CorpusPair[] = [];
-    for (const { line, text, reason } of lines) {
-      const result = text === null ? { reason: reason ?? 'invalid UTF-8' } : pairFromRecord(text.split('\t'), columns);
+    for (const physical of lines) {
+      const { line } = physical;
+      const result = tabSeparatedPair(physical, columns);
       if (result === null) continue;
       if (!('reason' in result)) {
         pairs.push({ src: result.src, tgt: result.tgt, origin: `${file}:${line}` });
@@ -521,13 +589,18 @@ export async function* readCorpus(data: Readonly<DataConfig>, log: SkipLog): Asy
   for (const file of data.data) yield* readDelimited(file, { columns, delimiter: data.delimiter }, log);
 }
 
+/** Whether the configured corpus is --data files, all tab-separated (one record per line). */
+export function tabSeparatedCorpus(data: Readonly<DataConfig>): boolean {
+  if (data.src !== null && data.tgt !== null) return false;
+  return data.data.length > 0 && data.data.every((file) => delimiterFor(file, data.delimiter) === '\t');
+}
+
 /**
  * readCorpus in arrays of pairs, for readers that handle many pairs per
  * await: tab-separated files a chunk at a time, others a pair at a time.
  */
 export async function* readCorpusChunks(data: Readonly<DataConfig>, log: SkipLog): AsyncGenerator<CorpusPair[]> {
-  const tabSeparated = data.src === null || data.tgt === null ? data.data.every((file) => delimiterFor(file, data.delimiter) === '\t') : false;
-  if (!tabSeparated || data.data.length === 0) {
+  if (!tabSeparatedCorpus(data)) {
     for await (const pair of readCorpus(data, log)) yield [pair];
     return;
   }

@@ -22,18 +22,20 @@
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, openSync, readFileSync, readSync, readdirSync, statSync } from 'node:fs';
 import { mkdir, open, rename, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
+import { endianness } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { DataConfig } from '../config.ts';
 import { UserError } from '../errors.ts';
 import { recoverInterrupted } from '../fs-atomic.ts';
 import { fillBatch, type Batch, type TrainingPairs } from './batches.ts';
-import { SkipLog, corpusColumns, formatSkip, readCorpusChunks, readDelimited, type CorpusPair } from './corpus.ts';
+import { SkipLog, corpusColumns, formatSkip, readCorpusChunks, readDelimited, tabSeparatedCorpus, type CorpusPair } from './corpus.ts';
+import { parallelFirstPass } from './prepare-parallel.ts';
 import { noUsablePairs, type DatasetReport, type TokenizedPair } from './dataset.ts';
 import { StreamingHoldout, parseSplitRecord, sourceHash, type SplitRecord } from './split.ts';
 import { sideVocab } from './dataset.ts';
 import { Subword, vocabUnits } from './subword.ts';
-import { Spans } from './token-scan.ts';
-import { sideTokenizer, tokenSpans, tokenizeSide, type TokenizerKind } from './tokenize.ts';
+import { MAX_STORED_LEN, PairSpans, TokenTable, type Tokenized } from './token-count.ts';
+import { tokenizeSide, type TokenizerKind } from './tokenize.ts';
 import { CaseCounts, casedTargetTokens, truecasedSide, withTruecasing } from './truecase.ts';
 import { Vocab } from './vocab.ts';
 
@@ -41,8 +43,6 @@ export const PREPARED_FORMAT = 's2s-prepared';
 /** Bumped when the layout or the meaning of a file changes. */
 export const PREPARED_VERSION = 1;
 const INDEX = 'index.json';
-/** Lengths are stored as uint16. */
-const MAX_STORED_LEN = 0xffff;
 
 export interface SourceFile {
   path: string;
@@ -160,6 +160,7 @@ export async function staleReason(index: PreparedIndex, data: Readonly<DataConfi
 export type WriteHook = (file: string, bytes: number) => void;
 
 const FLUSH_BYTES = 1 << 20;
+const LITTLE_ENDIAN = endianness() === 'LE';
 
 /** Writes a stream of unsigned integers of one width to a file, hashing as it goes. */
 class IntWriter {
@@ -197,6 +198,25 @@ class IntWriter {
     return this.used >= FLUSH_BYTES;
   }
 
+  /** push for each of `values` (of this writer's width). */
+  pushArray(values: Uint32Array | Uint16Array): boolean {
+    if (values.BYTES_PER_ELEMENT !== this.width || !LITTLE_ENDIAN) {
+      let full = false;
+      for (let i = 0; i < values.length; i++) full = this.push(values[i]!) || full;
+      return full;
+    }
+    const bytes = new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
+    if (this.used + bytes.length > this.buffer.length) {
+      const grown = new Uint8Array(Math.max(this.buffer.length * 2, this.used + bytes.length));
+      grown.set(this.buffer.subarray(0, this.used));
+      this.buffer = grown;
+      this.view = new DataView(grown.buffer);
+    }
+    this.buffer.set(bytes, this.used);
+    this.used += bytes.length;
+    return this.used >= FLUSH_BYTES;
+  }
+
   async flush(): Promise<void> {
     if (this.used === 0) return;
     const bytes = this.buffer.subarray(0, this.used);
@@ -229,17 +249,16 @@ export interface PrepareOptions {
   split?: SplitRecord;
   /** Encode with these vocabularies (a resumed run) instead of building them. */
   vocabs?: { src: Vocab; tgt: Vocab };
+  /**
+   * Threads for the first pass over a tab-separated corpus (prepare-parallel.ts);
+   * 1 or absent: this thread alone. The set is the same whatever the number.
+   */
+  workers?: number;
+  /** Bytes of corpus per piece a worker takes (default 1 MiB; tests use small pieces). */
+  pieceBytes?: number;
   /** Progress: which pass, and pairs read so far. */
   onProgress?: (pass: 1 | 2, pairs: number) => void;
   writeHook?: WriteHook;
-}
-
-interface Tokenized {
-  src: string[];
-  tgt: string[];
-  origin: string;
-  /** The target as written, for the truecasing counts (not saved). */
-  tgtText: string;
 }
 
 /** A pair tokenized, or null (and counted) when a side is over-long. */
@@ -255,88 +274,6 @@ function tokenizePair(raw: CorpusPair, data: Readonly<DataConfig>, counts: { rea
   return { src, tgt, origin: raw.origin, tgtText: raw.tgt };
 }
 
-/**
- * Tokenizes pairs into spans of their normalised texts (no token strings),
- * or into token strings for a tokenizer that has no spans; one pair at a time.
- */
-class PairSpans {
-  private readonly src = new Spans();
-  private readonly tgt = new Spans();
-  private raw: CorpusPair | null = null;
-  private srcText: string | null = null;
-  private tgtText: string | null = null;
-  private srcTokens: string[] | null = null;
-  private tgtTokens: string[] | null = null;
-  /** A BPE side's units (subword.ts), which its vocabulary is trained on and its ids are stored by. */
-  private srcUnits: string[] | null = null;
-  private tgtUnits: string[] | null = null;
-  private readonly subword: { src: boolean; tgt: boolean };
-
-  constructor(private readonly data: Readonly<DataConfig>) {
-    this.subword = { src: sideTokenizer(data, 'src').subword !== null, tgt: sideTokenizer(data, 'tgt').subword !== null };
-  }
-
-  /** This object, holding `raw` tokenized, or null (and counted) when a side is over-long. */
-  cut(raw: CorpusPair, counts: { read: number; tooLong: number }): this | null {
-    counts.read += 1;
-    this.raw = raw;
-    this.srcText = tokenSpans(this.data, 'src', raw.src, this.src);
-    this.tgtText = tokenSpans(this.data, 'tgt', raw.tgt, this.tgt);
-    this.srcTokens = this.srcText === null ? tokenizeSide(this.data, 'src', raw.src) : null;
-    this.tgtTokens = this.tgtText === null ? tokenizeSide(this.data, 'tgt', raw.tgt) : null;
-    const limit = Math.min(this.data.maxLen, MAX_STORED_LEN);
-    if (this.srcLength > limit || this.tgtLength > limit) {
-      counts.tooLong += 1;
-      return null;
-    }
-    if (this.subword.src || this.subword.tgt) {
-      const { src, tgt } = this.tokens();
-      this.srcUnits = this.subword.src ? [...vocabUnits(this.data, 'src', src)] : null;
-      this.tgtUnits = this.subword.tgt ? [...vocabUnits(this.data, 'tgt', tgt)] : null;
-    }
-    return this;
-  }
-
-  /** How many ids pass 1 stores for the source: its units for a BPE side, its tokens otherwise. */
-  get srcStored(): number {
-    return this.srcUnits?.length ?? this.srcLength;
-  }
-
-  get tgtStored(): number {
-    return this.tgtUnits?.length ?? this.tgtLength;
-  }
-
-  get srcLength(): number {
-    return this.srcTokens?.length ?? this.src.length;
-  }
-
-  get tgtLength(): number {
-    return this.tgtTokens?.length ?? this.tgt.length;
-  }
-
-  /** The pair as token strings. */
-  readonly tokens = (): Tokenized => ({
-    src: this.srcTokens ?? this.src.strings(this.srcText!),
-    tgt: this.tgtTokens ?? this.tgt.strings(this.tgtText!),
-    origin: this.raw!.origin,
-    tgtText: this.raw!.tgt,
-  });
-
-  /** Counts the pair's tokens and writes their provisional ids; true once a writer should be flushed. */
-  count(srcTable: TokenTable, tgtTable: TokenTable, srcOut: IntWriter, tgtOut: IntWriter): boolean {
-    const srcFull = countSide(this.srcText, this.src, this.srcUnits ?? this.srcTokens, srcTable, srcOut);
-    const tgtFull = countSide(this.tgtText, this.tgt, this.tgtUnits ?? this.tgtTokens, tgtTable, tgtOut);
-    return srcFull || tgtFull;
-  }
-}
-
-function countSide(text: string | null, spans: Spans, tokens: string[] | null, table: TokenTable, out: IntWriter): boolean {
-  let full = false;
-  if (tokens !== null) for (const token of tokens) full = out.push(table.id(token)) || full;
-  else for (let k = 0; k < spans.length; k++) full = out.push(table.idOf(text!, spans.start(k), spans.end(k))) || full;
-  return full;
-}
-
 /** Reads and tokenizes the corpus, dropping over-long pairs; `index` counts kept pairs. */
 async function* keptPairs(
   pairs: AsyncIterable<CorpusPair>,
@@ -350,128 +287,43 @@ async function* keptPairs(
   }
 }
 
+interface FirstPassState {
+  fixedValid: ReadonlySet<string> | null;
+  holdout: StreamingHoldout<Tokenized> | null;
+  fixedValidPairs: { index: number; item: Tokenized }[];
+  cases: CaseCounts | null;
+  table: { src: TokenTable; tgt: TokenTable };
+  out: { src: IntWriter; tgt: IntWriter; srcLen: IntWriter; tgtLen: IntWriter };
+  onProgress?: (pass: 1 | 2, pairs: number) => void;
+}
+
+/** Pass 1 on this thread: tokenizes, counts and writes provisional ids; returns the number of kept pairs. */
+async function firstPass(data: Readonly<DataConfig>, skips: SkipLog, counts: { read: number; tooLong: number }, state: FirstPassState): Promise<number> {
+  const { fixedValid, holdout, fixedValidPairs, cases, table, out } = state;
+  let kept = 0;
+  const spans = new PairSpans(data);
+  for await (const chunk of readCorpusChunks(data, skips)) {
+    let full = false;
+    for (const raw of chunk) {
+      const pair = spans.cut(raw, counts);
+      if (pair === null) continue;
+      const index = kept++;
+      if (index % 65536 === 0) state.onProgress?.(1, counts.read);
+      if (fixedValid !== null && fixedValid.has(sourceHash(raw.src))) fixedValidPairs.push({ index, item: pair.tokens() });
+      holdout?.offer(index, raw.src, pair.tokens);
+      cases?.add(casedTargetTokens(data, raw.tgt));
+      full = pair.count(table.src, table.tgt, out.src, out.tgt) || full;
+      full = out.srcLen.push(pair.srcStored) || full;
+      full = out.tgtLen.push(pair.tgtStored) || full;
+    }
+    if (full) for (const w of Object.values(out)) await w.flush();
+  }
+  return kept;
+}
+
 function isDiskFull(err: unknown): boolean {
   const code = (err as NodeJS.ErrnoException).code;
   return code === 'ENOSPC' || code === 'EDQUOT';
-}
-
-/**
- * Token → provisional id (in order of first appearance) with its count, until
- * the vocabulary exists. Tokens are looked up by their place in a text, so
- * that a token seen before costs no string: one-code-unit tokens (most
- * character tokens) by their code, others in an open-addressing table keyed
- * by an FNV-1a hash of their code units and compared code unit by code unit.
- */
-class TokenTable {
-  /** Provisional id → token. */
-  readonly tokens: string[] = [];
-  private counts = new Float64Array(1 << 12);
-  private hashes = new Int32Array(1 << 12);
-  /** Id + 1 of each one-code-unit token, 0 if none yet. */
-  private readonly singles = new Int32Array(0x10000);
-  /** Open addressing: id + 1 of the token in each slot, 0 for empty; at most half full. */
-  private slots = new Int32Array(1 << 14);
-
-  /** Counts `text.slice(start, end)` once and returns its provisional id. */
-  idOf(text: string, start: number, end: number): number {
-    const id = this.find(text, start, end, true);
-    this.counts[id]! += 1;
-    return id;
-  }
-
-  /** Counts `token` once and returns its provisional id. */
-  id(token: string): number {
-    return this.idOf(token, 0, token.length);
-  }
-
-  /** Takes back one count of each token (pairs that turned out to be validation pairs). */
-  uncount(tokens: readonly string[]): void {
-    for (const token of tokens) this.counts[this.find(token, 0, token.length, false)]! -= 1;
-  }
-
-  countMap(): Map<string, number> {
-    const out = new Map<string, number>();
-    this.tokens.forEach((token, id) => {
-      if (this.counts[id]! > 0) out.set(token, this.counts[id]!);
-    });
-    return out;
-  }
-
-  /**
-   * Provisional id → the vocabulary's ids: one (UNK for tokens it left out),
-   * or a unit's subword pieces; those of id i are `ids[start[i]] … ids[start[i+1] - 1]`.
-   */
-  remap(vocab: Vocab): { start: Uint32Array; ids: Uint32Array } {
-    const lists = this.tokens.map((token) => (vocab.subword ? vocab.encode(vocab.subword.unitPieces(token)) : [vocab.id(token)]));
-    const start = new Uint32Array(lists.length + 1);
-    for (let i = 0; i < lists.length; i++) start[i + 1] = start[i]! + lists[i]!.length;
-    const ids = new Uint32Array(start[lists.length]!);
-    lists.forEach((list, i) => ids.set(list, start[i]!));
-    return { start, ids };
-  }
-
-  /** Releases the table's memory (the remapped ids are all pass 2 needs). */
-  clear(): void {
-    this.tokens.length = 0;
-    this.slots = new Int32Array(0);
-    this.hashes = new Int32Array(0);
-  }
-
-  private find(text: string, start: number, end: number, insert: boolean): number {
-    if (end - start === 1) {
-      const unit = text.charCodeAt(start);
-      let id = this.singles[unit]! - 1;
-      if (id < 0 && insert) this.singles[unit] = (id = this.add(text.slice(start, end), 0)) + 1;
-      return id;
-    }
-    let hash = 0x811c9dc5;
-    for (let k = start; k < end; k++) hash = Math.imul(hash ^ text.charCodeAt(k), 0x01000193);
-    const mask = this.slots.length - 1;
-    let slot = hash & mask;
-    for (let entry = this.slots[slot]!; entry !== 0; entry = this.slots[slot]!) {
-      const token = this.tokens[entry - 1]!;
-      if (this.hashes[entry - 1] === hash && token.length === end - start && sameText(token, text, start)) return entry - 1;
-      slot = (slot + 1) & mask;
-    }
-    if (!insert) return -1;
-    const id = this.add(text.slice(start, end), hash);
-    this.slots[slot] = id + 1;
-    if (2 * (id + 1) > this.slots.length) this.grow();
-    return id;
-  }
-
-  private add(token: string, hash: number): number {
-    const id = this.tokens.length;
-    this.tokens.push(token);
-    if (id === this.counts.length) {
-      const counts = new Float64Array(id * 2);
-      counts.set(this.counts);
-      this.counts = counts;
-      const hashes = new Int32Array(id * 2);
-      hashes.set(this.hashes);
-      this.hashes = hashes;
-    }
-    this.hashes[id] = hash;
-    return id;
-  }
-
-  private grow(): void {
-    const slots = new Int32Array(this.slots.length * 2);
-    const mask = slots.length - 1;
-    for (const entry of this.slots) {
-      if (entry === 0) continue;
-      let slot = this.hashes[entry - 1]! & mask;
-      while (slots[slot] !== 0) slot = (slot + 1) & mask;
-      slots[slot] = entry;
-    }
-    this.slots = slots;
-  }
-}
-
-/** Whether `token` equals the same number of code units of `text` from `start`. */
-function sameText(token: string, text: string, start: number): boolean {
-  for (let k = 0; k < token.length; k++) if (token.charCodeAt(k) !== text.charCodeAt(start + k)) return false;
-  return true;
 }
 
 /** Reads a file of little-endian uint32s front to back. */
@@ -545,25 +397,31 @@ export async function prepareDataset(opts: PrepareOptions): Promise<PreparedInde
     const fixedValid = opts.split?.kind === 'holdout' ? new Set(opts.split.validKeys) : null;
     const fileSplit =
       opts.split?.kind === 'file' ? opts.split : data.valid !== null && !opts.split ? { kind: 'file' as const, valid: data.valid } : null;
-    const holdout = fixedValid === null && fileSplit === null ? new StreamingHoldout<Tokenized>(seed, data.validSize) : null;
-    const fixedValidPairs: { index: number; item: Tokenized }[] = [];
     let kept = 0;
-    const spans = new PairSpans(data);
-    for await (const chunk of readCorpusChunks(data, skips)) {
-      let full = false;
-      for (const raw of chunk) {
-        const pair = spans.cut(raw, counts);
-        if (pair === null) continue;
-        const index = kept++;
-        if (index % 65536 === 0) opts.onProgress?.(1, counts.read);
-        if (fixedValid !== null && fixedValid.has(sourceHash(raw.src))) fixedValidPairs.push({ index, item: pair.tokens() });
-        holdout?.offer(index, raw.src, pair.tokens);
-        cases?.add(casedTargetTokens(data, raw.tgt));
-        full = pair.count(table.src, table.tgt, pass1.src, pass1.tgt) || full;
-        full = pass1.srcLen.push(pair.srcStored) || full;
-        full = pass1.tgtLen.push(pair.tgtStored) || full;
-      }
-      if (full) for (const w of writers) await w.flush();
+    let holdout: StreamingHoldout<Tokenized> | null = null;
+    const fixedValidPairs: { index: number; item: Tokenized }[] = [];
+    if ((opts.workers ?? 1) > 1 && tabSeparatedCorpus(data)) {
+      const pass = await parallelFirstPass({
+        data,
+        columns: corpusColumns(data),
+        seed,
+        workers: opts.workers!,
+        pieceBytes: opts.pieceBytes,
+        holdout: fixedValid === null && fileSplit === null,
+        fixedValid,
+        skips,
+        counts,
+        table,
+        cases,
+        out: pass1,
+        onProgress: (pairs) => opts.onProgress?.(1, pairs),
+      });
+      kept = pass.kept;
+      holdout = pass.holdout;
+      fixedValidPairs.push(...pass.fixedValidPairs);
+    } else {
+      holdout = fixedValid === null && fileSplit === null ? new StreamingHoldout<Tokenized>(seed, data.validSize) : null;
+      kept = await firstPass(data, skips, counts, { fixedValid, holdout, fixedValidPairs, cases, table, out: pass1, onProgress: opts.onProgress });
     }
     if (kept === 0) throw noUsablePairs(data, counts, skips);
     for (const w of writers.splice(0)) await w.close();

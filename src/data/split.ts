@@ -119,6 +119,40 @@ export class StreamingHoldout<T> {
     else group.items.length = 0;
   }
 
+  /** What this stream kept, to merge with other parts of the same stream (StreamingHoldout.merged). */
+  state(): HoldoutState<T> {
+    return { total: this.total, groups: this.heap };
+  }
+
+  /**
+   * The holdout of a stream counted in parts (each part's state, its item
+   * indices mapped by `reindex` to the whole stream's): the same groups,
+   * sizes and items as one StreamingHoldout over the whole stream, since a
+   * group among the `capacity` lowest ranks overall is among them in every
+   * part it occurs in, and is kept there with all its items.
+   */
+  static merged<T>(seed: number, validSize: number, parts: readonly HoldoutState<T>[], reindex: (index: number) => number): StreamingHoldout<T> {
+    const out = new StreamingHoldout<T>(seed, validSize);
+    const groups = new Map<string, HoldoutGroup<T>>();
+    for (const part of parts) {
+      out.total += part.total;
+      for (const g of part.groups) {
+        let group = groups.get(g.key);
+        if (group === undefined) groups.set(g.key, (group = { key: g.key, rank: g.rank, size: 0, items: [] }));
+        group.size += g.size;
+        for (const { index, item } of g.items) group.items.push({ index: reindex(index), item });
+      }
+    }
+    const kept = [...groups.values()].sort((a, b) => (a.rank < b.rank ? -1 : a.rank > b.rank ? 1 : 0)).slice(0, out.capacity);
+    for (const group of kept) {
+      if (group.size > validSize) group.items.length = 0;
+      group.items.sort((a, b) => a.index - b.index);
+      out.groups.set(group.key, group);
+      out.push(group);
+    }
+    return out;
+  }
+
   /** The split record and the held-out items in stream order; throws as holdoutSplit does. */
   finish(): { record: HoldoutSplit; valid: { index: number; item: T }[] } {
     if (this.validSize > 0 && this.validSize >= this.total) {
@@ -176,7 +210,12 @@ export class StreamingHoldout<T> {
   }
 }
 
-interface HoldoutGroup<T> {
+export interface HoldoutState<T> {
+  total: number;
+  groups: HoldoutGroup<T>[];
+}
+
+export interface HoldoutGroup<T> {
   key: string;
   rank: string;
   size: number;

@@ -61,6 +61,11 @@ export function capitalise(token: string): string {
 }
 
 /** Counts of cased forms in training target sentences; `table()` turns them into the truecasing table. */
+export interface CaseCountMaps {
+  inner: ReadonlyMap<string, number>;
+  initial: ReadonlyMap<string, number>;
+}
+
 export class CaseCounts {
   /** Cased form → count, outside sentence-initial position. */
   private readonly inner = new Map<string, number>();
@@ -75,6 +80,24 @@ export class CaseCounts {
       if (n === 0) counts.delete(token);
       else counts.set(token, n);
     });
+  }
+
+  /** The counts as plain maps (to send to another thread and addCounts there). */
+  counts(): CaseCountMaps {
+    return { inner: this.inner, initial: this.initial };
+  }
+
+  /** Adds the counts of another CaseCounts (a part of the same corpus counted elsewhere). */
+  addCounts(other: CaseCountMaps): void {
+    const merge = (into: Map<string, number>, from: ReadonlyMap<string, number>): void => {
+      for (const [form, by] of from) {
+        const n = (into.get(form) ?? 0) + by;
+        if (n === 0) into.delete(form);
+        else into.set(form, n);
+      }
+    };
+    merge(this.inner, other.inner);
+    merge(this.initial, other.initial);
   }
 
   /**

@@ -49,6 +49,8 @@ export interface PrepareTrainingOptions {
   preparedDir?: string;
   /** Called with why the dataset is (re-)prepared before it is. */
   onPrepare?: (reason: string) => void;
+  /** Threads that prepare the set (PrepareOptions.workers; default 1). */
+  workers?: number;
 }
 
 export async function prepareTraining(
@@ -56,7 +58,7 @@ export async function prepareTraining(
   resume?: ResumedData,
   opts: PrepareTrainingOptions = {},
 ): Promise<TrainingData> {
-  if (opts.preparedDir !== undefined) return fromPrepared(config, opts.preparedDir, resume, opts.onPrepare);
+  if (opts.preparedDir !== undefined) return fromPrepared(config, opts.preparedDir, resume, opts.onPrepare, opts.workers);
   const dataset = await loadDataset(config.data, { seed: config.training.seed, split: resume?.split ?? undefined });
   if (dataset.train.length === 0) throw new UserError('no training pairs left after filtering', { where: config.data.data.join(', ') });
   const vocabs = resume ? { src: resume.srcVocab, tgt: resume.tgtVocab } : buildVocabs(dataset.train, config.data, dataset.trainTargets);
@@ -75,6 +77,7 @@ async function fromPrepared(
   dir: string,
   resume: ResumedData | undefined,
   onPrepare: ((reason: string) => void) | undefined,
+  workers: number | undefined,
 ): Promise<TrainingData> {
   const set = await ensurePrepared({
     data: config.data,
@@ -83,6 +86,7 @@ async function fromPrepared(
     split: resume?.split ?? undefined,
     vocabs: resume ? { src: resume.srcVocab, tgt: resume.tgtVocab } : undefined,
     onPrepare,
+    workers,
   });
   const vocabs = { src: set.srcVocab, tgt: set.tgtVocab };
   return {

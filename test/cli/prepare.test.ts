@@ -1,7 +1,7 @@
 /**
  * `s2s prepare` through the real bin/s2s on the toy corpus: prepares once,
- * reuses an up-to-date set, re-prepares on a changed config, and names a
- * damaged set with the command that rebuilds it.
+ * reuses an up-to-date set, re-prepares on a changed config, makes the same
+ * set on any number of --workers, and names a damaged set with the command that rebuilds it.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, truncateSync } from 'node:fs';
@@ -72,6 +72,19 @@ describe('s2s prepare', () => {
     const r = await runS2S(['--backend', 'cpu', 'train', '--config', 'tiny', '--out', run, '--max-steps', '1']);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, new RegExp(`preparing the dataset in ${join(run, 'prepared')} \\(no prepared data\\)`));
+  });
+
+  test('--workers 2 and --workers 1 make the same set (every file by sha256); --workers 0 is a usage error', async () => {
+    const files = async (workers: string): Promise<unknown> => {
+      const set = join(tmp, `workers-${workers}`);
+      const r = await runS2S(['prepare', '--config', 'tiny', '--prepared', set, '--workers', workers, '-q']);
+      assert.equal(r.code, 0, r.stderr);
+      return (JSON.parse(readFileSync(join(set, 'index.json'), 'utf8')) as { files: unknown }).files;
+    };
+    assert.deepEqual(await files('2'), await files('1'));
+    const bad = await runS2S(['prepare', '--config', 'tiny', '--prepared', join(tmp, 'workers-0'), '--workers', '0']);
+    assert.equal(bad.code, 2);
+    assert.deepEqual(stderrLines(bad), ['s2s: error: --workers must be a whole number from 1 to 256, got "0" (--workers)']);
   });
 
   test('--prepared DIR puts the set elsewhere', async () => {

@@ -8,7 +8,7 @@ import type { Command } from 'commander';
 import { GROUPS } from '../../config.ts';
 import { addConfigOptions, configFromOptions } from '../config-options.ts';
 import { globalOptions } from '../global-options.ts';
-import { addPreparedOption, preparedDir, withRebuildHint } from '../prepared-data.ts';
+import { addPreparedOption, prepareWorkers, preparedDir, withRebuildHint } from '../prepared-data.ts';
 import type { PreparedIndex } from '../../data/prepared.ts';
 
 /** The summary `s2s prepare` prints on stdout. */
@@ -30,6 +30,7 @@ export function register(program: Command): void {
   addConfigOptions(cmd, [...GROUPS]);
   cmd.action(async (opts: Record<string, unknown>, command: Command) => {
     const config = configFromOptions(opts, [...GROUPS]);
+    const workers = prepareWorkers(opts);
     const { quiet } = globalOptions(command);
     const { ensurePrepared, prepareDataset, openPrepared } = await import('../../data/prepared.ts');
     const { skippedSummary } = await import('../../data/dataset.ts');
@@ -38,7 +39,7 @@ export function register(program: Command): void {
       if (!quiet) process.stderr.write(`${line}\n`);
     };
     let fresh = false;
-    const prepare = { data: config.data, seed: config.training.seed, dir };
+    const prepare = { data: config.data, seed: config.training.seed, dir, workers };
     let set;
     try {
       if (opts.force === true) {

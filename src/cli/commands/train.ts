@@ -14,7 +14,7 @@ import type { TrainingData } from '../../train/prepare.ts';
 import type { VocabSet } from '../../data/vocab-set.ts';
 import { addConfigOptions, checkpointsDir, configFromOptions, overridesFromOptions } from '../config-options.ts';
 import { globalOptions, initBackendFor } from '../global-options.ts';
-import { addPreparedOption, withRebuildHint } from '../prepared-data.ts';
+import { addPreparedOption, prepareWorkers, withRebuildHint } from '../prepared-data.ts';
 
 const GROUPS = ['data', 'model', 'training', 'decoding'] as const;
 
@@ -246,6 +246,7 @@ async function runTrain(opts: Record<string, unknown>, command: Command): Promis
   const { config, out, resume, vocabSet } =
     typeof opts.resume === 'string' ? await resumedRun(opts, command, opts.resume) : await freshRun(opts, command);
   const preparedDir = typeof opts.prepared === 'string' ? resolve(opts.prepared) : join(out, 'prepared');
+  const workers = prepareWorkers(opts);
   const onPrepare = (reason: string): void => {
     if (!quiet) write(`preparing the dataset in ${preparedDir} (${reason})`);
   };
@@ -267,7 +268,7 @@ async function runTrain(opts: Record<string, unknown>, command: Command): Promis
   process.on('SIGTERM', onSignal);
   try {
     await runTraining(config, out, resume, {
-      prepare: { preparedDir, onPrepare },
+      prepare: { preparedDir, onPrepare, workers },
       onEvent: progress.listener,
       onData: quiet ? undefined : (data) => reportData(data, config, typeof opts.vocab === 'string' ? resolve(opts.vocab) : null, write),
       signal: stop.signal,

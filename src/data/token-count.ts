@@ -1,0 +1,250 @@
+/**
+ * Pass 1 of prepare, one pair at a time: a pair tokenized into spans of its
+ * normalised text (PairSpans), and each token counted and numbered by a
+ * TokenTable (provisional ids in order of first appearance). Used by the
+ * single-threaded pass and by each worker of the parallel one.
+ */
+import type { DataConfig } from '../config.ts';
+import type { CorpusPair } from './corpus.ts';
+import { vocabUnits } from './subword.ts';
+import { Spans } from './token-scan.ts';
+import { sideTokenizer, tokenSpans, tokenizeSide } from './tokenize.ts';
+import type { Vocab } from './vocab.ts';
+
+/** Lengths are stored as uint16. */
+export const MAX_STORED_LEN = 0xffff;
+
+/** Where provisional ids go: true once the sink wants flushing. */
+export interface IdSink {
+  push(value: number): boolean;
+}
+
+export interface Tokenized {
+  src: string[];
+  tgt: string[];
+  origin: string;
+  /** The target as written, for the truecasing counts (not saved). */
+  tgtText: string;
+}
+
+/**
+ * Tokenizes pairs into spans of their normalised texts (no token strings),
+ * or into token strings for a tokenizer that has no spans; one pair at a time.
+ */
+export class PairSpans {
+  private readonly src = new Spans();
+  private readonly tgt = new Spans();
+  private raw: CorpusPair | null = null;
+  private srcText: string | null = null;
+  private tgtText: string | null = null;
+  private srcTokens: string[] | null = null;
+  private tgtTokens: string[] | null = null;
+  /** A BPE side's units (subword.ts), which its vocabulary is trained on and its ids are stored by. */
+  private srcUnits: string[] | null = null;
+  private tgtUnits: string[] | null = null;
+  private readonly subword: { src: boolean; tgt: boolean };
+
+  constructor(private readonly data: Readonly<DataConfig>) {
+    this.subword = { src: sideTokenizer(data, 'src').subword !== null, tgt: sideTokenizer(data, 'tgt').subword !== null };
+  }
+
+  /** This object, holding `raw` tokenized, or null (and counted) when a side is over-long. */
+  cut(raw: CorpusPair, counts: { read: number; tooLong: number }): this | null {
+    counts.read += 1;
+    this.raw = raw;
+    this.srcText = tokenSpans(this.data, 'src', raw.src, this.src);
+    this.tgtText = tokenSpans(this.data, 'tgt', raw.tgt, this.tgt);
+    this.srcTokens = this.srcText === null ? tokenizeSide(this.data, 'src', raw.src) : null;
+    this.tgtTokens = this.tgtText === null ? tokenizeSide(this.data, 'tgt', raw.tgt) : null;
+    const limit = Math.min(this.data.maxLen, MAX_STORED_LEN);
+    if (this.srcLength > limit || this.tgtLength > limit) {
+      counts.tooLong += 1;
+      return null;
+    }
+    if (this.subword.src || this.subword.tgt) {
+      const { src, tgt } = this.tokens();
+      this.srcUnits = this.subword.src ? [...vocabUnits(this.data, 'src', src)] : null;
+      this.tgtUnits = this.subword.tgt ? [...vocabUnits(this.data, 'tgt', tgt)] : null;
+    }
+    return this;
+  }
+
+  /** How many ids pass 1 stores for the source: its units for a BPE side, its tokens otherwise. */
+  get srcStored(): number {
+    return this.srcUnits?.length ?? this.srcLength;
+  }
+
+  get tgtStored(): number {
+    return this.tgtUnits?.length ?? this.tgtLength;
+  }
+
+  get srcLength(): number {
+    return this.srcTokens?.length ?? this.src.length;
+  }
+
+  get tgtLength(): number {
+    return this.tgtTokens?.length ?? this.tgt.length;
+  }
+
+  /** The pair as token strings. */
+  readonly tokens = (): Tokenized => ({
+    src: this.srcTokens ?? this.src.strings(this.srcText!),
+    tgt: this.tgtTokens ?? this.tgt.strings(this.tgtText!),
+    origin: this.raw!.origin,
+    tgtText: this.raw!.tgt,
+  });
+
+  /** Counts the pair's tokens and writes their provisional ids; true once a writer should be flushed. */
+  count(srcTable: TokenTable, tgtTable: TokenTable, srcOut: IdSink, tgtOut: IdSink): boolean {
+    const srcFull = countSide(this.srcText, this.src, this.srcUnits ?? this.srcTokens, srcTable, srcOut);
+    const tgtFull = countSide(this.tgtText, this.tgt, this.tgtUnits ?? this.tgtTokens, tgtTable, tgtOut);
+    return srcFull || tgtFull;
+  }
+}
+
+function countSide(text: string | null, spans: Spans, tokens: string[] | null, table: TokenTable, out: IdSink): boolean {
+  let full = false;
+  if (tokens !== null) for (const token of tokens) full = out.push(table.id(token)) || full;
+  else for (let k = 0; k < spans.length; k++) full = out.push(table.idOf(text!, spans.start(k), spans.end(k))) || full;
+  return full;
+}
+
+/**
+ * Token → provisional id (in order of first appearance) with its count, until
+ * the vocabulary exists. Tokens are looked up by their place in a text, so
+ * that a token seen before costs no string: one-code-unit tokens (most
+ * character tokens) by their code, others in an open-addressing table keyed
+ * by an FNV-1a hash of their code units and compared code unit by code unit.
+ */
+export class TokenTable {
+  /** Provisional id → token. */
+  readonly tokens: string[] = [];
+  private counts = new Float64Array(1 << 12);
+  private hashes = new Int32Array(1 << 12);
+  /** Id + 1 of each one-code-unit token, 0 if none yet. */
+  private readonly singles = new Int32Array(0x10000);
+  /** Open addressing: id + 1 of the token in each slot, 0 for empty; at most half full. */
+  private slots = new Int32Array(1 << 14);
+  /** How many tokens takeNew has handed out. */
+  private reported = 0;
+
+  /** Counts `text.slice(start, end)` once and returns its provisional id. */
+  idOf(text: string, start: number, end: number): number {
+    const id = this.find(text, start, end, true);
+    this.counts[id]! += 1;
+    return id;
+  }
+
+  /** Counts `token` once and returns its provisional id. */
+  id(token: string): number {
+    return this.idOf(token, 0, token.length);
+  }
+
+  /** `token`'s provisional id, added (uncounted) if new. */
+  intern(token: string): number {
+    return this.find(token, 0, token.length, true);
+  }
+
+  /** Counts each id of `ids` once. */
+  countIds(ids: Uint32Array): void {
+    const counts = this.counts;
+    for (let i = 0; i < ids.length; i++) counts[ids[i]!]! += 1;
+  }
+
+  /** The tokens added since the last call, in order (what a worker's table tells the merging thread). */
+  takeNew(): string[] {
+    const fresh = this.tokens.slice(this.reported);
+    this.reported = this.tokens.length;
+    return fresh;
+  }
+
+  /** Takes back one count of each token (pairs that turned out to be validation pairs). */
+  uncount(tokens: readonly string[]): void {
+    for (const token of tokens) this.counts[this.find(token, 0, token.length, false)]! -= 1;
+  }
+
+  countMap(): Map<string, number> {
+    const out = new Map<string, number>();
+    this.tokens.forEach((token, id) => {
+      if (this.counts[id]! > 0) out.set(token, this.counts[id]!);
+    });
+    return out;
+  }
+
+  /**
+   * Provisional id → the vocabulary's ids: one (UNK for tokens it left out),
+   * or a unit's subword pieces; those of id i are `ids[start[i]] … ids[start[i+1] - 1]`.
+   */
+  remap(vocab: Vocab): { start: Uint32Array; ids: Uint32Array } {
+    const lists = this.tokens.map((token) => (vocab.subword ? vocab.encode(vocab.subword.unitPieces(token)) : [vocab.id(token)]));
+    const start = new Uint32Array(lists.length + 1);
+    for (let i = 0; i < lists.length; i++) start[i + 1] = start[i]! + lists[i]!.length;
+    const ids = new Uint32Array(start[lists.length]!);
+    lists.forEach((list, i) => ids.set(list, start[i]!));
+    return { start, ids };
+  }
+
+  /** Releases the table's memory (the remapped ids are all pass 2 needs). */
+  clear(): void {
+    this.tokens.length = 0;
+    this.slots = new Int32Array(0);
+    this.hashes = new Int32Array(0);
+  }
+
+  private find(text: string, start: number, end: number, insert: boolean): number {
+    if (end - start === 1) {
+      const unit = text.charCodeAt(start);
+      let id = this.singles[unit]! - 1;
+      if (id < 0 && insert) this.singles[unit] = (id = this.add(text.slice(start, end), 0)) + 1;
+      return id;
+    }
+    let hash = 0x811c9dc5;
+    for (let k = start; k < end; k++) hash = Math.imul(hash ^ text.charCodeAt(k), 0x01000193);
+    const mask = this.slots.length - 1;
+    let slot = hash & mask;
+    for (let entry = this.slots[slot]!; entry !== 0; entry = this.slots[slot]!) {
+      const token = this.tokens[entry - 1]!;
+      if (this.hashes[entry - 1] === hash && token.length === end - start && sameText(token, text, start)) return entry - 1;
+      slot = (slot + 1) & mask;
+    }
+    if (!insert) return -1;
+    const id = this.add(text.slice(start, end), hash);
+    this.slots[slot] = id + 1;
+    if (2 * (id + 1) > this.slots.length) this.grow();
+    return id;
+  }
+
+  private add(token: string, hash: number): number {
+    const id = this.tokens.length;
+    this.tokens.push(token);
+    if (id === this.counts.length) {
+      const counts = new Float64Array(id * 2);
+      counts.set(this.counts);
+      this.counts = counts;
+      const hashes = new Int32Array(id * 2);
+      hashes.set(this.hashes);
+      this.hashes = hashes;
+    }
+    this.hashes[id] = hash;
+    return id;
+  }
+
+  private grow(): void {
+    const slots = new Int32Array(this.slots.length * 2);
+    const mask = slots.length - 1;
+    for (const entry of this.slots) {
+      if (entry === 0) continue;
+      let slot = this.hashes[entry - 1]! & mask;
+      while (slots[slot] !== 0) slot = (slot + 1) & mask;
+      slots[slot] = entry;
+    }
+    this.slots = slots;
+  }
+}
+
+/** Whether `token` equals the same number of code units of `text` from `start`. */
+function sameText(token: string, text: string, start: number): boolean {
+  for (let k = 0; k < token.length; k++) if (token.charCodeAt(k) !== text.charCodeAt(start + k)) return false;
+  return true;
+}
+
