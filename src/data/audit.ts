@@ -5,8 +5,9 @@
  *
  * Memory per pair is a few bytes of typed arrays (lengths, line numbers,
  * flags); duplicates are found by hashing, never by keeping sentences:
- *   - exact duplicates: 64 bits of SHA-1 of `source \t target`, in an
- *     open-addressing set of 64-bit keys (a false match needs a 64-bit collision);
+ *   - exact duplicates: a 64-bit hash (Hash64) of `source \t target`, in an
+ *     open-addressing set of 64-bit keys (a false match needs a 64-bit collision:
+ *     about n²/2⁶⁵ expected among n distinct pairs);
  *   - near duplicates: the same, after NFKC, lowercasing, dropping punctuation,
  *     symbols and spaces, and writing every digit as 0 (pairs that differ only
  *     in case, punctuation, spacing or numbers).
@@ -18,14 +19,14 @@
  * (Iglewicz and Hoaglin); median and MAD come from a 0.01-wide histogram of x,
  * and the MAD is taken as at least 0.05.
  */
-import { createHash } from 'node:crypto';
 import { open, rename, rm } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { DataConfig } from '../config.ts';
 import { UserError } from '../errors.ts';
 import { SkipLog, openBytes, physicalLines, readCorpus, type Skip } from './corpus.ts';
-import { defaultTokenizer, sideTokenizer, tokenizeSide } from './tokenize.ts';
-import { countTokens } from './vocab.ts';
+import { TokenTable } from './token-count.ts';
+import { CJK_CLASS, Spans } from './token-scan.ts';
+import { defaultTokenizer, sideTokenizer, tokenSpans, tokenizeSide } from './tokenize.ts';
 
 export type CheckId =
   | 'malformed'
@@ -125,9 +126,94 @@ export class HashSet64 {
   }
 }
 
-function key64(text: string): [number, number] {
-  const digest = createHash('sha1').update(text).digest();
-  return [digest.readUInt32LE(0), digest.readUInt32LE(4)];
+/**
+ * A 64-bit hash of code units, written out so that no pair costs an object:
+ * two 32-bit lanes, each step a permutation of the 64-bit state (multiply the
+ * unit into each lane, then let each lane's high bits into the other's low
+ * bits), and a final avalanche of both lanes (MurmurHash3's fmix32, crossed).
+ * It is not cryptographic: crafted text can collide on purpose, and then a pair
+ * is wrongly reported as a duplicate, nothing worse.
+ */
+export class Hash64 {
+  hi = 0;
+  lo = 0;
+  private h1 = 0;
+  private h2 = 0;
+
+  reset(): this {
+    this.h1 = 0x9e3779b9;
+    this.h2 = 0x7f4a7c15;
+    return this;
+  }
+
+  /** Hashes code units start…end of `text`. */
+  text(text: string, start = 0, end = text.length): this {
+    let h1 = this.h1;
+    let h2 = this.h2;
+    for (let i = start; i < end; i++) {
+      const u = text.charCodeAt(i);
+      h1 = Math.imul(h1 ^ u, 0x85ebca6b);
+      h2 = Math.imul(h2 ^ u, 0xc2b2ae35);
+      h1 ^= h2 >>> 15;
+      h2 ^= h1 >>> 13;
+    }
+    this.h1 = h1;
+    this.h2 = h2;
+    return this;
+  }
+
+  /** Hashes `units[0…length)`. */
+  units(units: Uint16Array, length: number): this {
+    let h1 = this.h1;
+    let h2 = this.h2;
+    for (let i = 0; i < length; i++) {
+      const u = units[i]!;
+      h1 = Math.imul(h1 ^ u, 0x85ebca6b);
+      h2 = Math.imul(h2 ^ u, 0xc2b2ae35);
+      h1 ^= h2 >>> 15;
+      h2 ^= h1 >>> 13;
+    }
+    this.h1 = h1;
+    this.h2 = h2;
+    return this;
+  }
+
+  /** Sets `hi` and `lo` to the hash of everything hashed since reset. */
+  finish(): this {
+    let h1 = fmix32(this.h1 ^ Math.imul(this.h2, 0x27d4eb2f));
+    const h2 = fmix32(this.h2 ^ h1);
+    h1 = fmix32(h1 ^ h2);
+    this.hi = h1 >>> 0;
+    this.lo = h2 >>> 0;
+    return this;
+  }
+}
+
+function fmix32(h: number): number {
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return h ^ (h >>> 16);
+}
+
+/** A set of line numbers: a bitmap, grown as needed (a 5M-line file's is 625 KB). */
+export class LineSet {
+  private bits = new Uint8Array(1 << 12);
+  size = 0;
+
+  add(line: number): void {
+    const byte = line >>> 3;
+    if (byte >= this.bits.length) this.bits = grown(this.bits, new Uint8Array(Math.max(2 * this.bits.length, byte + 1)));
+    const bit = 1 << (line & 7);
+    if ((this.bits[byte]! & bit) === 0) {
+      this.bits[byte]! |= bit;
+      this.size += 1;
+    }
+  }
+
+  has(line: number): boolean {
+    const byte = line >>> 3;
+    return byte < this.bits.length && (this.bits[byte]! & (1 << (line & 7))) !== 0;
+  }
 }
 
 /** What a near duplicate ignores: case, punctuation, symbols, spacing and which digits. */
@@ -135,20 +221,145 @@ export function nearKey(text: string): string {
   return text.normalize('NFKC').toLowerCase().replace(/[\p{P}\p{S}\p{Z}\s]+/gu, '').replace(/\p{Nd}/gu, '0');
 }
 
-const CJK_CHAR = /[\p{scx=Han}\p{scx=Hiragana}\p{scx=Katakana}\p{scx=Hangul}\p{scx=Bopomofo}]/gu;
-const LETTER = /\p{L}/gu;
-const CONTROL = /[\p{Cc}\p{Co}]/u;
+const DROP = /^[\p{P}\p{S}\p{Z}\s]$/u;
+const DIGIT = /^\p{Nd}$/u;
+/** Per BMP code unit: 0 = not yet known, 1 = becomes nearUnit[u], 2 = dropped, 3 = needs nearKey on the whole text. */
+const nearState = new Uint8Array(0x10000);
+const nearUnit = new Uint16Array(0x10000);
+
+/**
+ * Code units whose near-key form depends on nothing around them: below U+0300
+ * (no combining marks), general punctuation, CJK symbols and punctuation
+ * without its combining tone marks, CJK unified ideographs and the full-width
+ * ASCII forms, each of which NFKC maps to one such unit (the same blocks
+ * token-scan.ts's nfkc treats as stable) and lowercasing to one unit.
+ */
+function nearStateOf(u: number): number {
+  let state = nearState[u]!;
+  if (state !== 0) return state;
+  state = 3;
+  const inBlock =
+    u < 0x300 || (u >= 0x2010 && u <= 0x205e) || (u >= 0x3000 && u <= 0x3029) || (u >= 0x3030 && u <= 0x303f) || (u >= 0x4e00 && u <= 0x9fff) || (u >= 0xff01 && u <= 0xff5e);
+  if (inBlock) {
+    const normal = String.fromCharCode(u).normalize('NFKC');
+    const lower = normal.toLowerCase();
+    if (normal.length === 1 && normal.normalize('NFKC') === normal && lower.length === 1) {
+      if (DROP.test(lower)) state = 2;
+      else {
+        state = 1;
+        nearUnit[u] = DIGIT.test(lower) ? 0x30 : lower.charCodeAt(0);
+      }
+    }
+  }
+  nearState[u] = state;
+  return state;
+}
+
+/** nearKey(text) as code units in a buffer reused from text to text. */
+export class NearKey {
+  units = new Uint16Array(1024);
+  length = 0;
+
+  /** Fills `units[0…length)` with nearKey(text). */
+  of(text: string): this {
+    if (text.length > this.units.length) this.units = new Uint16Array(2 * text.length);
+    const units = this.units;
+    let n = 0;
+    for (let i = 0; i < text.length; i++) {
+      const u = text.charCodeAt(i);
+      const state = nearStateOf(u);
+      if (state === 1) units[n++] = nearUnit[u]!;
+      else if (state === 3) return this.slow(text);
+    }
+    this.length = n;
+    return this;
+  }
+
+  equals(other: NearKey): boolean {
+    if (this.length !== other.length) return false;
+    for (let i = 0; i < this.length; i++) if (this.units[i] !== other.units[i]) return false;
+    return true;
+  }
+
+  toString(): string {
+    let out = '';
+    for (let i = 0; i < this.length; i++) out += String.fromCharCode(this.units[i]!);
+    return out;
+  }
+
+  private slow(text: string): this {
+    const key = nearKey(text);
+    if (key.length > this.units.length) this.units = new Uint16Array(2 * key.length);
+    for (let i = 0; i < key.length; i++) this.units[i] = key.charCodeAt(i);
+    this.length = key.length;
+    return this;
+  }
+}
+
+const CJK_CHAR = new RegExp(`^[${CJK_CLASS}]$`, 'u');
+const LETTER = /^\p{L}$/u;
+const CONTROL = /^[\p{Cc}\p{Co}]$/u;
+const IS_CJK = 1;
+const IS_LETTER = 2;
+const IS_CONTROL = 4;
+const KNOWN = 8;
+/** Script bits of each BMP code unit (0 = not yet known) and of the astral code points seen. */
+const bmpScript = new Uint8Array(0x10000);
+const astralScript = new Map<number, number>();
+
+function scriptOf(cp: number): number {
+  let bits = cp < 0x10000 ? bmpScript[cp]! : (astralScript.get(cp) ?? 0);
+  if (bits !== 0) return bits;
+  const c = String.fromCodePoint(cp);
+  bits = KNOWN | (CJK_CHAR.test(c) ? IS_CJK : 0) | (LETTER.test(c) ? IS_LETTER : 0) | (CONTROL.test(c) ? IS_CONTROL : 0);
+  if (cp < 0x10000) bmpScript[cp] = bits;
+  else astralScript.set(cp, bits);
+  return bits;
+}
+
+/** What the script checks need to know of a text, counted a code point at a time (as a `u` regular expression reads it). */
+class ScriptCounts {
+  cjk = 0;
+  letters = 0;
+  control = false;
+
+  of(text: string): this {
+    let cjk = 0;
+    let letters = 0;
+    let control = 0;
+    for (let i = 0; i < text.length; i++) {
+      let cp = text.charCodeAt(i);
+      if (cp >= 0xd800 && cp <= 0xdbff && i + 1 < text.length) {
+        const low = text.charCodeAt(i + 1);
+        if (low >= 0xdc00 && low <= 0xdfff) {
+          cp = (cp - 0xd800) * 0x400 + (low - 0xdc00) + 0x10000;
+          i += 1;
+        }
+      }
+      const bits = scriptOf(cp);
+      cjk += bits & IS_CJK;
+      letters += (bits & IS_LETTER) >>> 1;
+      control |= bits & IS_CONTROL;
+    }
+    this.cjk = cjk;
+    this.letters = letters;
+    this.control = control !== 0;
+    return this;
+  }
+
+  /** Whether the text is in the wrong script for a side whose tokenizer is `char` (CJK) or not. */
+  wrongFor(cjkSide: boolean): boolean {
+    return cjkSide ? this.cjk === 0 : this.letters > 0 && this.cjk > this.letters / 2;
+  }
+}
 
 /** True when a side in this language is written in the wrong script: a CJK side without CJK characters, another side mostly CJK. */
 export function wrongScript(text: string, lang: string): boolean {
-  const cjk = text.match(CJK_CHAR)?.length ?? 0;
-  if (defaultTokenizer(lang) === 'char') return cjk === 0;
-  const letters = text.match(LETTER)?.length ?? 0;
-  return letters > 0 && cjk > letters / 2;
+  return new ScriptCounts().of(text).wrongFor(defaultTokenizer(lang) === 'char');
 }
 
 /** Streams the corpus once and runs every check. Memory: O(pairs) bytes of typed arrays, plus the token counts. */
-export async function auditCorpus(data: Readonly<DataConfig>, opts: AuditOptions = {}): Promise<AuditReport & { flaggedLines: Map<string, Set<number>> }> {
+export async function auditCorpus(data: Readonly<DataConfig>, opts: AuditOptions = {}): Promise<AuditReport & { flaggedLines: Map<string, LineSet> }> {
   const keep = opts.examples ?? 3;
   const findings = new Map<CheckId, Finding>();
   const labels: Record<CheckId, string> = {
@@ -165,16 +376,22 @@ export async function auditCorpus(data: Readonly<DataConfig>, opts: AuditOptions
   };
   for (const id of Object.keys(labels) as CheckId[]) findings.set(id, { id, label: labels[id], count: 0, examples: [] });
   /** file → flagged line numbers (for --write-clean). */
-  const flaggedLines = new Map<string, Set<number>>();
-  const flag = (id: CheckId, where: string): void => {
+  const flaggedLines = new Map<string, LineSet>();
+  const linesOf = (file: string): LineSet => {
+    let lines = flaggedLines.get(file);
+    if (!lines) flaggedLines.set(file, (lines = new LineSet()));
+    return lines;
+  };
+  /** Records a finding at `where` (`file:line`), which is line `line` of the file whose flagged lines are `lines`. */
+  const flagAt = (id: CheckId, where: string, lines: LineSet, line: number): void => {
     const finding = findings.get(id)!;
     finding.count += 1;
     if (finding.examples.length < keep) finding.examples.push(where);
+    lines.add(line);
+  };
+  const flag = (id: CheckId, where: string): void => {
     const colon = where.lastIndexOf(':');
-    const file = where.slice(0, colon);
-    let lines = flaggedLines.get(file);
-    if (!lines) flaggedLines.set(file, (lines = new Set()));
-    lines.add(Number(where.slice(colon + 1)));
+    flagAt(id, where, linesOf(where.slice(0, colon)), Number(where.slice(colon + 1)));
   };
 
   // Malformed rows: empty sides are their own finding; every one is recorded.
@@ -187,8 +404,16 @@ export async function auditCorpus(data: Readonly<DataConfig>, opts: AuditOptions
 
   const exact = new HashSet64();
   const near = new HashSet64();
-  const srcCounts = new Map<string, number>();
-  const tgtCounts = new Map<string, number>();
+  const hash = new Hash64();
+  const nearSrc = new NearKey();
+  const nearTgt = new NearKey();
+  const srcScript = new ScriptCounts();
+  const tgtScript = new ScriptCounts();
+  const cjkSide = { src: defaultTokenizer(data.srcLang) === 'char', tgt: defaultTokenizer(data.tgtLang) === 'char' };
+  const srcSpans = new Spans();
+  const tgtSpans = new Spans();
+  const srcCounts = new TokenTable();
+  const tgtCounts = new TokenTable();
   const histogram = new Float64Array(BINS);
   // Per pair, for the length-ratio outliers: its bin and where it is (file number, line).
   let bins = new Int16Array(1 << 16);
@@ -196,20 +421,33 @@ export async function auditCorpus(data: Readonly<DataConfig>, opts: AuditOptions
   let lineOf = new Int32Array(1 << 16);
   const fileNames: string[] = [];
   let pairs = 0;
+  let lines = new LineSet();
   for await (const { src, tgt, origin } of readCorpus(data, skips)) {
     if (pairs % 65536 === 0) opts.onProgress?.(pairs);
-    const s = tokenizeSide(data, 'src', src);
-    const t = tokenizeSide(data, 'tgt', tgt);
-    countTokens(srcCounts, s);
-    countTokens(tgtCounts, t);
-    if (!exact.add(...key64(`${src}\t${tgt}`))) flag('exact-duplicate', origin);
-    else if (!near.add(...key64(`${nearKey(src)}\t${nearKey(tgt)}`))) flag('near-duplicate', origin);
-    if (nearKey(src) === nearKey(tgt)) flag('copy', origin);
-    if (wrongScript(src, data.srcLang)) flag('wrong-script-src', origin);
-    if (wrongScript(tgt, data.tgtLang)) flag('wrong-script-tgt', origin);
-    if (CONTROL.test(src) || CONTROL.test(tgt)) flag('control-chars', origin);
-    if (s.length > data.maxLen || t.length > data.maxLen) flag('too-long', origin);
-    const x = Math.log((s.length + 1) / (t.length + 1));
+    // `file:line`, the file's name cut out only when it changes.
+    const colon = origin.lastIndexOf(':');
+    if (fileNames.length === 0 || colon !== fileNames.at(-1)!.length || !origin.startsWith(fileNames.at(-1)!)) {
+      fileNames.push(origin.slice(0, colon));
+      lines = linesOf(fileNames.at(-1)!);
+    }
+    let line = 0;
+    for (let i = colon + 1; i < origin.length; i++) line = 10 * line + origin.charCodeAt(i) - 0x30;
+    const s = countSide(data, 'src', src, srcSpans, srcCounts);
+    const t = countSide(data, 'tgt', tgt, tgtSpans, tgtCounts);
+    hash.reset().text(src).text('\t').text(tgt).finish();
+    nearSrc.of(src);
+    nearTgt.of(tgt);
+    if (!exact.add(hash.hi, hash.lo)) flagAt('exact-duplicate', origin, lines, line);
+    else {
+      hash.reset().units(nearSrc.units, nearSrc.length).text('\t').units(nearTgt.units, nearTgt.length).finish();
+      if (!near.add(hash.hi, hash.lo)) flagAt('near-duplicate', origin, lines, line);
+    }
+    if (nearSrc.equals(nearTgt)) flagAt('copy', origin, lines, line);
+    if (srcScript.of(src).wrongFor(cjkSide.src)) flagAt('wrong-script-src', origin, lines, line);
+    if (tgtScript.of(tgt).wrongFor(cjkSide.tgt)) flagAt('wrong-script-tgt', origin, lines, line);
+    if (srcScript.control || tgtScript.control) flagAt('control-chars', origin, lines, line);
+    if (s > data.maxLen || t > data.maxLen) flagAt('too-long', origin, lines, line);
+    const x = Math.log((s + 1) / (t + 1));
     const bin = Math.max(0, Math.min(BINS - 1, Math.round(x / BIN) + (BINS - 1) / 2));
     histogram[bin]! += 1;
     if (pairs === bins.length) {
@@ -217,12 +455,9 @@ export async function auditCorpus(data: Readonly<DataConfig>, opts: AuditOptions
       fileOf = grown(fileOf, new Uint8Array(fileOf.length * 2));
       lineOf = grown(lineOf, new Int32Array(lineOf.length * 2));
     }
-    const colon = origin.lastIndexOf(':');
-    const file = origin.slice(0, colon);
-    if (fileNames.at(-1) !== file) fileNames.push(file);
     bins[pairs] = bin;
     fileOf[pairs] = fileNames.length - 1;
-    lineOf[pairs] = Number(origin.slice(colon + 1));
+    lineOf[pairs] = line;
     pairs += 1;
   }
   const median = histogramMedian(histogram);
@@ -235,7 +470,8 @@ export async function auditCorpus(data: Readonly<DataConfig>, opts: AuditOptions
   }
 
   const center = (median - (BINS - 1) / 2) * BIN;
-  const vocabulary = (side: 'src' | 'tgt', counts: Map<string, number>, minFreq: number): SideVocabulary => {
+  const vocabulary = (side: 'src' | 'tgt', table: TokenTable, minFreq: number): SideVocabulary => {
+    const counts = table.countMap();
     let total = 0;
     let covered = 0;
     let kept = 0;
@@ -269,6 +505,18 @@ export async function auditCorpus(data: Readonly<DataConfig>, opts: AuditOptions
   };
 }
 
+/** Counts the tokens of one side's text (spans of its normalised text, no token strings); returns how many. */
+function countSide(data: Readonly<DataConfig>, side: 'src' | 'tgt', text: string, spans: Spans, table: TokenTable): number {
+  const normal = tokenSpans(data, side, text, spans);
+  if (normal === null) {
+    const tokens = tokenizeSide(data, side, text);
+    for (const token of tokens) table.id(token);
+    return tokens.length;
+  }
+  for (let k = 0; k < spans.length; k++) table.idOf(normal, spans.start(k), spans.end(k));
+  return spans.length;
+}
+
 function grown<A extends Int16Array | Uint8Array | Int32Array>(from: A, to: A): A {
   to.set(from);
   return to;
@@ -291,7 +539,7 @@ function histogramMedian(histogram: Float64Array): number {
  * without blank or undecodable lines), through a temporary file renamed into
  * place. Returns the number of lines written.
  */
-export async function writeClean(files: readonly string[], flaggedLines: ReadonlyMap<string, ReadonlySet<number>>, out: string): Promise<number> {
+export async function writeClean(files: readonly string[], flaggedLines: ReadonlyMap<string, { has(line: number): boolean }>, out: string): Promise<number> {
   const target = resolve(out);
   for (const file of files) {
     if (resolve(file) === target) throw new UserError('--write-clean would overwrite the corpus itself', { where: out, exitCode: 2 });

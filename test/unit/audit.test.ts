@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { DEFAULTS, type DataConfig } from '../../src/config.ts';
-import { HashSet64, auditCorpus, nearKey, writeClean, wrongScript } from '../../src/data/audit.ts';
+import { Hash64, HashSet64, NearKey, auditCorpus, nearKey, writeClean, wrongScript } from '../../src/data/audit.ts';
 import { UserError } from '../../src/errors.ts';
 
 const work = mkdtempSync(join(tmpdir(), 's2s-audit-'));
@@ -97,6 +97,36 @@ describe('the checks', () => {
     assert.equal(wrongScript('你好 iPhone', 'zh'), false);
     assert.equal(wrongScript('你好吗', 'en'), true);
     assert.equal(wrongScript('Beijing 北京', 'en'), false);
+  });
+
+  test('NearKey (a code unit at a time) agrees with nearKey (the regular expressions) on every BMP code unit and on mixed text', () => {
+    const key = new NearKey();
+    for (let u = 0; u < 0x10000; u++) {
+      const c = String.fromCharCode(u);
+      assert.equal(key.of(c).toString(), nearKey(c), `U+${u.toString(16)}`);
+    }
+    // Neighbours that change each other under NFKC or lowercasing: combining marks, kana voicing,
+    // final sigma, dotted I, full-width forms, astral letters, a lone surrogate.
+    const pieces = ['a', 'E', '\u0301', 'か', '\u3099', '\u309b', 'Σ', 'ΟΔΟΣ', 'İ', 'Ａ', '１２', '，', '。', ' ', '\t', '3.5', '𐐀', '\ud800', 'ﬁ', '①', 'ｶ', 'ﾞ', '中文', "don't", '—', '\u00a8', 'ǅ'];
+    let seed = 7;
+    const next = (n: number): number => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % n);
+    for (let i = 0; i < 5000; i++) {
+      let text = '';
+      for (let k = 1 + next(6); k > 0; k--) text += pieces[next(pieces.length)];
+      assert.equal(key.of(text).toString(), nearKey(text), JSON.stringify(text));
+    }
+  });
+
+  test('Hash64: the same code units hash alike however they are given; 300,000 distinct texts, no collision', () => {
+    const units = new Uint16Array([...'Tom\tx'].map((c) => c.charCodeAt(0)));
+    const a = new Hash64().reset().text('Tom').text('\t').text('x').finish();
+    const b = new Hash64().reset().units(units, units.length).finish();
+    assert.deepEqual([a.hi, a.lo], [b.hi, b.lo]);
+    const set = new HashSet64();
+    const hash = new Hash64();
+    for (let i = 0; i < 100_000; i++) {
+      for (const text of [`pair ${i}`, `${i}`, `pair ${i}\t对 ${i}`]) assert.equal(set.add(hash.reset().text(text).finish().hi, hash.lo), true, text);
+    }
   });
 
   test('HashSet64 grows and finds every key', () => {
