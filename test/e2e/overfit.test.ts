@@ -1,10 +1,13 @@
 /**
  * The whole model can learn: a small model overfits 20 toy pairs until greedy
- * decoding reproduces every target exactly (cpu backend, fixed seed).
+ * decoding reproduces every target exactly (fixed seed). It runs on the
+ * single-threaded wasm backend, about ten times faster than cpu here for the
+ * same 70 steps; what it shows does not depend on the backend.
  */
 import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
+import { initBackend } from '../../src/backend/index.ts';
 import { buildConfig } from '../../src/config.ts';
 import { makeBatch } from '../../src/data/batches.ts';
 import { buildVocabs, loadDataset } from '../../src/data/dataset.ts';
@@ -15,7 +18,8 @@ import { trainStep } from '../../src/train/step.ts';
 
 before(async () => {
   tf.enableProdMode();
-  await tf.setBackend('cpu');
+  await initBackend('wasm', () => {}, {}, { threads: 1 });
+  assert.equal(tf.getBackend(), 'wasm');
 });
 
 test('the tiny model overfits 20 pairs until greedy decoding reproduces every target', async () => {
@@ -34,7 +38,7 @@ test('the tiny model overfits 20 pairs until greedy decoding reproduces every ta
   let exact = 0;
   for (let step = 1; step <= 600 && exact < pairs.length; step++) {
     trainStep(model, optimizer, batch, config, step);
-    if (step % 50 === 0) {
+    if (step % 10 === 0) {
       const outputs = await search(model, pairs.map((p) => p.src), { beam: 1 });
       exact = outputs.filter((n, i) => n[0]!.ids.join(' ') === pairs[i]!.tgt.join(' ')).length;
     }
