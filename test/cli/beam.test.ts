@@ -1,6 +1,6 @@
 /**
  * Beam search against greedy through the real binary, on the tiny model
- * (cpu, the tiny config's 5 epochs): a weak model whose repetitions once won
+ * (the tiny config's 5 epochs, decoded on cpu): a weak model whose repetitions once won
  * beam search on length-normalised score (`我喜喜。。。。。。。。。。。。。。`).
  */
 import assert from 'node:assert/strict';
@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { REPO_ROOT, runS2S } from '../helpers/cli.ts';
+import { REPO_ROOT, runS2S, TRAIN_FIXTURE } from '../helpers/cli.ts';
 
 const work = mkdtempSync(join(tmpdir(), 's2s-beam-cli-'));
 const checkpoint = join(work, 'tiny');
@@ -29,7 +29,7 @@ async function translateAll(lines: string[], ...flags: string[]): Promise<JsonTr
 
 describe('beam search on a weak model (tiny checkpoint, cpu)', () => {
   before(async () => {
-    const r = await runS2S(['--backend', 'cpu', '-q', 'train', '--config', 'tiny', '--out', checkpoint], { timeoutMs: 300_000 });
+    const r = await runS2S([...TRAIN_FIXTURE, '-q', 'train', '--config', 'tiny', '--out', checkpoint], { timeoutMs: 300_000 });
     assert.equal(r.code, 0, `training the tiny checkpoint failed: ${r.stderr}`);
   });
 

@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { REPO_ROOT, runS2S, stderrLines } from '../helpers/cli.ts';
+import { REPO_ROOT, runS2S, stderrLines, TRAIN_FIXTURE } from '../helpers/cli.ts';
 
 const work = mkdtempSync(join(tmpdir(), 's2s-eval-model-'));
 after(() => rmSync(work, { recursive: true, force: true }));
@@ -17,7 +17,7 @@ const s2s = (...args: string[]) => runS2S(['--backend', 'cpu', '--quiet', ...arg
 
 describe('s2s eval --checkpoint', () => {
   before(async () => {
-    const r = await s2s('train', '--config', 'tiny', '--out', ckpt, '--epochs', '3');
+    const r = await runS2S([...TRAIN_FIXTURE, '--quiet', 'train', '--config', 'tiny', '--out', ckpt, '--epochs', '3'], { timeoutMs: 300_000 });
     assert.equal(r.code, 0, r.stderr);
     const lines = readFileSync(join(REPO_ROOT, 'data', 'toy', 'toy.tsv'), 'utf8').split('\n').filter((l) => l.includes('\t'));
     writeFileSync(testTsv, lines.slice(100, 130).join('\n') + '\n');

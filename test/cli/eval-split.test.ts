@@ -3,14 +3,14 @@
  * `eval --split valid`, `data split` (the same pairs as a TSV file), the
  * overlap warning when an eval corpus holds training sentences, and a run
  * directory meaning its `best` for translate and eval. bin/s2s, tiny config,
- * cpu, run from a temporary working directory as a user would.
+ * decoded on cpu, run from a temporary working directory as a user would.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { REPO_ROOT, runS2S, stderrLines } from '../helpers/cli.ts';
+import { REPO_ROOT, runS2S, stderrLines, TRAIN_FIXTURE } from '../helpers/cli.ts';
 
 const cwd = mkdtempSync(join(tmpdir(), 's2s-eval-split-'));
 after(() => rmSync(cwd, { recursive: true, force: true }));
@@ -20,7 +20,7 @@ const bleuLine = (stdout: string): string => stdout.split('\n').find((l) => l.st
 
 describe('eval on the held-out split (tiny run in a temporary directory)', () => {
   before(async () => {
-    const r = await s2s('-q', 'train', '--config', 'tiny', '--epochs', '2');
+    const r = await runS2S([...TRAIN_FIXTURE, '-q', 'train', '--config', 'tiny', '--epochs', '2'], { cwd, timeoutMs: 300_000 });
     assert.equal(r.code, 0, r.stderr);
   });
 

@@ -7,7 +7,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, wr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { runS2S } from '../helpers/cli.ts';
+import { runS2S, TRAIN_FIXTURE } from '../helpers/cli.ts';
 
 const work = mkdtempSync(join(tmpdir(), 's2s-export-cli-'));
 after(() => rmSync(work, { recursive: true, force: true }));
@@ -18,7 +18,7 @@ const errorLines = (stderr: string) => stderr.split('\n').filter((l) => l.starts
 
 describe('s2s export (tiny model, cpu)', () => {
   before(async () => {
-    const r = await s2s(['--quiet', 'train', '--config', 'tiny', '--out', run, '--epochs', '1'], {});
+    const r = await runS2S([...TRAIN_FIXTURE, '--quiet', 'train', '--config', 'tiny', '--out', run, '--epochs', '1'], { timeoutMs: 120_000 });
     assert.equal(r.code, 0, `training the tiny model failed: ${r.stderr}`);
   });
 

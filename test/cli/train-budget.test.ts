@@ -3,7 +3,8 @@
  * real budget in the header and counts its bar to it; the end-of-budget
  * validation leaves the learning-rate schedule alone, so a resumed run trains
  * as one never stopped. On a terminal (a pseudo-terminal from `script`), the
- * bar is drawn again right after a validation line (bin/s2s, tiny, cpu).
+ * bar is drawn again right after a validation line (bin/s2s, tiny, single-threaded
+ * wasm: it trains several times faster than cpu).
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
@@ -11,11 +12,11 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { REPO_ROOT, runS2S, S2S_BIN, stderrLines } from '../helpers/cli.ts';
+import { REPO_ROOT, runS2S, S2S_BIN, stderrLines, TRAIN_FIXTURE } from '../helpers/cli.ts';
 
 const cwd = mkdtempSync(join(tmpdir(), 's2s-budget-'));
 after(() => rmSync(cwd, { recursive: true, force: true }));
-const train = (...args: string[]) => runS2S(['--backend', 'cpu', 'train', '--config', 'tiny', ...args], { cwd, timeoutMs: 300_000 });
+const train = (...args: string[]) => runS2S([...TRAIN_FIXTURE, 'train', '--config', 'tiny', ...args], { cwd, timeoutMs: 300_000 });
 const readJson = <T>(...path: string[]): T => JSON.parse(readFileSync(join(cwd, ...path), 'utf8')) as T;
 
 const hasScript = spawnSync('script', ['--version'], { encoding: 'utf8' }).status === 0;
@@ -77,7 +78,7 @@ describe('train --max-steps', () => {
 describe('the progress bar on a terminal', () => {
   test('is drawn again right after a mid-epoch validation line, counting steps to --max-steps', { skip: !hasScript && 'no `script` (util-linux) here' }, async () => {
     const out = join(cwd, 'tty');
-    const r = await runInTerminal(['--backend', 'cpu', 'train', '--config', 'tiny', '--out', out, '--max-steps', '12', '--valid-every', '5', '--valid-bleu-size', '5']);
+    const r = await runInTerminal([...TRAIN_FIXTURE, 'train', '--config', 'tiny', '--out', out, '--max-steps', '12', '--valid-every', '5', '--valid-bleu-size', '5']);
     assert.equal(r.code, 0, r.output);
     const at = r.output.indexOf('validation step 5 epoch 1');
     assert.ok(at >= 0, r.output);

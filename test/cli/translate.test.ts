@@ -1,6 +1,6 @@
 /**
  * `s2s translate` through the real binary, on a checkpoint trained once with
- * the tiny config (cpu backend, two epochs: it translates badly, but through
+ * the tiny config (two epochs, decoded on cpu: it translates badly, but through
  * the exact tokenizers, vocabularies and search a real model uses).
  */
 import assert from 'node:assert/strict';
@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { REPO_ROOT, runS2S, S2S_BIN, stderrLines, type RunOptions } from '../helpers/cli.ts';
+import { REPO_ROOT, runS2S, S2S_BIN, stderrLines, TRAIN_FIXTURE, type RunOptions } from '../helpers/cli.ts';
 
 const work = mkdtempSync(join(tmpdir(), 's2s-translate-cli-'));
 const checkpoint = join(work, 'tiny');
@@ -33,7 +33,7 @@ interface JsonTranslation {
 
 describe('s2s translate (tiny checkpoint, cpu)', () => {
   before(async () => {
-    const r = await runS2S(['--backend', 'cpu', 'train', '--config', 'tiny', '--out', checkpoint, '--epochs', '2', '--quiet'], {
+    const r = await runS2S([...TRAIN_FIXTURE, 'train', '--config', 'tiny', '--out', checkpoint, '--epochs', '2', '--quiet'], {
       timeoutMs: 300_000,
     });
     assert.equal(r.code, 0, `training the tiny checkpoint failed: ${r.stderr}`);

@@ -1,6 +1,6 @@
 /**
  * Cased English output from a model trained on lowercased English: a tiny
- * zh→en run on the toy corpus (cpu), its truecasing table in the target
+ * zh→en run on the toy corpus (decoded on cpu), its truecasing table in the target
  * vocabulary, cased `translate` output, and `eval` scoring cased hypotheses
  * against cased references (case-sensitive, as sacreBLEU by default).
  */
@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { runS2S } from '../helpers/cli.ts';
+import { runS2S, TRAIN_FIXTURE } from '../helpers/cli.ts';
 
 const cwd = mkdtempSync(join(tmpdir(), 's2s-truecase-'));
 after(() => rmSync(cwd, { recursive: true, force: true }));
@@ -25,7 +25,10 @@ function bleuOf(stdout: string): number {
 describe('truecased English output (tiny zh→en run)', () => {
   before(async () => {
     // The languages choose the direction: the toy corpus's English column becomes the target.
-    const r = await s2s('train', '--config', 'tiny', '--src-lang', 'zh', '--tgt-lang', 'en', '--epochs', '8', '--out', run);
+    const r = await runS2S([...TRAIN_FIXTURE, '-q', 'train', '--config', 'tiny', '--src-lang', 'zh', '--tgt-lang', 'en', '--epochs', '8', '--out', run], {
+      cwd,
+      timeoutMs: 900_000,
+    });
     assert.equal(r.code, 0, r.stderr);
   });
 
