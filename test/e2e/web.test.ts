@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { applySplit, parseSplitRecord } from '../../src/data/split.ts';
-import { REPO_ROOT, runS2S, stderrLines } from '../helpers/cli.ts';
+import { REPO_ROOT, runS2S, stderrLines, TRAIN_FIXTURE } from '../helpers/cli.ts';
 import { serveStatic, type StaticServer } from '../helpers/static-server.ts';
 
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
@@ -125,7 +125,7 @@ async function assertSameAsCli(page: Page): Promise<void> {
 
 describe('web page (tiny checkpoint, headless chromium)', () => {
   before(async () => {
-    const r = await runS2S(['--backend', 'cpu', '--quiet', 'train', '--config', 'tiny', '--out', run], { timeoutMs: 600_000 });
+    const r = await runS2S([...TRAIN_FIXTURE, '--quiet', 'train', '--config', 'tiny', '--out', run], { timeoutMs: 600_000 });
     assert.equal(r.code, 0, `training the tiny checkpoint failed: ${r.stderr}`);
     sentences = validationSentences(checkpoint, 20);
     assert.equal(sentences.length, 20);
@@ -221,7 +221,7 @@ describe('web page with BPE vocabularies on both sides (tiny checkpoint, headles
   before(async () => {
     // A few seconds of training (40 steps at a high learning rate): enough for outputs that are neither empty nor all alike.
     const r = await runS2S(
-      ['--backend', 'cpu', '--quiet', 'train', '--config', 'tiny', '--out', bpeRun, '--max-steps', '40', '--lr', '0.03',
+      [...TRAIN_FIXTURE, '--quiet', 'train', '--config', 'tiny', '--out', bpeRun, '--max-steps', '40', '--lr', '0.03',
         '--src-tokenizer', 'bpe', '--src-vocab-size', '150', '--tgt-tokenizer', 'bpe', '--tgt-vocab-size', '150'],
       { timeoutMs: 300_000 },
     );
