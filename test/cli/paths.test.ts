@@ -11,18 +11,19 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { REPO_ROOT, runS2S } from '../helpers/cli.ts';
+import { REPO_ROOT, runS2S, TRAIN_FIXTURE } from '../helpers/cli.ts';
 
 const work = mkdtempSync(join(tmpdir(), 's2s-paths-'));
 after(() => rmSync(work, { recursive: true, force: true }));
 
-const QUICK = ['--epochs', '1', '--valid-bleu-size', '5'];
+/** A few steps on single-threaded wasm: these tests are about where files go, not about the model. */
+const QUICK = ['--max-steps', '3', '--valid-bleu-size', '5'];
 
 describe('paths from a directory other than the project', () => {
   test('train --config tiny reads the shipped toy corpus and writes checkpoints/tiny under the working directory', async () => {
     const cwd = join(work, 'elsewhere');
     mkdirSync(cwd);
-    const r = await runS2S(['--backend', 'cpu', '-q', 'train', '--config', 'tiny', ...QUICK], { cwd, timeoutMs: 300_000 });
+    const r = await runS2S([...TRAIN_FIXTURE, '-q', 'train', '--config', 'tiny', ...QUICK], { cwd, timeoutMs: 300_000 });
     assert.equal(r.code, 0, r.stderr);
     assert.ok(existsSync(join(cwd, 'checkpoints', 'tiny', 'last', 'checkpoint.json')), 'the run is under the working directory');
   });
@@ -62,7 +63,7 @@ describe('paths from a directory other than the project', () => {
     writeFileSync(join(project, 'package.json'), '{ "name": "user-project", "private": true }\n');
     symlinkSync(REPO_ROOT, join(project, 'node_modules', 's2s'), 'dir');
     symlinkSync(join('..', 's2s', 'bin', 's2s'), join(project, 'node_modules', '.bin', 's2s'));
-    const r = spawnSync('npx', ['--no-install', 's2s', '--backend', 'cpu', '-q', 'train', '--config', 'tiny', ...QUICK], {
+    const r = spawnSync('npx', ['--no-install', 's2s', ...TRAIN_FIXTURE, '-q', 'train', '--config', 'tiny', ...QUICK], {
       cwd: project,
       encoding: 'utf8',
       timeout: 300_000,
