@@ -1,5 +1,5 @@
 /**
- * Crash safety: `s2s train` (tiny config, cpu, fixed seed, a checkpoint after
+ * Crash safety: `s2s train` (tiny config, single-threaded wasm, fixed seed, a checkpoint after
  * every step) is killed with SIGKILL at random moments — during steps and
  * during checkpoint writes — 20 times. After each kill the newest checkpoint
  * must load and never go backwards, and `--resume` must continue from it; at
@@ -16,11 +16,12 @@ import seedrandom from 'seedrandom';
 import { UserError } from '../../src/errors.ts';
 import { disposeModel } from '../../src/model/seq2seq.ts';
 import { loadCheckpoint, resolveCheckpointDir } from '../../src/train/checkpoint.ts';
-import { REPO_ROOT, runS2S, S2S_BIN } from '../helpers/cli.ts';
+import { REPO_ROOT, runS2S, S2S_BIN, TRAIN_FIXTURE } from '../helpers/cli.ts';
 
 const KILLS = 20;
-// Far more steps than 20 kills can reach: a kill lands at most ~5 steps (0.2 s each) after the previous
-// resume, and a run that finishes before its kill would end the test early.
+// Far more steps than 20 kills can reach (and within --epochs 9, 153 steps): a kill lands at most ~2 steps
+// plus 150 ms (a few steps of ~40 ms each) after the previous resume, and a run that finishes before its
+// kill would end the test early.
 const MAX_STEPS = 150;
 const work = mkdtempSync(join(tmpdir(), 's2s-crash-'));
 after(() => rmSync(work, { recursive: true, force: true }));
@@ -30,7 +31,7 @@ before(async () => {
 });
 
 const trainArgs = (out: string, ...extra: string[]) => [
-  '--backend', 'cpu', 'train', '--config', 'tiny', '--out', out, '--seed', '7', '--epochs', '9',
+  ...TRAIN_FIXTURE, 'train', '--config', 'tiny', '--out', out, '--seed', '7', '--epochs', '9',
   '--max-steps', String(MAX_STEPS), '--log-every', '1', ...extra,
 ];
 
@@ -90,7 +91,7 @@ async function newestCheckpointStep(out: string): Promise<number> {
 }
 
 describe('s2s train killed with SIGKILL at random moments', () => {
-  test(`${KILLS} kills, each leaving a loadable checkpoint; the resumed run matches an uninterrupted one`, { timeout: 600_000 }, async () => {
+  test(`${KILLS} kills, each leaving a loadable checkpoint; the resumed run matches an uninterrupted one`, { timeout: 600_000 }, async (t) => {
     const reference = join(work, 'reference');
     const whole = await runS2S(trainArgs(reference), { timeoutMs: 300_000 });
     assert.equal(whole.code, 0, whole.stderr);
@@ -104,10 +105,10 @@ describe('s2s train killed with SIGKILL at random moments', () => {
       assert.ok(attempt < KILLS * 2, `the run finished after only ${kills} kills`);
       const resume = saved > 0;
       // Kill 0-1 logged steps after the first one. Every other kill comes 0-20 ms after a step's log line, while
-      // that step's checkpoints are being written (the trainer logs a step, then saves); the rest 0-600 ms
+      // that step's checkpoints are being written (the trainer logs a step, then saves); the rest 0-150 ms
       // later: inside a step, a validation or a checkpoint write.
       const stepsBeforeKill = Math.floor(random() * 2);
-      const delayMs = Math.floor(random() * (attempt % 2 === 0 ? 20 : 600));
+      const delayMs = Math.floor(random() * (attempt % 2 === 0 ? 20 : 150));
       const args = trainArgs(out, '--save-every', '1', '--keep', '1', ...(resume ? ['--resume', out] : ['--force']));
       const r = await trainAndKill(args, stepsBeforeKill, delayMs);
       if (resume) assert.match(r.stderr, new RegExp(`resuming after step ${saved}\\b`), r.stderr);
@@ -120,6 +121,7 @@ describe('s2s train killed with SIGKILL at random moments', () => {
       if (step < lastLogged) duringSave += 1; // killed after a step, before its checkpoint was complete
       saved = step;
     }
+    t.diagnostic(`${duringSave} of ${kills} kills between a step and the end of its checkpoint write; the last left step ${saved} of ${MAX_STEPS}`);
     assert.ok(saved < MAX_STEPS, 'training must not have finished during the kills');
     assert.ok(duringSave > 0, 'some kills landed between a step and the end of its checkpoint write');
 
