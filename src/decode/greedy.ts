@@ -1,8 +1,10 @@
 /**
  * Greedy search: at each step every sentence of the batch takes its most
  * probable next token that may be output (not <pad> or <sos>: NEVER_OUTPUT).
- * Sentences leave the batch when they emit <eos> or reach their length limit;
- * each sentence is encoded once, when it enters the batch. Offline, a batch is
+ * Sentences end when they emit <eos> or reach their length limit (their rows
+ * leave the batch once a quarter of it has ended, or when others join; the
+ * encoder memory is then cut to the longest source left); each sentence is
+ * encoded once, when it enters the batch. Offline, a batch is
  * a length-sorted slice of the input (greedySearch); a server streams
  * sentences in (greedyStream): they join the rows still searching between
  * steps, and each leaves with its result as soon as it ends. A row's result
@@ -90,23 +92,40 @@ function hypothesis(o: Output, opts: SearchOptions): Hypothesis {
 
 async function greedyRows(model: Seq2Seq, inputs: TargetInputs, opts: SearchOptions, maxRows: number, take: (max: number) => StreamSentence[]): Promise<void> {
   const perRow = candidatesPerRow(1, model.dims.tgtVocab);
-  /** rows[r]: the sentence decoder row r belongs to. */
-  let rows: Row[] = [];
+  /** rows[r]: the sentence decoder row r belongs to, or null once it ended (until the rows are compacted). */
+  let rows: (Row | null)[] = [];
+  /** Rows still searching. */
+  let live = 0;
   let dec: SearchState | null = null;
   /** Each row's previous output token. */
   let previous = new Int32Array(0);
   try {
     for (;;) {
       const joining: Row[] = [];
-      for (const sentence of take(maxRows - rows.length)) {
+      for (const sentence of take(maxRows - live)) {
         const row = { sentence, limit: outputLimit(sentence.ids.length, opts), out: { ids: [], logProb: 0, length: 0, attention: [] } };
         if (row.limit > 0) joining.push(row);
         else sentence.found(hypothesis(row.out, opts));
+      }
+      // Rows that ended leave the decoding when others join, or once they are a quarter of it:
+      // selecting the rows that go on copies the whole decoding, more than an ended row costs a step.
+      const ended = rows.length - live;
+      if (dec !== null && ended > 0 && (joining.length > 0 || live === 0 || ended * 4 >= rows.length)) {
+        const kept = rows.flatMap((row, r) => (row ? [r] : []));
+        if (kept.length === 0) {
+          disposeDecoding(dec);
+          dec = null;
+        } else {
+          dec = keepRows(dec, kept, true, Math.max(1, ...kept.map((r) => rows[r]!.sentence.ids.length)));
+        }
+        previous = Int32Array.from(kept, (r) => previous[r]!);
+        rows = kept.map((r) => rows[r]!);
       }
       if (joining.length > 0) {
         const fresh = startDecoding(model, joining.map((r) => r.sentence.ids), joining.map((_, i) => i));
         dec = dec ? mergeDecoding(dec, fresh) : fresh;
         rows = rows.concat(joining);
+        live += joining.length;
         const next = new Int32Array(rows.length).fill(SOS);
         next.set(previous);
         previous = next;
@@ -117,30 +136,24 @@ async function greedyRows(model: Seq2Seq, inputs: TargetInputs, opts: SearchOpti
       if (opts.pause) await opts.pause();
       const srcLen = dec.enc.states.shape[1];
       const { probs, tokens: candidates, attention } = step.candidates;
-      const tokens = new Int32Array(rows.length);
-      const continuing: number[] = [];
-      rows.forEach(({ sentence, limit, out }, r) => {
+      rows.forEach((row, r) => {
+        if (row === null) return;
+        const { sentence, limit, out } = row;
         // The most probable token that may be output (candidates are in order of probability).
         let c = r * perRow;
         while (NEVER_OUTPUT.has(candidates[c]!)) c++;
-        const token = (tokens[r] = candidates[c]!);
+        const token = (previous[r] = candidates[c]!);
         out.logProb += Math.log(probs[c]!);
         out.length += 1;
         if (token !== EOS) {
           out.ids.push(token);
           if (attention) out.attention.push(Array.from(attention.subarray(r * srcLen, r * srcLen + sentence.ids.length)));
-          if (out.ids.length < limit) return continuing.push(r);
+          if (out.ids.length < limit) return;
         }
+        rows[r] = null;
+        live -= 1;
         sentence.found(hypothesis(out, opts));
       });
-      if (continuing.length === 0) {
-        disposeDecoding(dec);
-        dec = null;
-      } else if (continuing.length < rows.length) {
-        dec = keepRows(dec, continuing, true);
-      }
-      previous = Int32Array.from(continuing, (r) => tokens[r]!);
-      rows = continuing.map((r) => rows[r]!);
     }
   } finally {
     if (dec) disposeDecoding(dec);

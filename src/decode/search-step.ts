@@ -167,12 +167,19 @@ export function encoderTensors(enc: EncoderMemory): tf.Tensor[] {
 /**
  * Replaces the decoding's tensors by their rows `rows` (the state always, the
  * encoder output when `encoderToo`), disposing the old ones.
+ * @param srcLen with encoderToo: keep only the first srcLen source positions
+ *   of the encoder output (the kept rows' longest source; what lies beyond is
+ *   padding, which gets no attention)
  */
-export function keepRows(d: SearchState, rows: readonly number[], encoderToo: boolean): SearchState {
+export function keepRows(d: SearchState, rows: readonly number[], encoderToo: boolean, srcLen?: number): SearchState {
   const next = tidyKeep(() => {
     const at = tf.tensor1d(Int32Array.from(rows), 'int32');
-    const enc = encoderToo ? gatherEncoderRows(d.enc, at) : d.enc;
-    const stepMask = encoderToo && d.stepMask ? tf.gather(d.stepMask, at) : d.stepMask;
+    const width = d.enc.states.shape[1];
+    // Source positions are axis 1, but the last axis of stepMask [rows, 1, srcLen].
+    const trim = <T extends tf.Tensor>(t: T, srcAxis = 1): T =>
+      srcLen === undefined || srcLen >= width ? t : (tf.slice(t, t.shape.map(() => 0), t.shape.map((n, axis) => (axis === srcAxis ? srcLen : n))) as T);
+    const stepMask = encoderToo && d.stepMask ? tf.gather(trim(d.stepMask, 2), at) : d.stepMask;
+    const enc = encoderToo ? gatherEncoderRows(trimmed(d.enc, trim), at) : d.enc;
     return { enc, state: gatherStateRows(d.state, at), weights: d.weights, stepMask };
   });
   if (encoderToo) tf.dispose([...encoderTensors(d.enc), ...(d.stepMask ? [d.stepMask] : [])]);
@@ -209,6 +216,12 @@ export function mergeDecoding(a: SearchState, b: SearchState): SearchState {
   const masks = [a.stepMask, b.stepMask].filter((m): m is tf.Tensor3D => m !== null);
   tf.dispose([...encoderTensors(a.enc), ...stateTensors(a.state), ...encoderTensors(b.enc), ...stateTensors(b.state), ...b.weights.owned, ...masks]);
   return { ...next, weights: a.weights };
+}
+
+/** The encoder memory with `trim` applied to each of its tensors (dot attention's keys stay its states). */
+function trimmed(enc: EncoderMemory, trim: <T extends tf.Tensor>(t: T, srcAxis?: number) => T): EncoderMemory {
+  const states = trim(enc.states);
+  return { states, keys: enc.keys === enc.states ? states : trim(enc.keys), maskBias: trim(enc.maskBias) };
 }
 
 export function disposeDecoding(d: SearchState): void {

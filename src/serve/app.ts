@@ -144,10 +144,13 @@ export function createTranslationServer(options: ServerOptions = {}): Translatio
   let model: ServedModel | null = null;
   let closing: Promise<void> | null = null;
   let requests = 0;
+  /** POST /translate requests received but not yet queued (or answered): a greedy decode waits for them. */
+  const arriving = new Set<FastifyRequest>();
   const batcher = new Batcher<RequestOptions, TranslationJson>(
     limits,
     (opts, batch, more) => decodeBatch(model!, limits, opts, batch, more),
     (opts) => opts.beam === 1,
+    () => arriving.size > 0,
   );
 
   const app = Fastify({
@@ -179,9 +182,13 @@ export function createTranslationServer(options: ServerOptions = {}): Translatio
   };
   app.addHook('onResponse', async (req, reply) => access(req, reply.statusCode, reply.elapsedTime));
   app.addHook('onRequestAbort', async (req) => access(req, 499, performance.now() - startOf(req)));
-  app.addHook('onRequest', async (req) => {
+  app.addHook('onRequest', async (req, reply) => {
     requests += 1;
     starts.set(req, performance.now());
+    if (req.method !== 'POST') return;
+    // Until it is queued, or answered, or its connection closes (a slow client cut off included).
+    arriving.add(req);
+    reply.raw.once('close', () => arriving.delete(req));
   });
 
   app.setErrorHandler((err: FastifyError | HttpError, _req, reply) => {
@@ -217,6 +224,7 @@ export function createTranslationServer(options: ServerOptions = {}): Translatio
     const texts = requestTexts(body, limits);
     const opts = requestOptions(body, model.translator.config.decoding, limits);
     let submission;
+    arriving.delete(req);
     try {
       submission = batcher.submit(JSON.stringify(opts), opts, texts);
     } catch (err) {

@@ -3,11 +3,23 @@
  * options wait in one queue and are decoded together, up to `maxBatch`
  * sentences, or once the oldest has waited `maxWaitMs` (counted from when the
  * decoder became free, if later). One decode runs at a time; a decode that
- * can (a streaming search) takes sentences that queue up while it runs
- * between its steps, as long as no other queue is overdue. A request's
- * sentences can span batches. Knows nothing about HTTP.
+ * can (a streaming search) starts as soon as the decoder is free and takes
+ * sentences that queue up while it runs between its steps, in groups, as long
+ * as no other queue is overdue. A request's sentences can span batches.
+ * Knows nothing about HTTP.
  */
 import { UserError } from '../errors.ts';
+
+/**
+ * Sentences join a running streaming decode once they are 1/JOIN_SHARE of the
+ * sentences decoding, or once the first has waited JOIN_WAITS × maxWaitMs.
+ * Each join runs the encoder and copies the decoding, which costs less per
+ * sentence the more join at once: at 64 concurrent clients, groups of half
+ * the decoding rather than of 8 halved the joins and raised sentences/s
+ * (see docs/serve.md).
+ */
+const JOIN_SHARE = 2;
+const JOIN_WAITS = 20;
 
 export interface BatcherLimits {
   /** Most sentences decoded together. */
@@ -76,8 +88,6 @@ interface Item<R> {
   index: number;
   job: Job<R>;
   arrived: number;
-  /** Arrived for a streaming decode at a batcher with nothing queued, idle for maxWaitMs: starts at once. */
-  eager: boolean;
 }
 
 interface Queue<O, R> {
@@ -93,6 +103,7 @@ export class Batcher<O, R> {
   private freeSince = -Infinity;
   private flushNow = false;
   private timer: NodeJS.Timeout | null = null;
+  private immediate: NodeJS.Immediate | null = null;
   private idleWaiters: (() => void)[] = [];
   private readonly counts = { batches: 0, sentences: 0, largestBatch: 0, decodeMs: 0, waitMs: 0, sentenceMs: 0 };
   /** Sentences decoding now. */
@@ -100,13 +111,15 @@ export class Batcher<O, R> {
 
   /**
    * @param streams whether decodes of these options take sentences while they run (see DecodeBatch):
-   *   then a request that finds nothing queued and the decoder idle for maxWaitMs (no company in sight)
-   *   starts decoding at once, since others can join it
+   *   then their sentences start decoding as soon as the decoder is free, since others can join them,
+   *   unless `arriving` says more requests are on their way (then they wait for them, or maxWaitMs)
+   * @param arriving whether requests have arrived that are not submitted yet (their bodies are being read)
    */
   constructor(
     private readonly limits: BatcherLimits,
     private readonly decode: DecodeBatch<O, R>,
     private readonly streams: (options: O) => boolean = () => false,
+    private readonly arriving: () => boolean = () => false,
   ) {}
 
   /**
@@ -126,8 +139,7 @@ export class Batcher<O, R> {
     const queue = this.queues.get(key) ?? { options, items: [] };
     this.queues.set(key, queue);
     const arrived = performance.now();
-    const eager = !this.running && this.queued === 0 && arrived - this.freeSince >= this.limits.maxWaitMs && this.streams(options);
-    texts.forEach((text, index) => queue.items.push({ text, index, job, arrived, eager }));
+    texts.forEach((text, index) => queue.items.push({ text, index, job, arrived }));
     this.queued += texts.length;
     this.schedule();
     return {
@@ -186,21 +198,30 @@ export class Batcher<O, R> {
     this.notifyIdle();
   }
 
-  /** Starts the next batch if one is ready, else sets a timer for when the oldest queue will be. */
-  private schedule(): void {
+  /**
+   * Starts the next batch if one is ready, else sets a timer for when the oldest queue will be.
+   * @param streamNow whether a streaming decode starts now; else it starts after the requests that
+   *   arrived in this turn of the event loop (setImmediate) have queued, so that they start together
+   */
+  private schedule(streamNow = false): void {
     this.clearTimer();
     if (this.running || this.queued === 0) return;
     const now = performance.now();
-    let next: { key: string; due: number } | null = null;
+    let next: { key: string; due: number; streams: boolean } | null = null;
     for (const [key, queue] of this.queues) {
       const full = queue.items.length >= this.limits.maxBatch;
-      // Sentences that queued up during the last decode still wait maxWaitMs for the
-      // clients it just answered: otherwise those form a second, smaller batch every time.
-      const due = full || this.flushNow || queue.items[0]!.eager ? -Infinity : Math.max(queue.items[0]!.arrived, this.freeSince) + this.limits.maxWaitMs;
-      if (next === null || due < next.due) next = { key, due };
+      // A streaming decode starts at once (after this turn of the event loop), unless requests are
+      // arriving: company joins it between steps. Others wait for company, and sentences that
+      // queued up during the last decode still wait maxWaitMs for the clients it just answered:
+      // otherwise those form a second, smaller batch every time.
+      const streams = !full && !this.flushNow && this.streams(queue.options) && !this.arriving();
+      const due = full || this.flushNow || streams ? -Infinity : Math.max(queue.items[0]!.arrived, this.freeSince) + this.limits.maxWaitMs;
+      if (next === null || due < next.due) next = { key, due, streams };
     }
     if (next === null) return;
-    if (next.due <= now) {
+    if (next.streams && !streamNow) {
+      this.immediate = setImmediate(() => this.schedule(true));
+    } else if (next.due <= now) {
       void this.run(next.key);
     } else {
       this.timer = setTimeout(() => this.schedule(), Math.ceil(next.due - now));
@@ -209,7 +230,9 @@ export class Batcher<O, R> {
 
   private clearTimer(): void {
     if (this.timer !== null) clearTimeout(this.timer);
+    if (this.immediate !== null) clearImmediate(this.immediate);
     this.timer = null;
+    this.immediate = null;
   }
 
   private async run(key: string): Promise<void> {
@@ -243,10 +266,10 @@ export class Batcher<O, R> {
   }
 
   /**
-   * Whether sentences of queue `key` join the decode running now: once an
-   * eighth of maxBatch are queued or the first has waited maxWaitMs (each
-   * join costs an encoder run, so they join in groups), and as long as no
-   * other queue is due (it gets its turn when this decode ends).
+   * Whether sentences of queue `key` join the decode running now: once they
+   * are half as many as those decoding (or fill its free rows), or the first
+   * has waited 20 × maxWaitMs (see JOIN_SHARE), and as long as no other queue
+   * is due (it gets its turn when this decode ends).
    */
   private joinNow(key: string): boolean {
     const now = performance.now();
@@ -255,7 +278,8 @@ export class Batcher<O, R> {
     }
     const queue = this.queues.get(key);
     if (!queue) return false;
-    return this.flushNow || queue.items.length >= Math.ceil(this.limits.maxBatch / 8) || queue.items[0]!.arrived + this.limits.maxWaitMs <= now;
+    const group = Math.max(1, Math.min(this.limits.maxBatch - this.decoding, Math.ceil(this.decoding / JOIN_SHARE)));
+    return this.flushNow || queue.items.length >= group || queue.items[0]!.arrived + JOIN_WAITS * this.limits.maxWaitMs <= now;
   }
 
   /**

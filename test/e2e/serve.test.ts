@@ -152,8 +152,22 @@ describe('s2s serve (toy checkpoint, cpu, real sockets)', { timeout: 600_000 }, 
       assertSameAsCli(a.body.translations[0], greedy[i]!, 1);
     });
     assert.equal(after.sentences - before.sentences, 20);
+    // A greedy decode starts at once and the others join it between steps (how many decode at the
+    // same time depends on how fast they arrive: the 2,000-request test has 64 at a time).
     assert.ok(after.batches - before.batches < 20, `20 requests in ${after.batches - before.batches} batches`);
-    assert.ok(after.largestBatch > 1);
+  });
+
+  test('a lone greedy request starts decoding at once, also right after the previous answer (no --max-wait-ms window)', async () => {
+    const before = (await info(main.url)).stats;
+    for (const text of SENTENCES.slice(0, 5)) {
+      const a = await post(main.url, { text });
+      assert.equal(a.status, 200, JSON.stringify(a.body));
+    }
+    const after = (await info(main.url)).stats;
+    assert.equal(after.sentences - before.sentences, 5);
+    assert.equal(after.batches - before.batches, 5, 'one decode each');
+    // Waiting for the 300 ms window, the five would have waited 1,500 ms in the queue.
+    assert.ok(after.waitMs - before.waitMs < 300, `queue wait ${after.waitMs - before.waitMs} ms for 5 sentences`);
   });
 
   test('beam, nbest and lengthPenalty as s2s translate --beam 3 --nbest 2 --length-penalty 0.6; texts answered in input order', async () => {
@@ -255,7 +269,8 @@ describe('s2s serve (toy checkpoint, cpu, real sockets)', { timeout: 600_000 }, 
     const abandoned = fetch(`${main.url}/translate`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ text: 'Tom is busy.' }),
+      // A beam search waits the 300 ms window for company (a greedy one would start at once).
+      body: JSON.stringify({ text: 'Tom is busy.', beam: 2 }),
       signal: queued.signal,
     }).catch((err: Error) => err);
     await new Promise((resolve) => setTimeout(resolve, 100));
@@ -286,11 +301,12 @@ describe('s2s serve (toy checkpoint, cpu, real sockets)', { timeout: 600_000 }, 
         }),
       );
     };
-    // 64 clients fill batches of 64, which start at once instead of after the 300 ms window.
+    // Warm-up: greedy decodes start at once and the clients' requests join them.
     await run(128, 64);
     const start = await info(main.url);
     await run(2000, 64);
     const end = await info(main.url);
+    assert.ok(end.stats.largestBatch > 1, `64 clients' sentences decoded together: at most ${end.stats.largestBatch} at a time`);
     assert.equal(end.tensors, start.tensors, 'tensors after 2,000 requests');
     assert.ok(end.memory.heapUsed - start.memory.heapUsed < 64 * 2 ** 20, `heap grew by ${end.memory.heapUsed - start.memory.heapUsed} bytes`);
   });

@@ -120,30 +120,62 @@ describe('Batcher', () => {
     assert.equal(stats.largestBatch, 3);
   });
 
-  test('sentences join a running decode in groups: an eighth of maxBatch queued, or the first waited maxWaitMs', async () => {
-    const { batcher, steps } = streaming({ maxBatch: 16, maxWaitMs: 60_000, maxQueue: 100 });
-    const first = submit(batcher, 'o', ['a'.repeat(16), ...Array<string>(15).fill('b')]); // a full batch starts at once
-    await new Promise((resolve) => setTimeout(resolve, 12));
-    const lone = submit(batcher, 'o', ['x']);
-    await new Promise((resolve) => setTimeout(resolve, 12));
-    assert.ok(steps.every((rows) => !rows.includes('x')), 'one sentence waits for company');
-    const pair = submit(batcher, 'o', ['y']);
-    assert.deepEqual(await Promise.all([lone, pair]), [['X'], ['Y']]);
-    assert.ok(steps.some((rows) => rows.includes('x') && rows.includes('y') && rows.includes('a'.repeat(16))), JSON.stringify(steps));
-    await first;
+  test('sentences join a running decode in groups: half as many as are decoding, or enough to fill it', async () => {
+    const { batcher, steps } = streaming({ maxBatch: 12, maxWaitMs: 60_000, maxQueue: 100 }, true);
+    const long = 'a'.repeat(12);
+    const first = submit(batcher, 'o', Array<string>(8).fill(long)); // starts at once: the decoder is free
+    await new Promise((resolve) => setTimeout(resolve, 7));
+    const three = ['x', 'y', 'z'].map((t) => submit(batcher, 'o', [t]));
+    await new Promise((resolve) => setTimeout(resolve, 15));
+    assert.ok(steps.every((rows) => !rows.includes('x')), `three wait while eight decode: ${JSON.stringify(steps)}`);
+    const fourth = submit(batcher, 'o', ['w']);
+    assert.deepEqual(await Promise.all([...three, fourth]), [['X'], ['Y'], ['Z'], ['W']]);
+    const joined = steps.findIndex((rows) => rows.includes('x'));
+    assert.deepEqual(steps[joined], [...Array<string>(8).fill(long), 'x', 'y', 'z', 'w'], 'the four joined together');
+    // Two more while 8 decode with 4 rows free: 2 < 8 / 2, so they wait; 2 more fill the free rows and all 4 join.
+    const pair = ['p', 'q'].map((t) => submit(batcher, 'o', [t]));
+    await new Promise((resolve) => setTimeout(resolve, 15));
+    assert.ok(steps.every((rows) => !rows.includes('p')), JSON.stringify(steps));
+    const more = ['r', 's'].map((t) => submit(batcher, 'o', [t]));
+    assert.deepEqual(await Promise.all([...pair, ...more]), [['P'], ['Q'], ['R'], ['S']]);
+    assert.ok(steps.every((rows) => rows.length <= 12), JSON.stringify(steps));
+    assert.ok(steps.every((rows) => rows.includes('p') === rows.includes('s')), JSON.stringify(steps));
+    assert.deepEqual(await first, Array<string>(8).fill(long.toUpperCase()));
+    assert.equal(batcher.stats().batches, 1, 'one decode');
   });
 
-  test('a streaming decode starts at once for a request that finds the batcher idle; the next ones wait for company', async () => {
+  test('a streaming decode starts as soon as the decoder is free (with what arrived in the same turn of the event loop), also right after answering a request', async () => {
     const { batcher, steps } = streaming({ maxBatch: 16, maxWaitMs: 60_000, maxQueue: 100 }, true);
+    const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
     const first = submit(batcher, 'o', ['aaa']);
+    assert.equal(batcher.stats().batches, 0, 'requests of the same turn come along');
+    await turn();
     assert.equal(batcher.stats().batches, 1, 'started without waiting');
-    const queued = batcher.submit('o', 'o', ['x']);
-    assert.equal(batcher.stats().queued, 1);
-    assert.deepEqual(await first, ['AAA']);
-    assert.equal(batcher.stats().queued, 1, 'the second waits (for company, or maxWaitMs)');
-    queued.cancel(new Error('gone'));
-    await assert.rejects(queued.promise, /gone/);
-    assert.deepEqual(steps, [['aaa'], ['aaa'], ['aaa']]);
+    const second = submit(batcher, 'o', ['x']); // one sentence decoding: one queued is company enough
+    assert.deepEqual(await Promise.all([first, second]), [['AAA'], ['X']]);
+    assert.deepEqual(steps.slice(0, 2), [['aaa'], ['aaa', 'x']]);
+    assert.equal(batcher.stats().batches, 1);
+    // The next request of a client just answered does not wait maxWaitMs for company.
+    await new Promise((resolve) => setTimeout(resolve, 1)); // the decode has ended
+    const third = submit(batcher, 'o', ['yy']);
+    const alsoThird = submit(batcher, 'o', ['zz']);
+    await turn();
+    assert.equal(batcher.stats().batches, 2, 'started without waiting');
+    assert.equal(batcher.stats().queued, 0);
+    assert.deepEqual(await Promise.all([third, alsoThird]), [['YY'], ['ZZ']]);
+    assert.deepEqual(steps.at(-1), ['yy', 'zz'], 'the same turn\'s requests decode together');
+  });
+
+  test('a decode that cannot stream waits for company, also after the last decode ended', async () => {
+    const { batcher, batches } = recording({ maxBatch: 16, maxWaitMs: 30, maxQueue: 100 });
+    const first = submit(batcher, 'o', ['a']);
+    assert.equal(batcher.stats().batches, 0, 'waits for company');
+    const second = submit(batcher, 'o', ['b']);
+    assert.deepEqual(await Promise.all([first, second]), [['o:A'], ['o:B']]);
+    const third = submit(batcher, 'o', ['c']);
+    assert.equal(batcher.stats().batches, 1, 'waits again');
+    assert.deepEqual(await third, ['o:C']);
+    assert.deepEqual(batches.map((b) => b.texts), [['a', 'b'], ['c']]);
   });
 
   test('a streaming decode stops taking sentences when another queue is due', async () => {
