@@ -5,13 +5,14 @@
  *   data-worker.ts lines FILE          a plain Node loop over the file's lines (readline)
  *   data-worker.ts prepare FILE DIR    prepareDataset with the default config on FILE into DIR
  *   data-worker.ts train FILE DIR N    N training steps (cpu-light config) from the set in DIR
- *   data-worker.ts audit FILE          auditCorpus with the default config on FILE
+ *   data-worker.ts audit FILE          auditCorpus with the default config on FILE (threads: the available cores, as `s2s audit`)
  *   data-worker.ts warm                starts the backend once (untimed), so its library is in the page cache
  *
  * `cpuSeconds` is the process's user + system CPU time over the measured part,
  * which a loaded machine inflates less than the elapsed `seconds`.
  */
 import { createReadStream } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { createInterface } from 'node:readline';
 import { DEFAULTS, buildConfig } from '../src/config.ts';
 
@@ -52,8 +53,9 @@ async function audit(file: string): Promise<object> {
   const { auditCorpus } = await import('../src/data/audit.ts');
   const config = benchDataConfig(file);
   return timed(async () => {
-    const report = await auditCorpus(config.data);
-    return { pairs: report.pairs };
+    const workers = availableParallelism();
+    const report = await auditCorpus(config.data, { workers });
+    return { pairs: report.pairs, workers };
   });
 }
 

@@ -14,7 +14,7 @@
  *     batch plan, the step), and peak RSS over the first --steps steps and its ratio
  *     to the first size's; the backend is started once, untimed, before the first
  *     timed run, so that no run pays for reading TensorFlow's library from disk;
- *   - `audit` (auditCorpus, default config): seconds and peak RSS.
+ *   - `audit` (auditCorpus, default config, as many threads as `s2s audit` takes): seconds, CPU seconds and peak RSS.
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
@@ -50,7 +50,7 @@ export interface DataBenchRow {
     peakRssTimesFirst: number;
     steps: number;
   } | null;
-  audit: { seconds: number; cpuSeconds: number; peakRssMb: number } | null;
+  audit: { seconds: number; cpuSeconds: number; peakRssMb: number; workers: number } | null;
   /** The 1-minute load average when the size was done (the machine may be shared). */
   loadAverage: number;
 }
@@ -135,7 +135,7 @@ async function main(): Promise<void> {
       if (opts.audit) {
         log(`${pairs} pairs: audit`);
         const a = await worker(['audit', corpus]);
-        audit = { seconds: a.seconds, cpuSeconds: a.cpuSeconds, peakRssMb: a.peakRssMb };
+        audit = { seconds: a.seconds, cpuSeconds: a.cpuSeconds, peakRssMb: a.peakRssMb, workers: a.workers as number };
       }
       const row: DataBenchRow = {
         pairs,

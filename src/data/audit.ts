@@ -19,11 +19,12 @@
  * (Iglewicz and Hoaglin); median and MAD come from a 0.01-wide histogram of x,
  * and the MAD is taken as at least 0.05.
  */
+import { statSync } from 'node:fs';
 import { open, rename, rm } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { DataConfig } from '../config.ts';
 import { UserError } from '../errors.ts';
-import { SkipLog, openBytes, physicalLines, readCorpus, type Skip } from './corpus.ts';
+import { SkipLog, openBytes, physicalLines, readCorpus, tabSeparatedCorpus, type Skip } from './corpus.ts';
 import { TokenTable } from './token-count.ts';
 import { CJK_CLASS, Spans } from './token-scan.ts';
 import { defaultTokenizer, sideTokenizer, tokenSpans, tokenizeSide } from './tokenize.ts';
@@ -75,7 +76,16 @@ export interface AuditOptions {
   examples?: number;
   /** Progress: pairs read so far. */
   onProgress?: (pairs: number) => void;
+  /** Threads that read a tab-separated corpus of `parallelMinBytes` or more (default 1: this one). */
+  workers?: number;
+  /** Default PARALLEL_MIN_BYTES. */
+  parallelMinBytes?: number;
+  /** Bytes per piece the threads are given (default 1 MiB). */
+  pieceBytes?: number;
 }
+
+/** A smaller corpus is read on this thread: starting worker threads takes longer (about a second) than they would save. */
+export const PARALLEL_MIN_BYTES = 16e6;
 
 const Z_LIMIT = 3.5;
 const BIN = 0.01;
@@ -358,7 +368,89 @@ export function wrongScript(text: string, lang: string): boolean {
   return new ScriptCounts().of(text).wrongFor(defaultTokenizer(lang) === 'char');
 }
 
-/** Streams the corpus once and runs every check. Memory: O(pairs) bytes of typed arrays, plus the token counts. */
+const COPY = 1;
+const WRONG_SRC = 2;
+const WRONG_TGT = 4;
+const CONTROL_CHARS = 8;
+const TOO_LONG = 16;
+const PAIR_FLAGS: [number, CheckId][] = [
+  [COPY, 'copy'],
+  [WRONG_SRC, 'wrong-script-src'],
+  [WRONG_TGT, 'wrong-script-tgt'],
+  [CONTROL_CHARS, 'control-chars'],
+  [TOO_LONG, 'too-long'],
+];
+
+/**
+ * Everything the audit learns from one pair on its own (all but duplicates
+ * and outliers, which need the pairs before it): token counts, lengths, the
+ * two 64-bit keys and the per-pair findings as bits. Reused from pair to pair.
+ */
+export class PairChecks {
+  srcLength = 0;
+  tgtLength = 0;
+  exactHi = 0;
+  exactLo = 0;
+  nearHi = 0;
+  nearLo = 0;
+  /** COPY | WRONG_SRC | … */
+  flags = 0;
+  readonly srcCounts = new TokenTable();
+  readonly tgtCounts = new TokenTable();
+  private readonly hash = new Hash64();
+  private readonly nearSrc = new NearKey();
+  private readonly nearTgt = new NearKey();
+  private readonly srcScript = new ScriptCounts();
+  private readonly tgtScript = new ScriptCounts();
+  private readonly srcSpans = new Spans();
+  private readonly tgtSpans = new Spans();
+  private readonly cjkSide: { src: boolean; tgt: boolean };
+
+  constructor(private readonly data: Readonly<DataConfig>) {
+    this.cjkSide = { src: defaultTokenizer(data.srcLang) === 'char', tgt: defaultTokenizer(data.tgtLang) === 'char' };
+  }
+
+  check(src: string, tgt: string): this {
+    const { data, hash, nearSrc, nearTgt } = this;
+    const s = (this.srcLength = countSide(data, 'src', src, this.srcSpans, this.srcCounts));
+    const t = (this.tgtLength = countSide(data, 'tgt', tgt, this.tgtSpans, this.tgtCounts));
+    hash.reset().text(src).text('\t').text(tgt).finish();
+    this.exactHi = hash.hi;
+    this.exactLo = hash.lo;
+    nearSrc.of(src);
+    nearTgt.of(tgt);
+    hash.reset().units(nearSrc.units, nearSrc.length).text('\t').units(nearTgt.units, nearTgt.length).finish();
+    this.nearHi = hash.hi;
+    this.nearLo = hash.lo;
+    let flags = 0;
+    if (nearSrc.equals(nearTgt)) flags |= COPY;
+    if (this.srcScript.of(src).wrongFor(this.cjkSide.src)) flags |= WRONG_SRC;
+    if (this.tgtScript.of(tgt).wrongFor(this.cjkSide.tgt)) flags |= WRONG_TGT;
+    if (this.srcScript.control || this.tgtScript.control) flags |= CONTROL_CHARS;
+    if (s > data.maxLen || t > data.maxLen) flags |= TOO_LONG;
+    this.flags = flags;
+    return this;
+  }
+}
+
+/** One pair as the audit's ordered part takes it: where it is and what PairChecks found. */
+export interface CheckedPair {
+  line: number;
+  srcLength: number;
+  tgtLength: number;
+  exactHi: number;
+  exactLo: number;
+  nearHi: number;
+  nearLo: number;
+  flags: number;
+}
+
+/**
+ * Streams the corpus once and runs every check. Memory: O(pairs) bytes of
+ * typed arrays, plus the token counts. A tab-separated corpus is read on
+ * `opts.workers` threads when that is over 1 (audit-parallel.ts), with the
+ * same report.
+ */
 export async function auditCorpus(data: Readonly<DataConfig>, opts: AuditOptions = {}): Promise<AuditReport & { flaggedLines: Map<string, LineSet> }> {
   const keep = opts.examples ?? 3;
   const findings = new Map<CheckId, Finding>();
@@ -382,16 +474,28 @@ export async function auditCorpus(data: Readonly<DataConfig>, opts: AuditOptions
     if (!lines) flaggedLines.set(file, (lines = new LineSet()));
     return lines;
   };
-  /** Records a finding at `where` (`file:line`), which is line `line` of the file whose flagged lines are `lines`. */
-  const flagAt = (id: CheckId, where: string, lines: LineSet, line: number): void => {
+  const fileNames: string[] = [];
+  let lines = new LineSet();
+  /** Records a finding at line `line` of the current file. */
+  const flagLine = (id: CheckId, line: number): void => {
+    const finding = findings.get(id)!;
+    finding.count += 1;
+    if (finding.examples.length < keep) finding.examples.push(`${fileNames.at(-1)}:${line}`);
+    lines.add(line);
+  };
+  /** Records a finding at `where` (`file:line`) of any file. */
+  const flag = (id: CheckId, where: string): void => {
+    const colon = where.lastIndexOf(':');
     const finding = findings.get(id)!;
     finding.count += 1;
     if (finding.examples.length < keep) finding.examples.push(where);
-    lines.add(line);
+    linesOf(where.slice(0, colon)).add(Number(where.slice(colon + 1)));
   };
-  const flag = (id: CheckId, where: string): void => {
-    const colon = where.lastIndexOf(':');
-    flagAt(id, where, linesOf(where.slice(0, colon)), Number(where.slice(colon + 1)));
+  /** The pairs that follow are from `file`. */
+  const enterFile = (file: string): void => {
+    if (fileNames.at(-1) === file) return;
+    fileNames.push(file);
+    lines = linesOf(file);
   };
 
   // Malformed rows: empty sides are their own finding; every one is recorded.
@@ -404,50 +508,20 @@ export async function auditCorpus(data: Readonly<DataConfig>, opts: AuditOptions
 
   const exact = new HashSet64();
   const near = new HashSet64();
-  const hash = new Hash64();
-  const nearSrc = new NearKey();
-  const nearTgt = new NearKey();
-  const srcScript = new ScriptCounts();
-  const tgtScript = new ScriptCounts();
-  const cjkSide = { src: defaultTokenizer(data.srcLang) === 'char', tgt: defaultTokenizer(data.tgtLang) === 'char' };
-  const srcSpans = new Spans();
-  const tgtSpans = new Spans();
-  const srcCounts = new TokenTable();
-  const tgtCounts = new TokenTable();
   const histogram = new Float64Array(BINS);
   // Per pair, for the length-ratio outliers: its bin and where it is (file number, line).
   let bins = new Int16Array(1 << 16);
   let fileOf = new Uint8Array(1 << 16);
   let lineOf = new Int32Array(1 << 16);
-  const fileNames: string[] = [];
   let pairs = 0;
-  let lines = new LineSet();
-  for await (const { src, tgt, origin } of readCorpus(data, skips)) {
+  /** The checks that need the pairs before this one, in corpus order. */
+  const take = (p: CheckedPair): void => {
     if (pairs % 65536 === 0) opts.onProgress?.(pairs);
-    // `file:line`, the file's name cut out only when it changes.
-    const colon = origin.lastIndexOf(':');
-    if (fileNames.length === 0 || colon !== fileNames.at(-1)!.length || !origin.startsWith(fileNames.at(-1)!)) {
-      fileNames.push(origin.slice(0, colon));
-      lines = linesOf(fileNames.at(-1)!);
-    }
-    let line = 0;
-    for (let i = colon + 1; i < origin.length; i++) line = 10 * line + origin.charCodeAt(i) - 0x30;
-    const s = countSide(data, 'src', src, srcSpans, srcCounts);
-    const t = countSide(data, 'tgt', tgt, tgtSpans, tgtCounts);
-    hash.reset().text(src).text('\t').text(tgt).finish();
-    nearSrc.of(src);
-    nearTgt.of(tgt);
-    if (!exact.add(hash.hi, hash.lo)) flagAt('exact-duplicate', origin, lines, line);
-    else {
-      hash.reset().units(nearSrc.units, nearSrc.length).text('\t').units(nearTgt.units, nearTgt.length).finish();
-      if (!near.add(hash.hi, hash.lo)) flagAt('near-duplicate', origin, lines, line);
-    }
-    if (nearSrc.equals(nearTgt)) flagAt('copy', origin, lines, line);
-    if (srcScript.of(src).wrongFor(cjkSide.src)) flagAt('wrong-script-src', origin, lines, line);
-    if (tgtScript.of(tgt).wrongFor(cjkSide.tgt)) flagAt('wrong-script-tgt', origin, lines, line);
-    if (srcScript.control || tgtScript.control) flagAt('control-chars', origin, lines, line);
-    if (s > data.maxLen || t > data.maxLen) flagAt('too-long', origin, lines, line);
-    const x = Math.log((s + 1) / (t + 1));
+    const { line } = p;
+    if (!exact.add(p.exactHi, p.exactLo)) flagLine('exact-duplicate', line);
+    else if (!near.add(p.nearHi, p.nearLo)) flagLine('near-duplicate', line);
+    if (p.flags !== 0) for (const [bit, id] of PAIR_FLAGS) if ((p.flags & bit) !== 0) flagLine(id, line);
+    const x = Math.log((p.srcLength + 1) / (p.tgtLength + 1));
     const bin = Math.max(0, Math.min(BINS - 1, Math.round(x / BIN) + (BINS - 1) / 2));
     histogram[bin]! += 1;
     if (pairs === bins.length) {
@@ -459,6 +533,34 @@ export async function auditCorpus(data: Readonly<DataConfig>, opts: AuditOptions
     fileOf[pairs] = fileNames.length - 1;
     lineOf[pairs] = line;
     pairs += 1;
+  };
+
+  let counts: { src: Map<string, number>; tgt: Map<string, number> };
+  if ((opts.workers ?? 1) > 1 && tabSeparatedCorpus(data) && corpusBytes(data.data) >= (opts.parallelMinBytes ?? PARALLEL_MIN_BYTES)) {
+    const { parallelAudit } = await import('./audit-parallel.ts');
+    counts = await parallelAudit({ data, workers: opts.workers!, pieceBytes: opts.pieceBytes, skips, enterFile, take });
+  } else {
+    const checks = new PairChecks(data);
+    const pair: CheckedPair = { line: 0, srcLength: 0, tgtLength: 0, exactHi: 0, exactLo: 0, nearHi: 0, nearLo: 0, flags: 0 };
+    for await (const { src, tgt, origin } of readCorpus(data, skips)) {
+      // `file:line`, the file's name cut out only when it changes.
+      const colon = origin.lastIndexOf(':');
+      const current = fileNames.at(-1);
+      if (current === undefined || colon !== current.length || !origin.startsWith(current)) enterFile(origin.slice(0, colon));
+      let line = 0;
+      for (let i = colon + 1; i < origin.length; i++) line = 10 * line + origin.charCodeAt(i) - 0x30;
+      checks.check(src, tgt);
+      pair.line = line;
+      pair.srcLength = checks.srcLength;
+      pair.tgtLength = checks.tgtLength;
+      pair.exactHi = checks.exactHi;
+      pair.exactLo = checks.exactLo;
+      pair.nearHi = checks.nearHi;
+      pair.nearLo = checks.nearLo;
+      pair.flags = checks.flags;
+      take(pair);
+    }
+    counts = { src: checks.srcCounts.countMap(), tgt: checks.tgtCounts.countMap() };
   }
   const median = histogramMedian(histogram);
   const deviations = new Float64Array(BINS);
@@ -470,8 +572,7 @@ export async function auditCorpus(data: Readonly<DataConfig>, opts: AuditOptions
   }
 
   const center = (median - (BINS - 1) / 2) * BIN;
-  const vocabulary = (side: 'src' | 'tgt', table: TokenTable, minFreq: number): SideVocabulary => {
-    const counts = table.countMap();
+  const vocabulary = (side: 'src' | 'tgt', counts: Map<string, number>, minFreq: number): SideVocabulary => {
     let total = 0;
     let covered = 0;
     let kept = 0;
@@ -500,9 +601,22 @@ export async function auditCorpus(data: Readonly<DataConfig>, opts: AuditOptions
     findings: [...findings.values()],
     flagged,
     lengthRatio: { median: center, mad: mad * BIN, low: center - limit * BIN, high: center + limit * BIN },
-    vocabulary: { src: vocabulary('src', srcCounts, data.srcMinFreq), tgt: vocabulary('tgt', tgtCounts, data.tgtMinFreq) },
+    vocabulary: { src: vocabulary('src', counts.src, data.srcMinFreq), tgt: vocabulary('tgt', counts.tgt, data.tgtMinFreq) },
     flaggedLines,
   };
+}
+
+/** The files' total size (a missing file counts 0: reading it reports it). */
+function corpusBytes(files: readonly string[]): number {
+  let total = 0;
+  for (const file of files) {
+    try {
+      total += statSync(file).size;
+    } catch {
+      // reported when read
+    }
+  }
+  return total;
 }
 
 /** Counts the tokens of one side's text (spans of its normalised text, no token strings); returns how many. */

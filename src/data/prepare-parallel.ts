@@ -51,10 +51,10 @@ export interface ParallelPassResult {
 }
 
 const fromSources = import.meta.url.endsWith('.ts');
-const workerUrl = new URL(fromSources ? './prepare-worker.ts' : './prepare-worker.js', import.meta.url);
 
-/** The worker thread; run from the TypeScript sources, it registers tsx first (a worker does not inherit the loader). */
-function startWorker(workerData: unknown): Worker {
+/** A worker thread running the module `name` of src/data/; run from the TypeScript sources, it registers tsx first (a worker does not inherit the loader). */
+export function startWorker(name: string, workerData: unknown): Worker {
+  const workerUrl = new URL(fromSources ? `./${name}.ts` : `./${name}.js`, import.meta.url);
   if (!fromSources) return new Worker(workerUrl, { workerData });
   const tsx = import.meta.resolve('tsx/esm/api');
   const bootstrap = `import(${JSON.stringify(tsx)}).then(({ register }) => { register(); return import(${JSON.stringify(workerUrl.href)}); })`;
@@ -89,7 +89,7 @@ class PrepareWorker {
   private failure: unknown = null;
 
   constructor(setup: WorkerSetup) {
-    this.worker = startWorker({ s2sPrepareWorker: setup });
+    this.worker = startWorker('prepare-worker', { s2sPrepareWorker: setup });
     this.worker.on('message', (message: ChunkResult | WorkerDone | WorkerFailure) => {
       if (message.type === 'error') this.fail(workerError(message));
       else this.waiting.shift()?.resolve(message);

@@ -35,6 +35,28 @@ describe('s2s audit', () => {
     assert.deepEqual(report.findings.find((f) => f.id === 'copy')!.examples, [`${corpus}:3`]);
   });
 
+  test('--workers 2 on an 18 MB corpus (read on worker threads) gives the report --workers 1 gives; --workers 0 is a usage error', async () => {
+    const big = join(tmp, 'big.tsv');
+    const lines: string[] = [];
+    for (let i = 0; i < 100_000; i++) {
+      const k = i % 70_000; // pairs 70,000 on repeat earlier ones
+      lines.push(`${'Tom reads a book '.repeat(2 + (k % 9))}${k}.\t${'汤姆在看书'.repeat(1 + (k % 7))}${k}。`);
+    }
+    lines[500] = 'only one column';
+    writeFileSync(big, lines.join('\n') + '\n');
+    const one = await runS2S(['audit', big, '--json', '--examples', '50', '--workers', '1']);
+    const two = await runS2S(['audit', big, '--json', '--examples', '50', '--workers', '2']);
+    assert.equal(one.code, 0, one.stderr);
+    assert.equal(two.code, 0, two.stderr);
+    assert.equal(two.stdout, one.stdout);
+    const report = JSON.parse(one.stdout) as { pairs: number; findings: { id: string; count: number }[] };
+    assert.equal(report.pairs, 99_999);
+    assert.equal(report.findings.find((f) => f.id === 'exact-duplicate')!.count, 30_000 - 1); // line 501 was replaced
+    const zero = await runS2S(['audit', big, '--workers', '0']);
+    assert.equal(zero.code, 2);
+    assert.match(stderrLines(zero)[0]!, /--workers must be a whole number/);
+  });
+
   test('--write-clean writes the kept lines and lists what it dropped', async () => {
     const out = join(tmp, 'clean.tsv');
     const r = await runS2S(['audit', corpus, '--write-clean', out]);

@@ -22,7 +22,7 @@ describe('npm run bench:data (synthetic corpora from cmn-eng)', { skip }, () => 
       assert.equal(row.prepare.timesReadLines, row.prepare.seconds / row.readLinesSeconds);
       assert.ok(row.readLinesCpuSeconds > 0 && row.prepare.cpuSeconds > 0);
       assert.equal(row.prepare.cpuTimesReadLines, row.prepare.cpuSeconds / row.readLinesCpuSeconds);
-      assert.ok(row.audit!.seconds > 0 && row.audit!.cpuSeconds > 0 && row.audit!.peakRssMb > 30);
+      assert.ok(row.audit!.seconds > 0 && row.audit!.cpuSeconds > 0 && row.audit!.peakRssMb > 30 && row.audit!.workers >= 1);
       assert.ok(row.prepare.peakRssMb > 30);
       assert.equal(row.train!.steps, 2);
       const t = row.train!;

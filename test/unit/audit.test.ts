@@ -61,6 +61,30 @@ describe('auditCorpus', () => {
     assert.equal(report.flagged, new Set([3, 4, 5, 6, 8, 9, 10, 11, 12, ...where('length-ratio')]).size);
   });
 
+  test('on worker threads: the same report and flagged lines as on one thread, over pieces of a few lines and two files', async () => {
+    const second = join(work, 'second.tsv');
+    // Problems again in a second file, a blank line, invalid UTF-8 and a line over 1 MiB between pieces.
+    const bytes = Buffer.concat([
+      Buffer.from(`${LINES.slice(0, 10).join('\n')}\n\n`),
+      Buffer.from([0x48, 0xff, 0x09, 0xe4, 0xbd, 0xa0, 0x0a]),
+      Buffer.from(`x\t${'y'.repeat(1 << 20)}\n`),
+      Buffer.from(`${LINES.join('\n')}\n`),
+    ]);
+    writeFileSync(second, bytes);
+    const data = config({ data: [corpus, second] });
+    const one = await auditCorpus(data, { examples: 100 });
+    const many = await auditCorpus(data, { examples: 100, workers: 3, parallelMinBytes: 0, pieceBytes: 64 });
+    const { flaggedLines: oneLines, ...oneReport } = one;
+    const { flaggedLines: manyLines, ...manyReport } = many;
+    assert.deepEqual(manyReport, oneReport);
+    assert.equal(oneReport.pairs, 18 + 9 + 18);
+    const malformed = oneReport.findings.find((f) => f.id === 'malformed')!.examples;
+    assert.deepEqual(malformed, [`${corpus}:11`, `${second}:12`, `${second}:13`, `${second}:24`]);
+    for (const file of [corpus, second]) {
+      for (let line = 1; line <= 40; line++) assert.equal(manyLines.get(file)?.has(line), oneLines.get(file)?.has(line), `${file}:${line}`);
+    }
+  });
+
   test('examples are capped, counts are not', async () => {
     const big = join(work, 'dups.tsv');
     writeFileSync(big, 'Hi.\t嗨。\n'.repeat(50));

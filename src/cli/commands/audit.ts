@@ -11,6 +11,7 @@ import { delimiterFor } from '../../data/corpus.ts';
 import { usageError } from '../../errors.ts';
 import { addConfigOptions, configFromOptions } from '../config-options.ts';
 import { globalOptions } from '../global-options.ts';
+import { prepareWorkers } from '../prepared-data.ts';
 
 function percent(n: number, of: number): string {
   if (n === 0 || of === 0) return '0%';
@@ -47,7 +48,8 @@ export function register(program: Command): void {
     .argument('[corpus...]', 'TSV/CSV corpus files (default: the config\'s --data, or --src/--tgt)')
     .option('--json', 'print the report as one JSON object')
     .option('--write-clean <file>', 'write the corpus without the flagged pairs (TSV corpora)')
-    .option('--examples <n>', 'file:line examples per finding', '3');
+    .option('--examples <n>', 'file:line examples per finding', '3')
+    .option('--workers <n>', 'threads that read a tab-separated corpus of 16 MB or more (default: the available cores)');
   addConfigOptions(cmd, ['data']);
   cmd.action(async (corpus: string[], opts: Record<string, unknown>, command: Command) => {
     if (corpus.length > 0) opts.data = corpus;
@@ -69,7 +71,7 @@ export function register(program: Command): void {
       }
     }
     const { auditCorpus, writeClean } = await import('../../data/audit.ts');
-    const { flaggedLines, ...report } = await auditCorpus(data, { examples });
+    const { flaggedLines, ...report } = await auditCorpus(data, { examples, workers: prepareWorkers(opts) });
     process.stdout.write(opts.json === true ? `${JSON.stringify(report)}\n` : formatAudit(report));
     if (out !== null) {
       const written = await writeClean(files, flaggedLines, out);

@@ -1,0 +1,115 @@
+/**
+ * A worker thread of the parallel audit (audit-parallel.ts): takes pieces of
+ * a tab-separated corpus made of whole lines and runs PairChecks on each of
+ * their pairs, sending back per pair its line, lengths, two 64-bit keys and
+ * finding bits, and the piece's malformed rows; at the end, its token counts.
+ * Runs only as a worker; importing it elsewhere does nothing.
+ */
+import { isMainThread, parentPort, workerData } from 'node:worker_threads';
+import type { DataConfig } from '../config.ts';
+import { UserError } from '../errors.ts';
+import { PairChecks } from './audit.ts';
+import { corpusColumns, physicalLineChunks, tabSeparatedPair, type Skip } from './corpus.ts';
+
+export interface AuditPiece {
+  file: string;
+  startLine: number;
+  bytes: Uint8Array;
+}
+
+export interface CheckedPiece {
+  type: 'piece';
+  pairs: number;
+  skips: Skip[];
+  /** Per pair: its line; source and target lengths; exact hi, lo, near hi, lo; finding bits. */
+  lines: Int32Array;
+  lengths: Int32Array;
+  keys: Uint32Array;
+  flags: Uint8Array;
+}
+
+export interface AuditWorkerDone {
+  type: 'done';
+  src: Map<string, number>;
+  tgt: Map<string, number>;
+}
+
+export interface AuditWorkerFailure {
+  type: 'error';
+  message: string;
+  user: { where?: string; hint?: string; exitCode: number } | null;
+}
+
+function run(data: DataConfig, port: NonNullable<typeof parentPort>): void {
+  const columns = corpusColumns(data);
+  const checks = new PairChecks(data);
+
+  async function piece(task: AuditPiece): Promise<CheckedPiece> {
+    const skips: Skip[] = [];
+    let n = 0;
+    let lines = new Int32Array(1 << 12);
+    let lengths = new Int32Array(2 << 12);
+    let keys = new Uint32Array(4 << 12);
+    let flags = new Uint8Array(1 << 12);
+    const bytes = Buffer.from(task.bytes.buffer, task.bytes.byteOffset, task.bytes.byteLength);
+    for await (const physicals of physicalLineChunks([bytes], task.file, task.startLine)) {
+      for (const physical of physicals) {
+        const result = tabSeparatedPair(physical, columns);
+        if (result === null) continue;
+        if ('reason' in result) {
+          skips.push({ where: `${task.file}:${physical.line}`, reason: result.reason });
+          continue;
+        }
+        if (n === lines.length) {
+          lines = grown(lines, new Int32Array(2 * n));
+          lengths = grown(lengths, new Int32Array(4 * n));
+          keys = grown(keys, new Uint32Array(8 * n));
+          flags = grown(flags, new Uint8Array(2 * n));
+        }
+        checks.check(result.src, result.tgt);
+        lines[n] = physical.line;
+        lengths[2 * n] = checks.srcLength;
+        lengths[2 * n + 1] = checks.tgtLength;
+        keys[4 * n] = checks.exactHi;
+        keys[4 * n + 1] = checks.exactLo;
+        keys[4 * n + 2] = checks.nearHi;
+        keys[4 * n + 3] = checks.nearLo;
+        flags[n] = checks.flags;
+        n += 1;
+      }
+    }
+    return { type: 'piece', pairs: n, skips, lines, lengths, keys, flags };
+  }
+
+  // Tasks are handled one at a time, in the order they came.
+  let queue = Promise.resolve();
+  port.on('message', (message: AuditPiece | { type: 'finish' }) => {
+    queue = queue.then(async () => {
+      try {
+        if ('type' in message) {
+          const done: AuditWorkerDone = { type: 'done', src: checks.srcCounts.countMap(), tgt: checks.tgtCounts.countMap() };
+          port.postMessage(done);
+          return;
+        }
+        const result = await piece(message);
+        port.postMessage(result, [result.lines.buffer, result.lengths.buffer, result.keys.buffer, result.flags.buffer] as ArrayBuffer[]);
+      } catch (err) {
+        const failure: AuditWorkerFailure = {
+          type: 'error',
+          message: err instanceof Error ? err.message : String(err),
+          user: err instanceof UserError ? { where: err.where, hint: err.hint, exitCode: err.exitCode } : null,
+        };
+        port.postMessage(failure);
+      }
+    });
+  });
+}
+
+function grown<A extends Int32Array | Uint32Array | Uint8Array>(from: A, to: A): A {
+  to.set(from);
+  return to;
+}
+
+if (!isMainThread && parentPort !== null && (workerData as { s2sAuditWorker?: DataConfig } | null)?.s2sAuditWorker) {
+  run((workerData as { s2sAuditWorker: DataConfig }).s2sAuditWorker, parentPort);
+}
