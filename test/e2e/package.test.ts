@@ -10,7 +10,7 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { REPO_ROOT, runNode, runS2S } from '../helpers/cli.ts';
+import { REPO_ROOT, runNode, runS2S, TRAIN_FIXTURE } from '../helpers/cli.ts';
 
 const work = mkdtempSync(join(tmpdir(), 's2s-package-'));
 after(() => rmSync(work, { recursive: true, force: true }));
@@ -49,7 +49,7 @@ console.log(JSON.stringify({ hypotheses, nbest: out.map((t) => t.nbest.length), 
 describe('the packed library in a fresh project', () => {
   test('npm pack → npm install the tarball → node script.mjs translates and scores BLEU', { timeout: 900_000 }, async () => {
     const runDir = join(work, 'run');
-    const trained = await runS2S(['--backend', 'cpu', '--quiet', 'train', '--config', 'tiny', '--out', runDir, '--epochs', '1'], { timeoutMs: 300_000 });
+    const trained = await runS2S([...TRAIN_FIXTURE, '--quiet', 'train', '--config', 'tiny', '--out', runDir, '--epochs', '1'], { timeoutMs: 300_000 });
     assert.equal(trained.code, 0, trained.stderr);
 
     // Packed from a copy of the package's files: `npm pack` builds dist/ where it
