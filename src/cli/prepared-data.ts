@@ -23,9 +23,11 @@ export function preparedDir(opts: Record<string, unknown>, config: S2SConfig): s
 }
 
 export function addPreparedOption(cmd: Command): Command {
-  return cmd
-    .option('--prepared <dir>', 'the prepared dataset\'s directory (default: <out>/prepared)')
-    .option('--workers <n>', 'threads that read a tab-separated corpus while preparing (default: the available cores)');
+  return addWorkersOption(cmd.option('--prepared <dir>', 'the prepared dataset\'s directory (default: <out>/prepared)'));
+}
+
+export function addWorkersOption(cmd: Command): Command {
+  return cmd.option('--workers <n>', 'threads that read a tab-separated corpus (default: the available cores)');
 }
 
 /** --workers as a number: a positive integer, by default the available cores. */

@@ -292,7 +292,7 @@ export type LineAlignedChunk = { file: string; startLine: number; bytes: Buffer 
  * startLine). A line over MAX_LINE_BYTES is not held: it comes as its number
  * alone. UTF-16 and binary files are UserErrors, as for physicalLines.
  */
-export async function* lineAlignedChunks(file: string, size = 1 << 20): AsyncGenerator<LineAlignedChunk> {
+export async function* lineAlignedChunks(file: string, size: number): AsyncGenerator<LineAlignedChunk> {
   let parts: Buffer[] = [];
   let pending = 0;
   let line = 0;

@@ -31,8 +31,8 @@ export interface ParallelPassOptions {
   columns: ColumnSpec;
   seed: number;
   workers: number;
-  /** Bytes per piece of corpus (default 1 MiB). */
-  pieceBytes?: number;
+  /** Bytes per piece of corpus. */
+  pieceBytes: number;
   /** Choose a holdout split (false: the split is fixed or a file). */
   holdout: boolean;
   fixedValid: ReadonlySet<string> | null;

@@ -28,15 +28,13 @@ import type { DataConfig } from '../config.ts';
 import { UserError } from '../errors.ts';
 import { recoverInterrupted } from '../fs-atomic.ts';
 import { fillBatch, type Batch, type TrainingPairs } from './batches.ts';
-import { SkipLog, corpusColumns, formatSkip, readCorpusChunks, readDelimited, tabSeparatedCorpus, type CorpusPair } from './corpus.ts';
-import { parallelFirstPass } from './prepare-parallel.ts';
-import { noUsablePairs, type DatasetReport, type TokenizedPair } from './dataset.ts';
-import { StreamingHoldout, parseSplitRecord, sourceHash, type SplitRecord } from './split.ts';
-import { sideVocab } from './dataset.ts';
-import { Subword, vocabUnits } from './subword.ts';
-import { MAX_STORED_LEN, PairSpans, TokenTable, type Tokenized } from './token-count.ts';
-import { tokenizeSide, type TokenizerKind } from './tokenize.ts';
-import { CaseCounts, casedTargetTokens, truecasedSide, withTruecasing } from './truecase.ts';
+import { formatSkip } from './corpus.ts';
+import { countCorpus, countedVocabs, type CountOptions } from './count-pass.ts';
+import type { DatasetReport, TokenizedPair } from './dataset.ts';
+import { parseSplitRecord, type SplitRecord } from './split.ts';
+import { Subword } from './subword.ts';
+import { MAX_STORED_LEN } from './token-count.ts';
+import type { TokenizerKind } from './tokenize.ts';
 import { Vocab } from './vocab.ts';
 
 export const PREPARED_FORMAT = 's2s-prepared';
@@ -239,86 +237,12 @@ class IntWriter {
   }
 }
 
-export interface PrepareOptions {
-  data: Readonly<DataConfig>;
-  /** The holdout split's seed (training.seed). */
-  seed: number;
+export interface PrepareOptions extends CountOptions {
   /** The set's directory; an existing set there is replaced only when the new one is complete. */
   dir: string;
-  /** Re-apply this split (a resumed run) instead of choosing one. */
-  split?: SplitRecord;
   /** Encode with these vocabularies (a resumed run) instead of building them. */
   vocabs?: { src: Vocab; tgt: Vocab };
-  /**
-   * Threads for the first pass over a tab-separated corpus (prepare-parallel.ts);
-   * 1 or absent: this thread alone. The set is the same whatever the number.
-   */
-  workers?: number;
-  /** Bytes of corpus per piece a worker takes (default 1 MiB; tests use small pieces). */
-  pieceBytes?: number;
-  /** Progress: which pass, and pairs read so far. */
-  onProgress?: (pass: 1 | 2, pairs: number) => void;
   writeHook?: WriteHook;
-}
-
-/** A pair tokenized, or null (and counted) when a side is over-long. */
-function tokenizePair(raw: CorpusPair, data: Readonly<DataConfig>, counts: { read: number; tooLong: number }): Tokenized | null {
-  counts.read += 1;
-  const src = tokenizeSide(data, 'src', raw.src);
-  const tgt = tokenizeSide(data, 'tgt', raw.tgt);
-  const limit = Math.min(data.maxLen, MAX_STORED_LEN);
-  if (src.length > limit || tgt.length > limit) {
-    counts.tooLong += 1;
-    return null;
-  }
-  return { src, tgt, origin: raw.origin, tgtText: raw.tgt };
-}
-
-/** Reads and tokenizes the corpus, dropping over-long pairs; `index` counts kept pairs. */
-async function* keptPairs(
-  pairs: AsyncIterable<CorpusPair>,
-  data: Readonly<DataConfig>,
-  counts: { read: number; tooLong: number },
-): AsyncGenerator<{ index: number; raw: CorpusPair; pair: Tokenized }> {
-  let index = 0;
-  for await (const raw of pairs) {
-    const pair = tokenizePair(raw, data, counts);
-    if (pair !== null) yield { index: index++, raw, pair };
-  }
-}
-
-interface FirstPassState {
-  fixedValid: ReadonlySet<string> | null;
-  holdout: StreamingHoldout<Tokenized> | null;
-  fixedValidPairs: { index: number; item: Tokenized }[];
-  cases: CaseCounts | null;
-  table: { src: TokenTable; tgt: TokenTable };
-  out: { src: IntWriter; tgt: IntWriter; srcLen: IntWriter; tgtLen: IntWriter };
-  onProgress?: (pass: 1 | 2, pairs: number) => void;
-}
-
-/** Pass 1 on this thread: tokenizes, counts and writes provisional ids; returns the number of kept pairs. */
-async function firstPass(data: Readonly<DataConfig>, skips: SkipLog, counts: { read: number; tooLong: number }, state: FirstPassState): Promise<number> {
-  const { fixedValid, holdout, fixedValidPairs, cases, table, out } = state;
-  let kept = 0;
-  const spans = new PairSpans(data);
-  for await (const chunk of readCorpusChunks(data, skips)) {
-    let full = false;
-    for (const raw of chunk) {
-      const pair = spans.cut(raw, counts);
-      if (pair === null) continue;
-      const index = kept++;
-      if (index % 65536 === 0) state.onProgress?.(1, counts.read);
-      if (fixedValid !== null && fixedValid.has(sourceHash(raw.src))) fixedValidPairs.push({ index, item: pair.tokens() });
-      holdout?.offer(index, raw.src, pair.tokens);
-      cases?.add(casedTargetTokens(data, raw.tgt));
-      full = pair.count(table.src, table.tgt, out.src, out.tgt) || full;
-      full = out.srcLen.push(pair.srcStored) || full;
-      full = out.tgtLen.push(pair.tgtStored) || full;
-    }
-    if (full) for (const w of Object.values(out)) await w.flush();
-  }
-  return kept;
 }
 
 function isDiskFull(err: unknown): boolean {
@@ -384,79 +308,19 @@ export async function prepareDataset(opts: PrepareOptions): Promise<PreparedInde
     await mkdir(tmp, { recursive: true });
 
     // ---- pass 1: tokenize, count, write provisional ids, choose the split
-    const skips = new SkipLog(data.strict);
-    const counts = { read: 0, tooLong: 0 };
-    const table = { src: new TokenTable(), tgt: new TokenTable() };
-    const cases = truecasedSide(data) ? new CaseCounts() : null;
     const pass1 = {
       src: await create('pass1.src.bin', 4),
       tgt: await create('pass1.tgt.bin', 4),
       srcLen: await create('pass1.src-len.bin', 2),
       tgtLen: await create('pass1.tgt-len.bin', 2),
     };
-    const fixedValid = opts.split?.kind === 'holdout' ? new Set(opts.split.validKeys) : null;
-    const fileSplit =
-      opts.split?.kind === 'file' ? opts.split : data.valid !== null && !opts.split ? { kind: 'file' as const, valid: data.valid } : null;
-    let kept = 0;
-    let holdout: StreamingHoldout<Tokenized> | null = null;
-    const fixedValidPairs: { index: number; item: Tokenized }[] = [];
-    if ((opts.workers ?? 1) > 1 && tabSeparatedCorpus(data)) {
-      const pass = await parallelFirstPass({
-        data,
-        columns: corpusColumns(data),
-        seed,
-        workers: opts.workers!,
-        pieceBytes: opts.pieceBytes,
-        holdout: fixedValid === null && fileSplit === null,
-        fixedValid,
-        skips,
-        counts,
-        table,
-        cases,
-        out: pass1,
-        onProgress: (pairs) => opts.onProgress?.(1, pairs),
-      });
-      kept = pass.kept;
-      holdout = pass.holdout;
-      fixedValidPairs.push(...pass.fixedValidPairs);
-    } else {
-      holdout = fixedValid === null && fileSplit === null ? new StreamingHoldout<Tokenized>(seed, data.validSize) : null;
-      kept = await firstPass(data, skips, counts, { fixedValid, holdout, fixedValidPairs, cases, table, out: pass1, onProgress: opts.onProgress });
-    }
-    if (kept === 0) throw noUsablePairs(data, counts, skips);
+    const counted = await countCorpus(opts, pass1);
     for (const w of writers.splice(0)) await w.close();
-
-    let split: SplitRecord;
-    let validPairs: { index: number; item: Tokenized }[];
-    if (holdout !== null) {
-      const chosen = holdout.finish();
-      split = chosen.record;
-      validPairs = chosen.valid;
-    } else if (fileSplit !== null) {
-      split = fileSplit;
-      validPairs = [];
-      const columns = corpusColumns(data);
-      const validReader = readDelimited(fileSplit.valid, { columns, delimiter: data.delimiter }, skips);
-      for await (const { index, pair } of keptPairs(validReader, data, counts)) validPairs.push({ index, item: pair });
-    } else {
-      split = opts.split!;
-      validPairs = fixedValidPairs;
-    }
-    const validIndices = fileSplit === null ? new Set(validPairs.map((v) => v.index)) : new Set<number>();
-    if (fileSplit === null) {
-      for (const { item } of validPairs) {
-        table.src.uncount(vocabUnits(data, 'src', item.src));
-        table.tgt.uncount(vocabUnits(data, 'tgt', item.tgt));
-        cases?.add(casedTargetTokens(data, item.tgtText), -1);
-      }
-    }
+    const { counts, skips, kept, split, validPairs, validIndices, table } = counted;
     const trainCount = kept - validIndices.size;
     if (trainCount === 0) throw new UserError('no training pairs left after filtering', { where: sourceFiles(data).join(', ') });
 
-    const vocabs = opts.vocabs ?? {
-      src: sideVocab(table.src.countMap(), data, 'src'),
-      tgt: withTruecasing(sideVocab(table.tgt.countMap(), data, 'tgt'), cases),
-    };
+    const vocabs = opts.vocabs ?? countedVocabs(counted, data);
     const remap = { src: table.src.remap(vocabs.src), tgt: table.tgt.remap(vocabs.tgt) };
     table.src.clear();
     table.tgt.clear();

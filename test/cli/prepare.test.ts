@@ -4,11 +4,11 @@
  * set on any number of --workers, and names a damaged set with the command that rebuilds it.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, truncateSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { runS2S, stderrLines } from '../helpers/cli.ts';
+import { REPO_ROOT, runS2S, stderrLines } from '../helpers/cli.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 's2s-prepare-cli-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
@@ -75,9 +75,12 @@ describe('s2s prepare', () => {
   });
 
   test('--workers 2 and --workers 1 make the same set (every file by sha256); --workers 0 is a usage error', async () => {
+    // Over 1 MiB, so that it is read in pieces on worker threads (a smaller corpus is read on one thread).
+    const corpus = join(tmp, 'toy-100.tsv');
+    writeFileSync(corpus, readFileSync(join(REPO_ROOT, 'data', 'toy', 'toy.tsv'), 'utf8').repeat(100));
     const files = async (workers: string): Promise<unknown> => {
       const set = join(tmp, `workers-${workers}`);
-      const r = await runS2S(['prepare', '--config', 'tiny', '--prepared', set, '--workers', workers, '-q']);
+      const r = await runS2S(['prepare', '--config', 'tiny', '--data', corpus, '--prepared', set, '--workers', workers, '-q']);
       assert.equal(r.code, 0, r.stderr);
       return (JSON.parse(readFileSync(join(set, 'index.json'), 'utf8')) as { files: unknown }).files;
     };

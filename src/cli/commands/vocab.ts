@@ -1,5 +1,6 @@
 /**
- * `s2s vocab`: read and split the corpus as training would, build both
+ * `s2s vocab`: read and split the corpus as prepare does (streamed, on
+ * --workers threads, never held in memory), build both
  * vocabularies from the training side, and report their sizes, training-token
  * coverage and the validation OOV rate; with --out, save them as a vocabulary
  * set (the vocabularies, the split and the data settings) that
@@ -11,6 +12,7 @@ import type { DatasetReport } from '../../data/dataset.ts';
 import { addConfigOptions, configFromOptions } from '../config-options.ts';
 import { UserError } from '../../errors.ts';
 import { globalOptions } from '../global-options.ts';
+import { addWorkersOption, prepareWorkers } from '../prepared-data.ts';
 
 export interface SideReport {
   side: 'src' | 'tgt';
@@ -53,11 +55,14 @@ export function register(program: Command): void {
     .command('vocab')
     .description('build the source and target vocabularies of a corpus and report their coverage')
     .option('--out <dir>', 'save the vocabularies, the split and their settings in DIR, for train --vocab DIR');
+  addWorkersOption(cmd);
   addConfigOptions(cmd, ['data']);
   cmd.action(async (opts: Record<string, unknown>, command: Command) => {
     const config = configFromOptions(opts, ['data']);
+    const workers = prepareWorkers(opts);
     const { quiet } = globalOptions(command);
-    const { buildVocabs, loadDataset, skippedSummary } = await import('../../data/dataset.ts');
+    const { skippedSummary } = await import('../../data/dataset.ts');
+    const { corpusVocabs } = await import('../../data/corpus-vocab.ts');
     const { coverage } = await import('../../data/vocab.ts');
     const { vocabSetFiles } = await import('../../data/vocab-set.ts');
     const { writeFileSetAtomic } = await import('../../fs-atomic.ts');
@@ -79,22 +84,15 @@ export function register(program: Command): void {
     if (out !== null) checkOutputSetDir(out, '--out');
 
     const data = config.data;
-    const dataset = await loadDataset(data, { seed: config.training.seed });
+    const { report, split, vocabs, valid, trainOov } = await corpusVocabs(data, { seed: config.training.seed, workers });
     if (!quiet) {
-      for (const line of dataWarnings(dataset.report, data.maxLen, skippedSummary(dataset.report))) {
+      for (const line of dataWarnings(report, data.maxLen, skippedSummary(report))) {
         process.stderr.write(`${line}\n`);
       }
     }
-    if (dataset.train.length === 0) {
-      throw new UserError('no training pairs left after filtering and the validation split', {
-        where: data.src ?? data.data.join(', '),
-        hint: 'check --max-len and --valid-size',
-      });
-    }
-    const vocabs = buildVocabs(dataset.train, data, dataset.trainTargets);
     let files: string[] = [];
     if (out !== null) {
-      const contents = vocabSetFiles(data, { split: dataset.split, srcVocab: vocabs.src, tgtVocab: vocabs.tgt });
+      const contents = vocabSetFiles(data, { split, srcVocab: vocabs.src, tgtVocab: vocabs.tgt });
       // The files are one set: written into a temporary directory and renamed into place together.
       writeFileSetAtomic(out, contents, out);
       files = Object.keys(contents).map((name) => join(out, name));
@@ -107,9 +105,9 @@ export function register(program: Command): void {
       minFreq: s === 'src' ? data.srcMinFreq : data.tgtMinFreq,
       subword: vocabs[s].subword?.kind ?? null,
       // A BPE side is measured in its pieces (its unknown-token rate).
-      trainOov: coverage(vocabs[s], dataset.train.map((p) => vocabs[s].pieces(p[s]))).rate,
-      validOov: dataset.valid.length === 0 ? null : coverage(vocabs[s], dataset.valid.map((p) => vocabs[s].pieces(p[s]))).rate,
+      trainOov: trainOov[s],
+      validOov: valid.length === 0 ? null : coverage(vocabs[s], valid.map((p) => vocabs[s].pieces(p[s]))).rate,
     });
-    process.stdout.write(formatVocabReport(dataset.report, [side('src'), side('tgt')], files));
+    process.stdout.write(formatVocabReport(report, [side('src'), side('tgt')], files));
   });
 }
