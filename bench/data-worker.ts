@@ -3,7 +3,9 @@
  * peak RSS is its own; prints one JSON line: { seconds, peakRssMb, ... }.
  *
  *   data-worker.ts lines FILE          a plain Node loop over the file's lines (readline)
- *   data-worker.ts prepare FILE DIR    prepareDataset with the default config on FILE into DIR
+ *   data-worker.ts prepare FILE DIR [WORKERS]
+ *                                      prepareDataset with the default config on FILE into DIR,
+ *                                      on WORKERS threads (default: the available cores, as `s2s prepare`)
  *   data-worker.ts train FILE DIR N    N training steps (cpu-light config) from the set in DIR
  *   data-worker.ts audit FILE          auditCorpus with the default config on FILE (threads: the available cores, as `s2s audit`)
  *   data-worker.ts warm                starts the backend once (untimed), so its library is in the page cache
@@ -40,12 +42,12 @@ function lines(file: string): Promise<object> {
   });
 }
 
-async function prepare(file: string, dir: string): Promise<object> {
+async function prepare(file: string, dir: string, workers: number): Promise<object> {
   const { prepareDataset } = await import('../src/data/prepared.ts');
   const config = benchDataConfig(file);
   return timed(async () => {
-    const index = await prepareDataset({ data: config.data, seed: config.training.seed, dir });
-    return { pairs: index.report.read, train: index.report.train };
+    const index = await prepareDataset({ data: config.data, seed: config.training.seed, dir, workers });
+    return { pairs: index.report.read, train: index.report.train, workers };
   });
 }
 
@@ -62,7 +64,7 @@ async function audit(file: string): Promise<object> {
 const [mode, file, dir, steps] = process.argv.slice(2);
 let result: object;
 if (mode === 'lines') result = await lines(file!);
-else if (mode === 'prepare') result = await prepare(file!, dir!);
+else if (mode === 'prepare') result = await prepare(file!, dir!, steps === undefined ? availableParallelism() : Number(steps));
 else if (mode === 'audit') result = await audit(file!);
 else if (mode === 'warm') result = await (await import('./data-train.ts')).warmBackend();
 else if (mode === 'train') result = await (await import('./data-train.ts')).trainSteps(benchDataConfig(file!), dir!, Number(steps));
