@@ -287,12 +287,12 @@ export async function* physicalLineChunks(bytes: AsyncIterable<Buffer> | Iterabl
 export type LineAlignedChunk = { file: string; startLine: number; bytes: Buffer } | { file: string; tooLongLine: number };
 
 /**
- * A file's bytes in pieces of about `size` bytes cut after a newline, for
+ * A file's bytes in pieces of about `size` bytes (default 256 KiB) cut after a newline, for
  * readers that split lines elsewhere (physicalLineChunks with the piece's
  * startLine). A line over MAX_LINE_BYTES is not held: it comes as its number
  * alone. UTF-16 and binary files are UserErrors, as for physicalLines.
  */
-export async function* lineAlignedChunks(file: string, size: number): AsyncGenerator<LineAlignedChunk> {
+export async function* lineAlignedChunks(file: string, size = 1 << 18): AsyncGenerator<LineAlignedChunk> {
   let parts: Buffer[] = [];
   let pending = 0;
   let line = 0;
