@@ -6,13 +6,12 @@
  * (duplicates, the length-ratio histogram) and adds up the token counts. The
  * report is the one the single-threaded pass makes.
  */
-import type { Worker } from 'node:worker_threads';
 import type { DataConfig } from '../config.ts';
 import { UserError } from '../errors.ts';
 import type { CheckedPair } from './audit.ts';
-import type { AuditPiece, AuditWorkerDone, AuditWorkerFailure, CheckedPiece } from './audit-worker.ts';
+import type { AuditPiece, AuditWorkerDone, CheckedPiece } from './audit-worker.ts';
 import { TOO_LONG, lineAlignedChunks, type SkipLog } from './corpus.ts';
-import { startWorker } from './prepare-parallel.ts';
+import { WorkerClient, type WorkerFailure } from './worker-client.ts';
 
 export interface ParallelAuditOptions {
   data: Readonly<DataConfig>;
@@ -26,45 +25,8 @@ export interface ParallelAuditOptions {
   take: (pair: CheckedPair) => void;
 }
 
-class AuditWorker {
-  private readonly worker: Worker;
-  private readonly waiting: { resolve: (value: unknown) => void; reject: (err: unknown) => void }[] = [];
-  private failure: unknown = null;
-
-  constructor(data: Readonly<DataConfig>) {
-    this.worker = startWorker('audit-worker', { s2sAuditWorker: { ...data } });
-    this.worker.on('message', (message: CheckedPiece | AuditWorkerDone | AuditWorkerFailure) => {
-      if (message.type === 'error') this.fail(workerError(message));
-      else this.waiting.shift()?.resolve(message);
-    });
-    this.worker.on('error', (err) => this.fail(workerError({ type: 'error', message: err.message, user: null })));
-    this.worker.on('exit', (code) => this.fail(workerError({ type: 'error', message: `stopped with exit code ${code}`, user: null })));
-  }
-
-  get busy(): number {
-    return this.waiting.length;
-  }
-
-  request<T>(message: AuditPiece | { type: 'finish' }, transfer: ArrayBuffer[] = []): Promise<T> {
-    if (this.failure !== null) return Promise.reject(this.failure);
-    const reply = new Promise<T>((resolve, reject) => this.waiting.push({ resolve: resolve as (value: unknown) => void, reject }));
-    reply.catch(() => {}); // awaited in order later; not an unhandled rejection meanwhile
-    this.worker.postMessage(message, transfer);
-    return reply;
-  }
-
-  async terminate(): Promise<void> {
-    this.worker.removeAllListeners('exit');
-    await this.worker.terminate();
-  }
-
-  private fail(err: unknown): void {
-    this.failure ??= err;
-    for (const w of this.waiting.splice(0)) w.reject(this.failure);
-  }
-}
-
-function workerError(failure: AuditWorkerFailure): Error {
+/** A worker's failure as this thread's error: its UserError as one, anything else as one line naming the worker. */
+function workerError(failure: WorkerFailure): Error {
   if (failure.user !== null) return new UserError(failure.message, failure.user);
   return new UserError(`an audit worker thread failed: ${failure.message}`, { hint: 'run again with --workers 1 to audit on one thread' });
 }
@@ -73,7 +35,7 @@ type Pending = { file: string; result: Promise<CheckedPiece> } | { file: string;
 
 /** Runs the audit's per-pair checks over a tab-separated corpus on `opts.workers` threads; returns the token counts. */
 export async function parallelAudit(opts: ParallelAuditOptions): Promise<{ src: Map<string, number>; tgt: Map<string, number> }> {
-  const workers = Array.from({ length: opts.workers }, () => new AuditWorker(opts.data));
+  const workers = Array.from({ length: opts.workers }, () => new WorkerClient('audit-worker', { s2sAuditWorker: { ...opts.data } }, workerError));
   const pair: CheckedPair = { line: 0, srcLength: 0, tgtLength: 0, exactHi: 0, exactLo: 0, nearHi: 0, nearLo: 0, flags: 0 };
   const absorb = async (pending: Pending): Promise<void> => {
     if ('tooLongLine' in pending) {

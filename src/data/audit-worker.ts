@@ -7,9 +7,9 @@
  */
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import type { DataConfig } from '../config.ts';
-import { UserError } from '../errors.ts';
 import { PairChecks } from './audit.ts';
 import { corpusColumns, physicalLineChunks, tabSeparatedPair, type Skip } from './corpus.ts';
+import { workerFailure } from './worker-client.ts';
 
 export interface AuditPiece {
   file: string;
@@ -34,11 +34,6 @@ export interface AuditWorkerDone {
   tgt: Map<string, number>;
 }
 
-export interface AuditWorkerFailure {
-  type: 'error';
-  message: string;
-  user: { where?: string; hint?: string; exitCode: number } | null;
-}
 
 function run(data: DataConfig, port: NonNullable<typeof parentPort>): void {
   const columns = corpusColumns(data);
@@ -94,12 +89,7 @@ function run(data: DataConfig, port: NonNullable<typeof parentPort>): void {
         const result = await piece(message);
         port.postMessage(result, [result.lines.buffer, result.lengths.buffer, result.keys.buffer, result.flags.buffer] as ArrayBuffer[]);
       } catch (err) {
-        const failure: AuditWorkerFailure = {
-          type: 'error',
-          message: err instanceof Error ? err.message : String(err),
-          user: err instanceof UserError ? { where: err.where, hint: err.hint, exitCode: err.exitCode } : null,
-        };
-        port.postMessage(failure);
+        port.postMessage(workerFailure(err));
       }
     });
   });

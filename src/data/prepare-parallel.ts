@@ -11,14 +11,14 @@
  * Used for tab-separated corpora; CSV and --src/--tgt corpora are read on
  * one thread.
  */
-import { Worker } from 'node:worker_threads';
 import type { DataConfig } from '../config.ts';
 import { UserError } from '../errors.ts';
 import { TOO_LONG, lineAlignedChunks, type ColumnSpec, type SkipLog } from './corpus.ts';
-import { CHUNK_SPAN, type ChunkResult, type ChunkTask, type WorkerDone, type WorkerFailure, type WorkerSetup } from './prepare-worker.ts';
+import { CHUNK_SPAN, type ChunkResult, type ChunkTask, type WorkerDone, type WorkerSetup } from './prepare-worker.ts';
 import { StreamingHoldout } from './split.ts';
 import type { TokenTable, Tokenized } from './token-count.ts';
 import type { CaseCounts } from './truecase.ts';
+import { WorkerClient, type WorkerFailure } from './worker-client.ts';
 
 /** Where the merged provisional ids and lengths go (prepared.ts's writers); true once they want flushing. */
 export interface ArraySink {
@@ -50,17 +50,6 @@ export interface ParallelPassResult {
   fixedValidPairs: { index: number; item: Tokenized }[];
 }
 
-const fromSources = import.meta.url.endsWith('.ts');
-
-/** A worker thread running the module `name` of src/data/; run from the TypeScript sources, it registers tsx first (a worker does not inherit the loader). */
-export function startWorker(name: string, workerData: unknown): Worker {
-  const workerUrl = new URL(fromSources ? `./${name}.ts` : `./${name}.js`, import.meta.url);
-  if (!fromSources) return new Worker(workerUrl, { workerData });
-  const tsx = import.meta.resolve('tsx/esm/api');
-  const bootstrap = `import(${JSON.stringify(tsx)}).then(({ register }) => { register(); return import(${JSON.stringify(workerUrl.href)}); })`;
-  return new Worker(bootstrap, { eval: true, workerData });
-}
-
 /** Provisional id in a worker's table → id in the merged table. */
 class IdMap {
   private ids = new Uint32Array(1 << 12);
@@ -82,42 +71,11 @@ class IdMap {
   }
 }
 
-class PrepareWorker {
+class PrepareWorker extends WorkerClient {
   readonly map = { src: new IdMap(), tgt: new IdMap() };
-  private readonly worker: Worker;
-  private readonly waiting: { resolve: (value: unknown) => void; reject: (err: unknown) => void }[] = [];
-  private failure: unknown = null;
 
   constructor(setup: WorkerSetup) {
-    this.worker = startWorker('prepare-worker', { s2sPrepareWorker: setup });
-    this.worker.on('message', (message: ChunkResult | WorkerDone | WorkerFailure) => {
-      if (message.type === 'error') this.fail(workerError(message));
-      else this.waiting.shift()?.resolve(message);
-    });
-    this.worker.on('error', (err) => this.fail(workerError({ type: 'error', message: err.message, user: null })));
-    this.worker.on('exit', (code) => this.fail(workerError({ type: 'error', message: `stopped with exit code ${code}`, user: null })));
-  }
-
-  get busy(): number {
-    return this.waiting.length;
-  }
-
-  request<T>(message: ChunkTask | { type: 'finish' }, transfer: ArrayBuffer[] = []): Promise<T> {
-    if (this.failure !== null) return Promise.reject(this.failure);
-    const reply = new Promise<T>((resolve, reject) => this.waiting.push({ resolve: resolve as (value: unknown) => void, reject }));
-    reply.catch(() => {}); // awaited in order later; not an unhandled rejection meanwhile
-    this.worker.postMessage(message, transfer);
-    return reply;
-  }
-
-  async terminate(): Promise<void> {
-    this.worker.removeAllListeners('exit');
-    await this.worker.terminate();
-  }
-
-  private fail(err: unknown): void {
-    this.failure ??= err;
-    for (const w of this.waiting.splice(0)) w.reject(this.failure);
+    super('prepare-worker', { s2sPrepareWorker: setup }, workerError);
   }
 }
 

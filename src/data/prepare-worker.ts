@@ -8,11 +8,11 @@
  */
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import type { DataConfig } from '../config.ts';
-import { UserError } from '../errors.ts';
 import { physicalLineChunks, tabSeparatedPair, type ColumnSpec, type Skip } from './corpus.ts';
 import { StreamingHoldout, sourceHash, type HoldoutState } from './split.ts';
 import { PairSpans, TokenTable, type IdSink, type Tokenized } from './token-count.ts';
 import { CaseCounts, casedTargetTokens, type CaseCountMaps } from './truecase.ts';
+import { workerFailure } from './worker-client.ts';
 
 export interface WorkerSetup {
   data: DataConfig;
@@ -60,12 +60,6 @@ export interface WorkerDone {
   cases: CaseCountMaps | null;
 }
 
-export interface WorkerFailure {
-  type: 'error';
-  message: string;
-  /** Set when the error was a UserError. */
-  user: { where?: string; hint?: string; exitCode: number } | null;
-}
 
 /** A growable array of one chunk's ids. */
 class Ids<A extends Uint32Array | Uint16Array> implements IdSink {
@@ -155,12 +149,7 @@ function run(setup: WorkerSetup, port: NonNullable<typeof parentPort>): void {
         const result = await chunk(message);
         port.postMessage(result, [result.src.buffer, result.tgt.buffer, result.srcLen.buffer, result.tgtLen.buffer] as ArrayBuffer[]);
       } catch (err) {
-        const failure: WorkerFailure = {
-          type: 'error',
-          message: err instanceof Error ? err.message : String(err),
-          user: err instanceof UserError ? { where: err.where, hint: err.hint, exitCode: err.exitCode } : null,
-        };
-        port.postMessage(failure);
+        port.postMessage(workerFailure(err));
       }
     });
   });

@@ -85,6 +85,18 @@ describe('auditCorpus', () => {
     }
   });
 
+  test('on worker threads, a binary file is the same one-line UserError as on one thread', async () => {
+    const binary = join(work, 'binary.tsv');
+    writeFileSync(binary, Buffer.concat([Buffer.from(`${LINES.join('\n')}\n`), Buffer.from([0x41, 0x00, 0x09, 0x42, 0x0a])]));
+    const data = config({ data: [binary] });
+    const one = await auditCorpus(data).then(() => null, (err: unknown) => err);
+    const many = await auditCorpus(data, { workers: 2, parallelMinBytes: 0, pieceBytes: 64 }).then(() => null, (err: unknown) => err);
+    assert.ok(one instanceof UserError && many instanceof UserError, `${String(one)} / ${String(many)}`);
+    assert.equal(many.message, one.message);
+    assert.equal(many.where, one.where);
+    assert.match(many.message, /binary file/);
+  });
+
   test('examples are capped, counts are not', async () => {
     const big = join(work, 'dups.tsv');
     writeFileSync(big, 'Hi.\t嗨。\n'.repeat(50));
