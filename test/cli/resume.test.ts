@@ -1,18 +1,19 @@
 /**
  * `train --resume` continues with the budget stated now: a used-up
  * --max-steps does not hold it back, more --epochs after a finished run train
- * them, and one line says what the resumed run will do (bin/s2s, tiny, cpu).
+ * them, and one line says what the resumed run will do (bin/s2s, tiny,
+ * single-threaded wasm).
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { runS2S, stderrLines } from '../helpers/cli.ts';
+import { runS2S, stderrLines, TRAIN_FIXTURE } from '../helpers/cli.ts';
 
 const cwd = mkdtempSync(join(tmpdir(), 's2s-resume-'));
 after(() => rmSync(cwd, { recursive: true, force: true }));
-const s2s = (...args: string[]) => runS2S(['--backend', 'cpu', ...args], { cwd, timeoutMs: 300_000 });
+const s2s = (...args: string[]) => runS2S([...TRAIN_FIXTURE, ...args], { cwd, timeoutMs: 300_000 });
 const stepOf = (): number => (JSON.parse(readFileSync(join(cwd, 'run', 'last', 'trainer.json'), 'utf8')) as { step: number }).step;
 
 describe('train --resume', () => {
