@@ -52,10 +52,10 @@ async function prepare(file: string, dir: string, workers: number): Promise<obje
 }
 
 async function audit(file: string): Promise<object> {
-  const { auditCorpus } = await import('../src/data/audit.ts');
+  const { auditCorpus, defaultAuditWorkers } = await import('../src/data/audit.ts');
   const config = benchDataConfig(file);
   return timed(async () => {
-    const workers = availableParallelism();
+    const workers = defaultAuditWorkers();
     const report = await auditCorpus(config.data, { workers });
     return { pairs: report.pairs, workers };
   });

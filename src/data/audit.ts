@@ -20,6 +20,7 @@
  * and the MAD is taken as at least 0.05.
  */
 import { statSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { open, rename, rm } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { DataConfig } from '../config.ts';
@@ -82,6 +83,19 @@ export interface AuditOptions {
   parallelMinBytes?: number;
   /** Bytes per piece the threads are given (default 1 MiB). */
   pieceBytes?: number;
+}
+
+/**
+ * The default number of threads is the available cores, but at most this:
+ * the main thread takes every pair's results in order (about a fifth of a
+ * 2-thread run's CPU time), so more threads would wait on it, and each holds
+ * its own heap and token table (about 80 MB).
+ */
+export const MAX_DEFAULT_WORKERS = 4;
+
+/** The default --workers: the available cores, at most MAX_DEFAULT_WORKERS. */
+export function defaultAuditWorkers(): number {
+  return Math.min(availableParallelism(), MAX_DEFAULT_WORKERS);
 }
 
 /** A smaller corpus is read on this thread: starting worker threads takes longer (about a second) than they would save. */

@@ -49,7 +49,7 @@ export function register(program: Command): void {
     .option('--json', 'print the report as one JSON object')
     .option('--write-clean <file>', 'write the corpus without the flagged pairs (TSV corpora)')
     .option('--examples <n>', 'file:line examples per finding', '3')
-    .option('--workers <n>', 'threads that read a tab-separated corpus of 16 MB or more (default: the available cores)');
+    .option('--workers <n>', 'threads that read a tab-separated corpus of 16 MB or more (default: the available cores, at most 4)');
   addConfigOptions(cmd, ['data']);
   cmd.action(async (corpus: string[], opts: Record<string, unknown>, command: Command) => {
     if (corpus.length > 0) opts.data = corpus;
@@ -70,8 +70,9 @@ export function register(program: Command): void {
         throw usageError('--write-clean would overwrite the corpus itself; write elsewhere', '--write-clean');
       }
     }
-    const { auditCorpus, writeClean } = await import('../../data/audit.ts');
-    const { flaggedLines, ...report } = await auditCorpus(data, { examples, workers: prepareWorkers(opts) });
+    const { auditCorpus, defaultAuditWorkers, writeClean } = await import('../../data/audit.ts');
+    const workers = opts.workers === undefined ? defaultAuditWorkers() : prepareWorkers(opts);
+    const { flaggedLines, ...report } = await auditCorpus(data, { examples, workers });
     process.stdout.write(opts.json === true ? `${JSON.stringify(report)}\n` : formatAudit(report));
     if (out !== null) {
       const written = await writeClean(files, flaggedLines, out);
