@@ -127,6 +127,30 @@ const TRANSLATE_BODY = {
   },
 } as const;
 
+/** The 200 answer of POST /translate, for fastify's compiled serializer (faster than JSON.stringify). */
+const TRANSLATE_ANSWER = {
+  type: 'object',
+  properties: {
+    translations: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          text: { type: 'string' },
+          score: { type: 'number' },
+          nbest: { type: 'array', items: { type: 'object', properties: { text: { type: 'string' }, score: { type: 'number' } } } },
+          attention: { type: 'array', items: { type: 'array', items: { type: 'number' } } },
+          sourceTokens: { type: 'array', items: { type: 'string' } },
+          tokens: { type: 'array', items: { type: 'string' } },
+          truncated: { type: 'integer' },
+        },
+      },
+    },
+    model: { type: 'string' },
+    ms: { type: 'number' },
+  },
+} as const;
+
 interface TranslateBody {
   text?: string;
   texts?: string[];
@@ -216,7 +240,7 @@ export function createTranslationServer(options: ServerOptions = {}): Translatio
     memory: { rss: process.memoryUsage().rss, heapUsed: process.memoryUsage().heapUsed },
   }));
 
-  app.post('/translate', { schema: { body: TRANSLATE_BODY } }, async (req, reply) => {
+  app.post('/translate', { schema: { body: TRANSLATE_BODY, response: { 200: TRANSLATE_ANSWER } } }, async (req, reply) => {
     if (closing) throw new HttpError(503, 'closing', 'the server is shutting down');
     if (!model) throw new HttpError(503, 'loading', 'the model is still loading', { retryAfter: 1 });
     const body = req.body as TranslateBody;
