@@ -164,6 +164,8 @@ const LITTLE_ENDIAN = endianness() === 'LE';
 class IntWriter {
   private buffer: Uint8Array;
   private view: DataView;
+  private u16: Uint16Array;
+  private u32: Uint32Array;
   private used = 0;
   private written = 0;
   private readonly hash = createHash('sha256');
@@ -176,6 +178,8 @@ class IntWriter {
   ) {
     this.buffer = new Uint8Array(FLUSH_BYTES + 4096);
     this.view = new DataView(this.buffer.buffer);
+    this.u16 = new Uint16Array(this.buffer.buffer);
+    this.u32 = new Uint32Array(this.buffer.buffer);
   }
 
   static async create(dir: string, name: string, width: 2 | 4, hook?: WriteHook): Promise<IntWriter> {
@@ -184,16 +188,24 @@ class IntWriter {
 
   /** True once the buffer should be flushed. */
   push(value: number): boolean {
-    if (this.used + this.width > this.buffer.length) {
-      const grown = new Uint8Array(this.buffer.length * 2);
-      grown.set(this.buffer);
-      this.buffer = grown;
-      this.view = new DataView(grown.buffer);
-    }
-    if (this.width === 2) this.view.setUint16(this.used, value, true);
+    if (this.used + this.width > this.buffer.length) this.grow(this.buffer.length * 2);
+    if (LITTLE_ENDIAN) {
+      // `used` is a multiple of the width: the typed views are aligned.
+      if (this.width === 2) this.u16[this.used >> 1] = value;
+      else this.u32[this.used >> 2] = value;
+    } else if (this.width === 2) this.view.setUint16(this.used, value, true);
     else this.view.setUint32(this.used, value, true);
     this.used += this.width;
     return this.used >= FLUSH_BYTES;
+  }
+
+  private grow(bytes: number): void {
+    const grown = new Uint8Array(bytes);
+    grown.set(this.buffer.subarray(0, this.used));
+    this.buffer = grown;
+    this.view = new DataView(grown.buffer);
+    this.u16 = new Uint16Array(grown.buffer);
+    this.u32 = new Uint32Array(grown.buffer);
   }
 
   /** push for each of `values` (of this writer's width). */
@@ -204,12 +216,7 @@ class IntWriter {
       return full;
     }
     const bytes = new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
-    if (this.used + bytes.length > this.buffer.length) {
-      const grown = new Uint8Array(Math.max(this.buffer.length * 2, this.used + bytes.length));
-      grown.set(this.buffer.subarray(0, this.used));
-      this.buffer = grown;
-      this.view = new DataView(grown.buffer);
-    }
+    if (this.used + bytes.length > this.buffer.length) this.grow(Math.max(this.buffer.length * 2, this.used + bytes.length));
     this.buffer.set(bytes, this.used);
     this.used += bytes.length;
     return this.used >= FLUSH_BYTES;
@@ -252,7 +259,9 @@ function isDiskFull(err: unknown): boolean {
 
 /** Reads a file of little-endian uint32s front to back. */
 class U32Reader {
-  private readonly buffer = Buffer.allocUnsafe(1 << 20);
+  private readonly values = new Uint32Array(1 << 18);
+  private readonly bytes = Buffer.from(this.values.buffer);
+  /** Values read into `values`, and the next one's place there. */
   private fill = 0;
   private pos = 0;
   private offset = 0;
@@ -263,15 +272,23 @@ class U32Reader {
   }
 
   next(): number {
-    if (this.pos + 4 > this.fill) {
-      this.fill = readSync(this.fd, this.buffer, 0, this.buffer.length, this.offset);
-      this.offset += this.fill;
-      this.pos = 0;
-      if (this.fill < 4) throw new Error('provisional id file ended early');
-    }
-    const value = this.buffer.readUInt32LE(this.pos);
-    this.pos += 4;
-    return value;
+    if (this.pos === this.fill) this.refill();
+    return this.values[this.pos++]!;
+  }
+
+  private refill(): void {
+    let got = 0;
+    // Whole values only (a read of a regular file is short only at its end).
+    do {
+      const n = readSync(this.fd, this.bytes, got, this.bytes.length - got, this.offset);
+      if (n === 0) break;
+      got += n;
+      this.offset += n;
+    } while (got % 4 !== 0);
+    if (got < 4) throw new Error('provisional id file ended early');
+    this.fill = got >> 2;
+    this.pos = 0;
+    if (!LITTLE_ENDIAN) for (let i = 0; i < this.fill; i++) this.values[i] = this.bytes.readUInt32LE(4 * i);
   }
 
   close(): void {

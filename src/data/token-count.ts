@@ -27,6 +27,20 @@ export interface Tokenized {
   tgtText: string;
 }
 
+/** A copy that shares no memory with the text it was cut from. */
+function own(text: string): string {
+  return Buffer.from(text, 'utf8').toString('utf8');
+}
+
+/**
+ * `pair` with strings of its own. A token or a side cut out of a corpus
+ * text is a slice that keeps the whole decoded piece of the corpus alive
+ * (hundreds of KB); a pair kept for long (a hold-out candidate) must not.
+ */
+export function detached(pair: Tokenized): Tokenized {
+  return { src: pair.src.map(own), tgt: pair.tgt.map(own), origin: own(pair.origin), tgtText: own(pair.tgtText) };
+}
+
 /**
  * Tokenizes pairs into spans of their normalised texts (no token strings),
  * or into token strings for a tokenizer that has no spans; one pair at a time.
