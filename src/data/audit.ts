@@ -509,6 +509,8 @@ export async function auditCorpus(data: Readonly<DataConfig>, opts: AuditOptions
   const enterFile = (file: string): void => {
     if (fileNames.at(-1) === file) return;
     fileNames.push(file);
+    // A byte a pair names the file while there are at most 256; wider past that.
+    if (fileNames.length === 257) fileOf = grown(fileOf, new Uint32Array(fileOf.length));
     lines = linesOf(file);
   };
 
@@ -525,7 +527,7 @@ export async function auditCorpus(data: Readonly<DataConfig>, opts: AuditOptions
   const histogram = new Float64Array(BINS);
   // Per pair, for the length-ratio outliers: its bin and where it is (file number, line).
   let bins = new Int16Array(1 << 16);
-  let fileOf = new Uint8Array(1 << 16);
+  let fileOf: Uint8Array | Uint32Array = new Uint8Array(1 << 16);
   let lineOf = new Int32Array(1 << 16);
   let pairs = 0;
   /** The checks that need the pairs before this one, in corpus order. */
@@ -540,7 +542,7 @@ export async function auditCorpus(data: Readonly<DataConfig>, opts: AuditOptions
     histogram[bin]! += 1;
     if (pairs === bins.length) {
       bins = grown(bins, new Int16Array(bins.length * 2));
-      fileOf = grown(fileOf, new Uint8Array(fileOf.length * 2));
+      fileOf = grown(fileOf, new (fileOf instanceof Uint8Array ? Uint8Array : Uint32Array)(fileOf.length * 2));
       lineOf = grown(lineOf, new Int32Array(lineOf.length * 2));
     }
     bins[pairs] = bin;
@@ -645,7 +647,7 @@ function countSide(data: Readonly<DataConfig>, side: 'src' | 'tgt', text: string
   return spans.length;
 }
 
-function grown<A extends Int16Array | Uint8Array | Int32Array>(from: A, to: A): A {
+function grown<A extends Int16Array | Uint8Array | Int32Array | Uint32Array>(from: ArrayLike<number>, to: A): A {
   to.set(from);
   return to;
 }

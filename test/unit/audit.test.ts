@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -59,6 +59,23 @@ describe('auditCorpus', () => {
     assert.equal(src.minFreq, 2);
     assert.ok(src.kept < src.types && src.coverage > 0 && src.coverage < 1);
     assert.equal(report.flagged, new Set([3, 4, 5, 6, 8, 9, 10, 11, 12, ...where('length-ratio')]).size);
+  });
+
+  test('names the right file past the 256th', async () => {
+    const dir = join(work, 'many');
+    mkdirSync(dir);
+    const files: string[] = [];
+    for (let i = 0; i < 300; i++) {
+      const file = join(dir, `part-${String(i).padStart(3, '0')}.tsv`);
+      // Each file a few ordinary pairs of its own; the last file ends with one length-ratio outlier.
+      const lines = LINES.slice(12, 20).map((l) => l.replace('\t', ` ${i}\t`));
+      if (i === 299) lines.push(LINES[7]!);
+      writeFileSync(file, lines.join('\n') + '\n');
+      files.push(file);
+    }
+    const report = await auditCorpus(config({ data: files }), { examples: 5 });
+    const outliers = report.findings.find((f) => f.id === 'length-ratio')!.examples;
+    assert.deepEqual(outliers, [`${files[299]}:9`]);
   });
 
   test('on worker threads: the same report and flagged lines as on one thread, over pieces of a few lines and two files', async () => {
