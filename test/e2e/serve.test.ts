@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -335,6 +335,18 @@ describe('s2s serve (toy checkpoint, cpu, real sockets)', { timeout: 600_000 }, 
     });
     assert.deepEqual(await drainer.exited, { code: 0, signal: null });
     await assert.rejects(fetch(`${drainer.url}/health`));
+  });
+
+  test('a checkpoint whose weights are damaged: one line, exit 1, no stack trace', async () => {
+    const damaged = join(work, 'damaged');
+    cpSync(checkpoint, damaged, { recursive: true });
+    const weights = readdirSync(damaged).filter((f) => f.endsWith('.bin'));
+    assert.ok(weights.length > 0, 'the checkpoint has weight files');
+    for (const f of weights) writeFileSync(join(damaged, f), 'not weights');
+    const r = await runS2S(['--backend', 'cpu', 'serve', '--checkpoint', damaged, '--port', '0']);
+    assert.equal(r.code, 1, r.stderr);
+    assert.equal(r.stderr.split('\n').filter((l) => /error/i.test(l)).length, 1, r.stderr);
+    assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
   });
 
   test('one access-log line per request on stderr; --quiet silences it', async () => {
