@@ -19,7 +19,7 @@
  * set moved aside) is removed or put back by the next run.
  * Opening a set checks every file's size and sha256 against the index.
  */
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { closeSync, existsSync, openSync, readFileSync, readSync, readdirSync, statSync } from 'node:fs';
 import { mkdir, open, rename, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import { endianness } from 'node:os';
@@ -118,15 +118,28 @@ async function hashFile(path: string): Promise<string> {
   return hash.digest('hex');
 }
 
-async function describeSource(path: string): Promise<SourceFile> {
+function unreadable(path: string, err: unknown): UserError {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT') return new UserError('file not found', { where: path });
+  if (code === 'EISDIR') return new UserError('is a directory, expected a file', { where: path });
+  return new UserError(`cannot read file (${code ?? (err as Error).message})`, { where: path });
+}
+
+async function statSource(path: string): Promise<Omit<SourceFile, 'sha256'>> {
   try {
     const info = await stat(path);
-    return { path, bytes: info.size, mtimeMs: info.mtimeMs, sha256: await hashFile(path) };
+    if (info.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
+    return { path, bytes: info.size, mtimeMs: info.mtimeMs };
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new UserError('file not found', { where: path });
-    if (code === 'EISDIR') throw new UserError('is a directory, expected a file', { where: path });
-    throw new UserError(`cannot read file (${code ?? (err as Error).message})`, { where: path });
+    throw unreadable(path, err);
+  }
+}
+
+async function hashSource(path: string): Promise<string> {
+  try {
+    return await hashFile(path);
+  } catch (err) {
+    throw unreadable(path, err);
   }
 }
 
@@ -160,7 +173,11 @@ export type WriteHook = (file: string, bytes: number) => void;
 const FLUSH_BYTES = 1 << 20;
 const LITTLE_ENDIAN = endianness() === 'LE';
 
-/** Writes a stream of unsigned integers of one width to a file, hashing as it goes. */
+/**
+ * Writes a stream of unsigned integers of one width to a file, hashing as it
+ * goes; a scratch file (pass 1's, removed before the set is complete) is
+ * neither hashed nor synced.
+ */
 class IntWriter {
   private buffer: Uint8Array;
   private view: DataView;
@@ -168,22 +185,24 @@ class IntWriter {
   private u32: Uint32Array;
   private used = 0;
   private written = 0;
-  private readonly hash = createHash('sha256');
+  private readonly hash: Hash | null;
 
   private constructor(
     private readonly handle: FileHandle,
     readonly name: string,
     readonly width: 2 | 4,
     private readonly hook: WriteHook | undefined,
+    scratch: boolean,
   ) {
+    this.hash = scratch ? null : createHash('sha256');
     this.buffer = new Uint8Array(FLUSH_BYTES + 4096);
     this.view = new DataView(this.buffer.buffer);
     this.u16 = new Uint16Array(this.buffer.buffer);
     this.u32 = new Uint32Array(this.buffer.buffer);
   }
 
-  static async create(dir: string, name: string, width: 2 | 4, hook?: WriteHook): Promise<IntWriter> {
-    return new IntWriter(await open(join(dir, name), 'w'), name, width, hook);
+  static async create(dir: string, name: string, width: 2 | 4, hook: WriteHook | undefined, scratch: boolean): Promise<IntWriter> {
+    return new IntWriter(await open(join(dir, name), 'w'), name, width, hook, scratch);
   }
 
   /** True once the buffer should be flushed. */
@@ -227,16 +246,16 @@ class IntWriter {
     const bytes = this.buffer.subarray(0, this.used);
     this.hook?.(this.name, bytes.length);
     await this.handle.write(bytes);
-    this.hash.update(bytes);
+    this.hash?.update(bytes);
     this.written += bytes.length;
     this.used = 0;
   }
 
   async close(): Promise<FileEntry> {
     await this.flush();
-    await this.handle.sync();
+    if (this.hash !== null) await this.handle.sync();
     await this.handle.close();
-    return { bytes: this.written, sha256: this.hash.digest('hex') };
+    return { bytes: this.written, sha256: this.hash?.digest('hex') ?? '' };
   }
 
   async abandon(): Promise<void> {
@@ -310,13 +329,16 @@ export async function prepareDataset(opts: PrepareOptions): Promise<PreparedInde
   const dir = resolve(opts.dir);
   recoverInterrupted(dir);
   checkReplaceable(dir);
-  const sources: SourceFile[] = [];
-  for (const file of sourceFiles(data)) sources.push(await describeSource(file));
+  const described: Omit<SourceFile, 'sha256'>[] = [];
+  for (const file of sourceFiles(data)) described.push(await statSource(file));
+  // The sources' hashes are taken while pass 1 reads them (the hashing is off pass 1's critical path).
+  const hashing = Promise.all(described.map((source) => hashSource(source.path)));
+  hashing.catch(() => {});
   const tmp = join(dirname(dir), `.${basename(dir)}.tmp-${process.pid}`);
   const writers: IntWriter[] = [];
   const readers: U32Reader[] = [];
-  const create = async (name: string, width: 2 | 4): Promise<IntWriter> => {
-    const writer = await IntWriter.create(tmp, name, width, opts.writeHook);
+  const create = async (name: string, width: 2 | 4, scratch = false): Promise<IntWriter> => {
+    const writer = await IntWriter.create(tmp, name, width, opts.writeHook, scratch);
     writers.push(writer);
     return writer;
   };
@@ -326,10 +348,10 @@ export async function prepareDataset(opts: PrepareOptions): Promise<PreparedInde
 
     // ---- pass 1: tokenize, count, write provisional ids, choose the split
     const pass1 = {
-      src: await create('pass1.src.bin', 4),
-      tgt: await create('pass1.tgt.bin', 4),
-      srcLen: await create('pass1.src-len.bin', 2),
-      tgtLen: await create('pass1.tgt-len.bin', 2),
+      src: await create('pass1.src.bin', 4, true),
+      tgt: await create('pass1.tgt.bin', 4, true),
+      srcLen: await create('pass1.src-len.bin', 2, true),
+      tgtLen: await create('pass1.tgt-len.bin', 2, true),
     };
     const counted = await countCorpus(opts, pass1);
     for (const w of writers.splice(0)) await w.close();
@@ -408,7 +430,7 @@ export async function prepareDataset(opts: PrepareOptions): Promise<PreparedInde
       format: PREPARED_FORMAT,
       version: PREPARED_VERSION,
       configHash: configHash(data, seed),
-      sources,
+      sources: (await hashing).map((sha256, i) => ({ ...described[i]!, sha256 })),
       report: {
         read: counts.read,
         skipped: skips.count,
