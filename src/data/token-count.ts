@@ -27,18 +27,14 @@ export interface Tokenized {
   tgtText: string;
 }
 
-/** A copy that shares no memory with the text it was cut from. */
+/**
+ * A copy that shares no memory with the text it was cut from. A token or a
+ * side cut out of a corpus text is a slice that keeps the whole decoded
+ * piece of the corpus alive (hundreds of KB); a pair kept for long (a
+ * hold-out candidate) must not.
+ */
 function own(text: string): string {
   return Buffer.from(text, 'utf8').toString('utf8');
-}
-
-/**
- * `pair` with strings of its own. A token or a side cut out of a corpus
- * text is a slice that keeps the whole decoded piece of the corpus alive
- * (hundreds of KB); a pair kept for long (a hold-out candidate) must not.
- */
-export function detached(pair: Tokenized): Tokenized {
-  return { src: pair.src.map(own), tgt: pair.tgt.map(own), origin: own(pair.origin), tgtText: own(pair.tgtText) };
 }
 
 /**
@@ -106,6 +102,18 @@ export class PairSpans {
     tgt: this.tgtTokens ?? this.tgt.strings(this.tgtText!),
     origin: this.raw!.origin,
     tgtText: this.raw!.tgt,
+  });
+
+  /**
+   * The pair as token strings that share no memory with the corpus piece
+   * (detached), made cheaply: each side's text is copied once and its tokens
+   * cut from the copy, so they keep only that side alive.
+   */
+  readonly detachedTokens = (): Tokenized => ({
+    src: this.srcTokens?.map(own) ?? this.src.strings(own(this.srcText!)),
+    tgt: this.tgtTokens?.map(own) ?? this.tgt.strings(own(this.tgtText!)),
+    origin: own(this.raw!.origin),
+    tgtText: own(this.raw!.tgt),
   });
 
   /** Counts the pair's tokens and writes their provisional ids; true once a writer should be flushed. */
