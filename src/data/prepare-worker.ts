@@ -9,7 +9,7 @@
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import type { DataConfig } from '../config.ts';
 import { physicalLineChunks, tabSeparatedPair, type ColumnSpec, type Skip } from './corpus.ts';
-import { StreamingHoldout, sourceHash, type HoldoutState } from './split.ts';
+import { StreamingHoldout, loweredSourceHash, type HoldoutState } from './split.ts';
 import { PairSpans, TokenTable, type IdSink, type Tokenized } from './token-count.ts';
 import { CaseCounts, casedTargetTokens, type CaseCountMaps } from './truecase.ts';
 import { workerFailure } from './worker-client.ts';
@@ -112,8 +112,8 @@ function run(setup: WorkerSetup, port: NonNullable<typeof parentPort>): void {
         const pair = spans.cut(raw, counts);
         if (pair === null) continue;
         const index = task.seq * CHUNK_SPAN + kept++;
-        if (fixedValid !== null && fixedValid.has(sourceHash(raw.src))) fixedPairs.push({ index, item: pair.detachedTokens() });
-        holdout?.offer(index, raw.src, pair.detachedTokens);
+        if (fixedValid !== null && fixedValid.has(loweredSourceHash(pair.loweredSource()))) fixedPairs.push({ index, item: pair.detachedTokens() });
+        holdout?.offerKey(index, loweredSourceHash(pair.loweredSource()), pair.detachedTokens);
         cases?.add(casedTargetTokens(data, raw.tgt));
         pair.count(table.src, table.tgt, out.src, out.tgt);
         out.srcLen.push(pair.srcStored);

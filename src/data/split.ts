@@ -22,7 +22,11 @@ const OTHER_SPACE = /[^\S ]| {2}/;
 
 /** What makes two source sentences "the same": NFKC, lowercase, whitespace collapsed. */
 export function normaliseSource(source: string): string {
-  const lower = nfkc(source).toLowerCase();
+  return collapsed(nfkc(source).toLowerCase());
+}
+
+/** normaliseSource's last step, on the source already NFKC-normalised and lowercased. */
+function collapsed(lower: string): string {
   return (OTHER_SPACE.test(lower) ? lower.replace(/\s+/g, ' ') : lower).trim();
 }
 
@@ -33,6 +37,11 @@ function sha256(text: string): string {
 /** A short, stable name for a source sentence (64 bits of SHA-256 of its normalised form). */
 export function sourceHash(source: string): string {
   return sha256(normaliseSource(source)).slice(0, 16);
+}
+
+/** sourceHash of a source given as `nfkc(source).toLowerCase()` (which a word tokenizer may have made already). */
+export function loweredSourceHash(lowered: string): string {
+  return sha256(collapsed(lowered)).slice(0, 16);
 }
 
 /**
@@ -102,8 +111,12 @@ export class StreamingHoldout<T> {
 
   /** add, with the item made (by `make`) only if it is kept. */
   offer(index: number, source: string, make: () => T): void {
+    this.offerKey(index, sourceHash(source), make);
+  }
+
+  /** offer, for a source whose sourceHash is `key`. */
+  offerKey(index: number, key: string, make: () => T): void {
     this.total += 1;
-    const key = sourceHash(source);
     let group = this.groups.get(key);
     if (group === undefined) {
       const rank = sha256(`${this.seed}:${key}`);

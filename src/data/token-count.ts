@@ -7,7 +7,7 @@
 import type { DataConfig } from '../config.ts';
 import type { CorpusPair } from './corpus.ts';
 import { vocabUnits } from './subword.ts';
-import { Spans } from './token-scan.ts';
+import { Spans, nfkc } from './token-scan.ts';
 import { sideTokenizer, tokenSpans, tokenizeSide } from './tokenize.ts';
 import type { Vocab } from './vocab.ts';
 
@@ -53,9 +53,13 @@ export class PairSpans {
   private srcUnits: string[] | null = null;
   private tgtUnits: string[] | null = null;
   private readonly subword: { src: boolean; tgt: boolean };
+  /** Whether the source's tokenizer lowercases words (see loweredSource). */
+  private readonly srcLowered: boolean;
 
   constructor(private readonly data: Readonly<DataConfig>) {
     this.subword = { src: sideTokenizer(data, 'src').subword !== null, tgt: sideTokenizer(data, 'tgt').subword !== null };
+    const src = sideTokenizer(data, 'src');
+    this.srcLowered = src.kind === 'word' && src.options.lowercase;
   }
 
   /** This object, holding `raw` tokenized, or null (and counted) when a side is over-long. */
@@ -77,6 +81,17 @@ export class PairSpans {
       this.tgtUnits = this.subword.tgt ? [...vocabUnits(this.data, 'tgt', tgt)] : null;
     }
     return this;
+  }
+
+  /**
+   * The source as `nfkc(source).toLowerCase()` (what the hold-out's
+   * sourceHash starts from), reusing a lowercasing word tokenizer's text
+   * when it is exactly that: the only other change it makes is curly
+   * apostrophes to straight ones, so a text without a straight one had none.
+   */
+  loweredSource(): string {
+    if (this.srcLowered && this.srcText !== null && !this.srcText.includes("'")) return this.srcText;
+    return nfkc(this.raw!.src).toLowerCase();
   }
 
   /** How many ids pass 1 stores for the source: its units for a BPE side, its tokens otherwise. */

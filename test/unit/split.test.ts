@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { UserError } from '../../src/errors.ts';
 import { type CorpusPair, SkipLog, readDelimited } from '../../src/data/corpus.ts';
-import { type Split, applySplit, holdoutSplit, normaliseSource, parseSplitRecord, sourceHash } from '../../src/data/split.ts';
+import { type Split, applySplit, holdoutSplit, loweredSourceHash, normaliseSource, parseSplitRecord, sourceHash } from '../../src/data/split.ts';
+import { PairSpans } from '../../src/data/token-count.ts';
+import { buildConfig } from '../../src/config.ts';
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 const cmnEng = resolve(repoRoot, '..', 'shared', 'data', 'cmn-eng', 'cmn-eng.tsv');
@@ -129,4 +131,33 @@ describe('the real Tatoeba corpus', () => {
     const again = applySplit(pairs, record, sourceOfPair);
     assert.deepEqual(again.valid.map((p) => p.origin), split.valid.map((p) => p.origin));
   });
+});
+
+describe('loweredSourceHash', () => {
+  const sources = [
+    'Tom is here.',
+    'DON’T  go,\tTom!',
+    'don\'t go, tom!',
+    'It’s ʼtheirs‘ ’now',
+    'Ｆｕｌｌｗｉｄｔｈ ＡＢＣ １２３ and the ﬁle',
+    '  İstanbul ΣΊΣΥΦΟΣ  ',
+    'Ⅻ o’clock…',
+  ];
+  const toy = readFileSync(resolve(repoRoot, 'data', 'toy', 'toy.tsv'), 'utf8').split('\n').filter((l) => l.includes('\t')).map((l) => l.split('\t')[0]!);
+  for (const [name, settings] of [
+    ['lowercased words', {}],
+    ['words kept in case', { lowercase: false }],
+    ['characters', { srcTokenizer: 'char' }],
+    ['BPE over words', { srcTokenizer: 'bpe' }],
+  ] as const) {
+    test(`of a pair's loweredSource is sourceHash of its source (${name})`, () => {
+      const data = buildConfig('test', { data: { data: ['unused.tsv'], ...settings } }).data;
+      const spans = new PairSpans(data);
+      for (const src of [...sources, ...toy]) {
+        const pair = spans.cut({ src, tgt: '汤姆在这里。', origin: 'x:1' }, { read: 0, tooLong: 0 });
+        assert.ok(pair !== null);
+        assert.equal(loweredSourceHash(pair.loweredSource()), sourceHash(src), src);
+      }
+    });
+  }
 });
