@@ -54,15 +54,15 @@ describe('s2s train (tiny config, cpu)', () => {
   test('a run stopped mid-epoch and resumed reaches bit-identical weights', async () => {
     const whole = join(work, 'whole');
     const parts = join(work, 'parts');
-    // toy: ~270 training pairs, batch 16 → 17 batches per epoch; stop at 9 (mid-epoch 1), finish at 25 (mid-epoch 2).
-    const a = await train(whole, '--max-steps', '25', '--epochs', '3');
+    // toy: ~270 training pairs, batch 16 → 17 batches per epoch; stop at 9 (mid-epoch 1), finish at 20 (mid-epoch 2).
+    const a = await train(whole, '--max-steps', '20', '--epochs', '3');
     assert.equal(a.code, 0, a.stderr);
     const b1 = await train(parts, '--max-steps', '9', '--epochs', '3');
     assert.equal(b1.code, 0, b1.stderr);
     const trainer = JSON.parse(readFileSync(join(parts, 'last', 'trainer.json'), 'utf8')) as { step: number; batchInEpoch: number };
     assert.equal(trainer.step, 9);
     assert.ok(trainer.batchInEpoch > 0, 'the stop is inside an epoch');
-    const b2 = await train(parts, '--resume', parts, '--max-steps', '25');
+    const b2 = await train(parts, '--resume', parts, '--max-steps', '20');
     assert.equal(b2.code, 0, b2.stderr);
     assert.match(b2.stderr, /resuming after step 9/);
     assert.equal(weightsHash(join(parts, 'last')), weightsHash(join(whole, 'last')));
