@@ -9,7 +9,7 @@ import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import type { DataConfig } from '../config.ts';
 import { PairChecks } from './audit.ts';
 import { corpusColumns, physicalLineChunks, tabSeparatedPair, type Skip } from './corpus.ts';
-import { workerFailure } from './worker-client.ts';
+import { serveTasks } from './worker-client.ts';
 
 export interface AuditPiece {
   file: string;
@@ -76,23 +76,14 @@ function run(data: DataConfig, port: NonNullable<typeof parentPort>): void {
     return { type: 'piece', pairs: n, skips, lines, lengths, keys, flags };
   }
 
-  // Tasks are handled one at a time, in the order they came.
-  let queue = Promise.resolve();
-  port.on('message', (message: AuditPiece | { type: 'finish' }) => {
-    queue = queue.then(async () => {
-      try {
-        if ('type' in message) {
-          const done: AuditWorkerDone = { type: 'done', src: checks.srcCounts.countMap(), tgt: checks.tgtCounts.countMap() };
-          port.postMessage(done);
-          return;
-        }
-        const result = await piece(message);
-        port.postMessage(result, [result.lines.buffer, result.lengths.buffer, result.keys.buffer, result.flags.buffer] as ArrayBuffer[]);
-      } catch (err) {
-        port.postMessage(workerFailure(err));
-      }
-    });
-  });
+  serveTasks<AuditPiece>(
+    port,
+    async (task) => {
+      const result = await piece(task);
+      return { reply: result, transfer: [result.lines.buffer, result.lengths.buffer, result.keys.buffer, result.flags.buffer] as ArrayBuffer[] };
+    },
+    (): AuditWorkerDone => ({ type: 'done', src: checks.srcCounts.countMap(), tgt: checks.tgtCounts.countMap() }),
+  );
 }
 
 function grown<A extends Int32Array | Uint32Array | Uint8Array>(from: A, to: A): A {

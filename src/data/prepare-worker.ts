@@ -12,7 +12,7 @@ import { physicalLineChunks, tabSeparatedPair, type ColumnSpec, type Skip } from
 import { StreamingHoldout, loweredSourceHash, type HoldoutState } from './split.ts';
 import { PairSpans, TokenTable, type IdSink, type Tokenized } from './token-count.ts';
 import { CaseCounts, casedTargetTokens, type CaseCountMaps } from './truecase.ts';
-import { workerFailure } from './worker-client.ts';
+import { serveTasks } from './worker-client.ts';
 
 export interface WorkerSetup {
   data: DataConfig;
@@ -136,23 +136,14 @@ function run(setup: WorkerSetup, port: NonNullable<typeof parentPort>): void {
     };
   }
 
-  // Tasks are handled one at a time, in the order they came.
-  let queue = Promise.resolve();
-  port.on('message', (message: ChunkTask | { type: 'finish' }) => {
-    queue = queue.then(async () => {
-      try {
-        if ('type' in message) {
-          const done: WorkerDone = { type: 'done', holdout: holdout?.state() ?? null, fixedValid: fixedPairs, cases: cases?.counts() ?? null };
-          port.postMessage(done);
-          return;
-        }
-        const result = await chunk(message);
-        port.postMessage(result, [result.src.buffer, result.tgt.buffer, result.srcLen.buffer, result.tgtLen.buffer] as ArrayBuffer[]);
-      } catch (err) {
-        port.postMessage(workerFailure(err));
-      }
-    });
-  });
+  serveTasks<ChunkTask>(
+    port,
+    async (task) => {
+      const result = await chunk(task);
+      return { reply: result, transfer: [result.src.buffer, result.tgt.buffer, result.srcLen.buffer, result.tgtLen.buffer] as ArrayBuffer[] };
+    },
+    (): WorkerDone => ({ type: 'done', holdout: holdout?.state() ?? null, fixedValid: fixedPairs, cases: cases?.counts() ?? null }),
+  );
 }
 
 if (!isMainThread && parentPort !== null && (workerData as { s2sPrepareWorker?: WorkerSetup } | null)?.s2sPrepareWorker) {

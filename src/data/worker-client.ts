@@ -4,7 +4,7 @@
  * sources or the compiled package, asking it for replies in order, and
  * carrying its failures back as errors, a UserError as the same UserError.
  */
-import { Worker } from 'node:worker_threads';
+import { Worker, type MessagePort } from 'node:worker_threads';
 import { UserError } from '../errors.ts';
 
 /** What a worker sends instead of a reply when a task fails. */
@@ -22,6 +22,34 @@ export function workerFailure(err: unknown): WorkerFailure {
     message: err instanceof Error ? err.message : String(err),
     user: err instanceof UserError ? { where: err.where, hint: err.hint, exitCode: err.exitCode } : null,
   };
+}
+
+/**
+ * The worker side: tasks are handled one at a time, in the order they came,
+ * each answered with `handle`'s reply (its `transfer` buffers moved, not
+ * copied); `{ type: 'finish' }` is answered with `finish()`, and a failure
+ * with a WorkerFailure.
+ */
+export function serveTasks<T extends object>(
+  port: MessagePort,
+  handle: (task: T) => Promise<{ reply: unknown; transfer: ArrayBuffer[] }>,
+  finish: () => unknown,
+): void {
+  let queue = Promise.resolve();
+  port.on('message', (message: T | { type: 'finish' }) => {
+    queue = queue.then(async () => {
+      try {
+        if ('type' in message && message.type === 'finish') {
+          port.postMessage(finish());
+          return;
+        }
+        const { reply, transfer } = await handle(message as T);
+        port.postMessage(reply, transfer);
+      } catch (err) {
+        port.postMessage(workerFailure(err));
+      }
+    });
+  });
 }
 
 const fromSources = import.meta.url.endsWith('.ts');
