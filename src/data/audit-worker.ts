@@ -8,7 +8,7 @@
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import type { DataConfig } from '../config.ts';
 import { PairChecks } from './audit.ts';
-import { corpusColumns, physicalLineChunks, tabSeparatedPair, type Skip } from './corpus.ts';
+import { corpusColumns, eachPiecePair, type Skip } from './corpus.ts';
 import { serveTasks } from './worker-client.ts';
 
 export interface AuditPiece {
@@ -46,33 +46,25 @@ function run(data: DataConfig, port: NonNullable<typeof parentPort>): void {
     let lengths = new Int32Array(2 << 12);
     let keys = new Uint32Array(4 << 12);
     let flags = new Uint8Array(1 << 12);
-    const bytes = Buffer.from(task.bytes.buffer, task.bytes.byteOffset, task.bytes.byteLength);
-    for await (const physicals of physicalLineChunks([bytes], task.file, task.startLine)) {
-      for (const physical of physicals) {
-        const result = tabSeparatedPair(physical, columns);
-        if (result === null) continue;
-        if ('reason' in result) {
-          skips.push({ where: `${task.file}:${physical.line}`, reason: result.reason });
-          continue;
-        }
-        if (n === lines.length) {
-          lines = grown(lines, new Int32Array(2 * n));
-          lengths = grown(lengths, new Int32Array(4 * n));
-          keys = grown(keys, new Uint32Array(8 * n));
-          flags = grown(flags, new Uint8Array(2 * n));
-        }
-        checks.check(result.src, result.tgt);
-        lines[n] = physical.line;
-        lengths[2 * n] = checks.srcLength;
-        lengths[2 * n + 1] = checks.tgtLength;
-        keys[4 * n] = checks.exactHi;
-        keys[4 * n + 1] = checks.exactLo;
-        keys[4 * n + 2] = checks.nearHi;
-        keys[4 * n + 3] = checks.nearLo;
-        flags[n] = checks.flags;
-        n += 1;
+    const onPair = (src: string, tgt: string, line: number): void => {
+      if (n === lines.length) {
+        lines = grown(lines, new Int32Array(2 * n));
+        lengths = grown(lengths, new Int32Array(4 * n));
+        keys = grown(keys, new Uint32Array(8 * n));
+        flags = grown(flags, new Uint8Array(2 * n));
       }
-    }
+      checks.check(src, tgt);
+      lines[n] = line;
+      lengths[2 * n] = checks.srcLength;
+      lengths[2 * n + 1] = checks.tgtLength;
+      keys[4 * n] = checks.exactHi;
+      keys[4 * n + 1] = checks.exactLo;
+      keys[4 * n + 2] = checks.nearHi;
+      keys[4 * n + 3] = checks.nearLo;
+      flags[n] = checks.flags;
+      n += 1;
+    };
+    await eachPiecePair(task.bytes, task.file, task.startLine, columns, onPair, (skip) => skips.push(skip));
     return { type: 'piece', pairs: n, skips, lines, lengths, keys, flags };
   }
 

@@ -350,6 +350,30 @@ export function tabSeparatedPair(physical: PhysicalLine, columns: ColumnSpec): {
 }
 
 /**
+ * The pairs of a piece of a tab-separated file as a worker thread gets it
+ * (whole lines, numbered from `startLine` + 1): each well-formed pair goes to
+ * `onPair` with its line number, each malformed line to `onSkip`.
+ */
+export async function eachPiecePair(
+  piece: Uint8Array,
+  file: string,
+  startLine: number,
+  columns: ColumnSpec,
+  onPair: (src: string, tgt: string, line: number) => void,
+  onSkip: (skip: Skip) => void,
+): Promise<void> {
+  const bytes = Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
+  for await (const lines of physicalLineChunks([bytes], file, startLine)) {
+    for (const physical of lines) {
+      const result = tabSeparatedPair(physical, columns);
+      if (result === null) continue;
+      if ('reason' in result) onSkip({ where: `${file}:${physical.line}`, reason: result.reason });
+      else onPair(result.src, result.tgt, physical.line);
+    }
+  }
+}
+
+/**
  * A whole text file's bytes as UTF-8 text, with the checks physicalLines makes:
  * UTF-16 (a byte order mark) and binary files (NUL bytes) are UserErrors naming
  * `file`, invalid UTF-8 names `file:line`. A UTF-8 BOM is dropped.

@@ -8,7 +8,7 @@
  */
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import type { DataConfig } from '../config.ts';
-import { physicalLineChunks, tabSeparatedPair, type ColumnSpec, type Skip } from './corpus.ts';
+import { eachPiecePair, type ColumnSpec, type Skip } from './corpus.ts';
 import { StreamingHoldout, loweredSourceHash, type HoldoutState } from './split.ts';
 import { PairSpans, TokenTable, type IdSink, type Tokenized } from './token-count.ts';
 import { CaseCounts, casedTargetTokens, type CaseCountMaps } from './truecase.ts';
@@ -98,28 +98,26 @@ function run(setup: WorkerSetup, port: NonNullable<typeof parentPort>): void {
     let kept = 0;
     let skipped = 0;
     let firstSkip: Skip | null = null;
-    const bytes = Buffer.from(task.bytes.buffer, task.bytes.byteOffset, task.bytes.byteLength);
-    for await (const lines of physicalLineChunks([bytes], task.file, task.startLine)) {
-      for (const physical of lines) {
-        const result = tabSeparatedPair(physical, columns);
-        if (result === null) continue;
-        if ('reason' in result) {
-          skipped += 1;
-          firstSkip ??= { where: `${task.file}:${physical.line}`, reason: result.reason };
-          continue;
-        }
-        const raw = { src: result.src, tgt: result.tgt, origin: `${task.file}:${physical.line}` };
-        const pair = spans.cut(raw, counts);
-        if (pair === null) continue;
-        const index = task.seq * CHUNK_SPAN + kept++;
-        if (fixedValid !== null && fixedValid.has(loweredSourceHash(pair.loweredSource()))) fixedPairs.push({ index, item: pair.detachedTokens() });
-        holdout?.offerKey(index, loweredSourceHash(pair.loweredSource()), pair.detachedTokens);
-        cases?.add(casedTargetTokens(data, raw.tgt));
-        pair.count(table.src, table.tgt, out.src, out.tgt);
-        out.srcLen.push(pair.srcStored);
-        out.tgtLen.push(pair.tgtStored);
+    const onPair = (src: string, tgt: string, line: number): void => {
+      const raw = { src, tgt, origin: `${task.file}:${line}` };
+      const pair = spans.cut(raw, counts);
+      if (pair === null) return;
+      const index = task.seq * CHUNK_SPAN + kept++;
+      if (fixedValid !== null || holdout !== null) {
+        const key = loweredSourceHash(pair.loweredSource());
+        if (fixedValid?.has(key)) fixedPairs.push({ index, item: pair.detachedTokens() });
+        holdout?.offerKey(index, key, pair.detachedTokens);
       }
-    }
+      cases?.add(casedTargetTokens(data, raw.tgt));
+      pair.count(table.src, table.tgt, out.src, out.tgt);
+      out.srcLen.push(pair.srcStored);
+      out.tgtLen.push(pair.tgtStored);
+    };
+    const onSkip = (skip: Skip): void => {
+      skipped += 1;
+      firstSkip ??= skip;
+    };
+    await eachPiecePair(task.bytes, task.file, task.startLine, columns, onPair, onSkip);
     return {
       type: 'chunk',
       seq: task.seq,
