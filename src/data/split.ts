@@ -1,9 +1,10 @@
 /**
  * The train/validation split: a separate validation corpus, or `validSize`
  * pairs held out deterministically. Held-out pairs are chosen by a seeded
- * hash of their normalised source sentence, a whole source group at a time,
- * so one source sentence never lands on both sides. The split is saved as a
- * SplitRecord and re-applied on resume, even if the corpus is re-read.
+ * hash of their normalised source sentence (groupRank), a whole source group
+ * at a time, so one source sentence never lands on both sides. The split is
+ * saved as a SplitRecord (the groups' sourceHash keys) and re-applied on
+ * resume, even if the corpus is re-read.
  */
 import { hash } from 'node:crypto';
 import { UserError } from '../errors.ts';
@@ -36,12 +37,56 @@ function sha256(text: string): string {
 
 /** A short, stable name for a source sentence (64 bits of SHA-256 of its normalised form). */
 export function sourceHash(source: string): string {
-  return sha256(normaliseSource(source)).slice(0, 16);
+  return normalisedKey(normaliseSource(source));
 }
 
 /** sourceHash of a source given as `nfkc(source).toLowerCase()` (which a word tokenizer may have made already). */
 export function loweredSourceHash(lowered: string): string {
-  return sha256(collapsed(lowered)).slice(0, 16);
+  return normalisedKey(collapsed(lowered));
+}
+
+/** normaliseSource of a source given as `nfkc(source).toLowerCase()`. */
+export function loweredSourceNormalised(lowered: string): string {
+  return collapsed(lowered);
+}
+
+/** sourceHash of a source already normalised (normaliseSource). */
+function normalisedKey(normalised: string): string {
+  return sha256(normalised).slice(0, 16);
+}
+
+/**
+ * A source group's place in the hold-out's seeded order: 53 bits of a seeded
+ * hash of its normalised source (cyrb53, public domain: two multiplicative
+ * 32-bit lanes over the UTF-16 code units, cross-mixed at the end). It needs
+ * no cryptographic strength, only a seed-dependent order that is the same on
+ * every platform; being plain arithmetic, it lets a stream of millions of
+ * sources skip the SHA-256 key of every source that ranks too late to be held
+ * out. Ties (different sources, equal ranks) are ordered by their keys.
+ */
+export function groupRank(seed: number, normalised: string): number {
+  const s = (seed >>> 0) ^ Math.imul(Math.floor(seed / 0x100000000) | 0, 0x9e3779b1);
+  let h1 = 0xdeadbeef ^ s;
+  let h2 = 0x41c6ce57 ^ s;
+  for (let i = 0; i < normalised.length; i++) {
+    const unit = normalised.charCodeAt(i);
+    h1 = Math.imul(h1 ^ unit, 2654435761);
+    h2 = Math.imul(h2 ^ unit, 1597334677);
+  }
+  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507);
+  h1 ^= Math.imul(h2 ^ (h2 >>> 13), 3266489909);
+  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507);
+  h2 ^= Math.imul(h1 ^ (h1 >>> 13), 3266489909);
+  return 0x100000000 * (0x1fffff & h2) + (h1 >>> 0);
+}
+
+/** The hold-out's order of source groups: by rank, then key. */
+function ranksBefore(a: { rank: number; key: string }, b: { rank: number; key: string }): boolean {
+  return a.rank < b.rank || (a.rank === b.rank && a.key < b.key);
+}
+
+function byRank(a: { rank: number; key: string }, b: { rank: number; key: string }): number {
+  return ranksBefore(a, b) ? -1 : ranksBefore(b, a) ? 1 : 0;
 }
 
 /**
@@ -62,19 +107,19 @@ export function holdoutSplit<T>(
       exitCode: 2,
     });
   }
-  const groupSizes = new Map<string, number>();
+  const groups = new Map<string, { key: string; rank: number; size: number }>();
   for (const item of items) {
-    const key = sourceHash(sourceOf(item));
-    groupSizes.set(key, (groupSizes.get(key) ?? 0) + 1);
+    const normalised = normaliseSource(sourceOf(item));
+    const key = normalisedKey(normalised);
+    const group = groups.get(key);
+    if (group === undefined) groups.set(key, { key, rank: groupRank(seed, normalised), size: 1 });
+    else group.size += 1;
   }
-  const order = [...groupSizes.keys()]
-    .map((key) => ({ key, rank: sha256(`${seed}:${key}`) }))
-    .sort((a, b) => (a.rank < b.rank ? -1 : a.rank > b.rank ? 1 : 0));
+  const order = [...groups.values()].sort(byRank);
   const validKeys: string[] = [];
   let taken = 0;
-  for (const { key } of order) {
+  for (const { key, size } of order) {
     if (taken === validSize) break;
-    const size = groupSizes.get(key)!;
     if (taken + size > validSize) continue;
     validKeys.push(key);
     taken += size;
@@ -111,16 +156,24 @@ export class StreamingHoldout<T> {
 
   /** add, with the item made (by `make`) only if it is kept. */
   offer(index: number, source: string, make: () => T): void {
-    this.offerKey(index, sourceHash(source), make);
+    this.offerNormalised(index, normaliseSource(source), make);
   }
 
-  /** offer, for a source whose sourceHash is `key`. */
-  offerKey(index: number, key: string, make: () => T): void {
+  /**
+   * offer, for a source already normalised (normaliseSource). A source that
+   * ranks after every kept group once `capacity` groups are kept (all but a
+   * few thousand of a large corpus) costs one groupRank: its group can be
+   * neither kept nor one of those kept, whose ranks are all earlier.
+   */
+  offerNormalised(index: number, normalised: string, make: () => T): void {
     this.total += 1;
+    const rank = groupRank(this.seed, normalised);
+    const full = this.heap.length >= this.capacity;
+    if (full && rank > this.heap[0]!.rank) return;
+    const key = normalisedKey(normalised);
     let group = this.groups.get(key);
     if (group === undefined) {
-      const rank = sha256(`${this.seed}:${key}`);
-      if (this.heap.length >= this.capacity && rank >= this.heap[0]!.rank) return;
+      if (full && !ranksBefore({ rank, key }, this.heap[0]!)) return;
       group = { key, rank, size: 0, items: [] };
       this.groups.set(key, group);
       this.push(group);
@@ -156,7 +209,7 @@ export class StreamingHoldout<T> {
         for (const { index, item } of g.items) group.items.push({ index: reindex(index), item });
       }
     }
-    const kept = [...groups.values()].sort((a, b) => (a.rank < b.rank ? -1 : a.rank > b.rank ? 1 : 0)).slice(0, out.capacity);
+    const kept = [...groups.values()].sort(byRank).slice(0, out.capacity);
     for (const group of kept) {
       if (group.size > validSize) group.items.length = 0;
       group.items.sort((a, b) => a.index - b.index);
@@ -175,7 +228,7 @@ export class StreamingHoldout<T> {
         exitCode: 2,
       });
     }
-    const order = [...this.heap].sort((a, b) => (a.rank < b.rank ? -1 : a.rank > b.rank ? 1 : 0));
+    const order = [...this.heap].sort(byRank);
     const validKeys: string[] = [];
     const valid: { index: number; item: T }[] = [];
     let taken = 0;
@@ -196,7 +249,7 @@ export class StreamingHoldout<T> {
     heap.push(group);
     for (let i = heap.length - 1; i > 0; ) {
       const parent = (i - 1) >> 1;
-      if (heap[parent]!.rank >= heap[i]!.rank) break;
+      if (!ranksBefore(heap[parent]!, heap[i]!)) break;
       [heap[parent], heap[i]] = [heap[i]!, heap[parent]!];
       i = parent;
     }
@@ -212,8 +265,8 @@ export class StreamingHoldout<T> {
         const l = 2 * i + 1;
         const r = l + 1;
         let big = i;
-        if (l < heap.length && heap[l]!.rank > heap[big]!.rank) big = l;
-        if (r < heap.length && heap[r]!.rank > heap[big]!.rank) big = r;
+        if (l < heap.length && ranksBefore(heap[big]!, heap[l]!)) big = l;
+        if (r < heap.length && ranksBefore(heap[big]!, heap[r]!)) big = r;
         if (big === i) break;
         [heap[big], heap[i]] = [heap[i]!, heap[big]!];
         i = big;
@@ -230,7 +283,7 @@ export interface HoldoutState<T> {
 
 export interface HoldoutGroup<T> {
   key: string;
-  rank: string;
+  rank: number;
   size: number;
   items: { index: number; item: T }[];
 }

@@ -8,7 +8,7 @@ import type { DataConfig } from '../config.ts';
 import type { CorpusPair } from './corpus.ts';
 import { vocabUnits } from './subword.ts';
 import { Spans, nfkc } from './token-scan.ts';
-import { sideTokenizer, tokenSpans, tokenizeSide } from './tokenize.ts';
+import { sideSpans, sideTokenizer, tokenizeSide, type SideTokenizer } from './tokenize.ts';
 import type { Vocab } from './vocab.ts';
 
 /** Lengths are stored as uint16. */
@@ -53,21 +53,22 @@ export class PairSpans {
   private srcUnits: string[] | null = null;
   private tgtUnits: string[] | null = null;
   private readonly subword: { src: boolean; tgt: boolean };
+  private readonly tokenizer: { src: SideTokenizer; tgt: SideTokenizer };
   /** Whether the source's tokenizer lowercases words (see loweredSource). */
   private readonly srcLowered: boolean;
 
   constructor(private readonly data: Readonly<DataConfig>) {
-    this.subword = { src: sideTokenizer(data, 'src').subword !== null, tgt: sideTokenizer(data, 'tgt').subword !== null };
-    const src = sideTokenizer(data, 'src');
-    this.srcLowered = src.kind === 'word' && src.options.lowercase;
+    this.tokenizer = { src: sideTokenizer(data, 'src'), tgt: sideTokenizer(data, 'tgt') };
+    this.subword = { src: this.tokenizer.src.subword !== null, tgt: this.tokenizer.tgt.subword !== null };
+    this.srcLowered = this.tokenizer.src.kind === 'word' && this.tokenizer.src.options.lowercase;
   }
 
   /** This object, holding `raw` tokenized, or null (and counted) when a side is over-long. */
   cut(raw: CorpusPair, counts: { read: number; tooLong: number }): this | null {
     counts.read += 1;
     this.raw = raw;
-    this.srcText = tokenSpans(this.data, 'src', raw.src, this.src);
-    this.tgtText = tokenSpans(this.data, 'tgt', raw.tgt, this.tgt);
+    this.srcText = sideSpans(this.tokenizer.src, raw.src, this.src);
+    this.tgtText = sideSpans(this.tokenizer.tgt, raw.tgt, this.tgt);
     this.srcTokens = this.srcText === null ? tokenizeSide(this.data, 'src', raw.src) : null;
     this.tgtTokens = this.tgtText === null ? tokenizeSide(this.data, 'tgt', raw.tgt) : null;
     const limit = Math.min(this.data.maxLen, MAX_STORED_LEN);

@@ -70,7 +70,11 @@ export function tokenizeSide(data: Readonly<SideSettings>, side: 'src' | 'tgt', 
  * whose tokens are not pieces of its text.
  */
 export function tokenSpans(data: Readonly<SideSettings>, side: 'src' | 'tgt', text: string, spans: Spans): string | null {
-  const { kind, options } = sideTokenizer(data, side);
+  return sideSpans(sideTokenizer(data, side), text, spans);
+}
+
+/** tokenSpans for a side whose tokenizer is already known (a caller tokenizing many texts works it out once). */
+export function sideSpans({ kind, options }: SideTokenizer, text: string, spans: Spans): string | null {
   if (kind === 'word') {
     const normal = normaliseWordText(text, options);
     scanWordSpans(normal, spans);

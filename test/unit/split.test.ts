@@ -5,7 +5,18 @@ import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { UserError } from '../../src/errors.ts';
 import { type CorpusPair, SkipLog, readDelimited } from '../../src/data/corpus.ts';
-import { type Split, applySplit, holdoutSplit, loweredSourceHash, normaliseSource, parseSplitRecord, sourceHash } from '../../src/data/split.ts';
+import {
+  type Split,
+  StreamingHoldout,
+  applySplit,
+  groupRank,
+  holdoutSplit,
+  loweredSourceHash,
+  loweredSourceNormalised,
+  normaliseSource,
+  parseSplitRecord,
+  sourceHash,
+} from '../../src/data/split.ts';
 import { PairSpans } from '../../src/data/token-count.ts';
 import { buildConfig } from '../../src/config.ts';
 
@@ -157,7 +168,56 @@ describe('loweredSourceHash', () => {
         const pair = spans.cut({ src, tgt: '汤姆在这里。', origin: 'x:1' }, { read: 0, tooLong: 0 });
         assert.ok(pair !== null);
         assert.equal(loweredSourceHash(pair.loweredSource()), sourceHash(src), src);
+        assert.equal(loweredSourceNormalised(pair.loweredSource()), normaliseSource(src), src);
       }
     });
   }
+});
+
+describe('groupRank', () => {
+  test('is cyrb53: the reference values its author publishes (seed 0)', () => {
+    assert.equal(groupRank(0, 'a'), 7929297801672961);
+    assert.equal(groupRank(0, 'b'), 8684336938537663);
+    assert.equal(groupRank(0, 'revenge'), 4051478007546757);
+    assert.equal(groupRank(0, 'revenue'), 8309097637345594);
+  });
+
+  test('depends on every bit of the seed, and is a safe integer', () => {
+    const ranks = [0, 1, 2, 2 ** 31, 2 ** 32, 2 ** 32 + 1, 2 ** 40].map((seed) => groupRank(seed, 'tom is here.'));
+    assert.equal(new Set(ranks).size, ranks.length);
+    for (const rank of ranks) assert.ok(Number.isSafeInteger(rank) && rank >= 0, String(rank));
+  });
+
+  test('orders the groups evenly: each seed holds out a different tenth of 10,000 sources', () => {
+    const sources = Array.from({ length: 10_000 }, (_, i) => `sentence ${i}.`);
+    const lowest = (seed: number): Set<string> =>
+      new Set([...sources].sort((a, b) => groupRank(seed, a) - groupRank(seed, b)).slice(0, 1000));
+    const [a, b] = [lowest(1), lowest(2)];
+    const shared = [...a].filter((s) => b.has(s)).length;
+    // Independent orders share about a tenth of a tenth (100); a bad mix shares far more or none.
+    assert.ok(shared > 50 && shared < 160, `shared ${shared}`);
+    // Nor does the order follow the text: the lowest tenth is spread over the whole range of numbers.
+    const numbers = [...a].map((s) => Number(s.slice(9, -1)));
+    assert.ok(numbers.filter((n) => n < 5000).length > 400 && numbers.filter((n) => n >= 5000).length > 400);
+  });
+});
+
+describe('StreamingHoldout over many sources', () => {
+  test('keeps only the candidates it can hold out, and chooses what holdoutSplit chooses', () => {
+    // 20,000 sources, some repeated, with a capacity of 1,400 groups: most sources are skipped by rank alone.
+    const sources = Array.from({ length: 20_000 }, (_, i) => `Source ${(i * 7) % 17_000}`);
+    const whole = holdoutSplit(sources, (s) => s, 9, 100);
+    const stream = new StreamingHoldout<string>(9, 100);
+    let made = 0;
+    sources.forEach((s, i) =>
+      stream.offerNormalised(i, normaliseSource(s), () => {
+        made += 1;
+        return s;
+      }),
+    );
+    const { record, valid } = stream.finish();
+    assert.deepEqual(record, whole.record);
+    assert.deepEqual(valid.map((v) => v.item), whole.split.valid);
+    assert.ok(made < 20_000 / 2, `made ${made} candidates`);
+  });
 });
