@@ -11,7 +11,7 @@ import type { DataConfig } from '../config.ts';
 import { SkipLog, corpusColumns, readCorpusChunks, readDelimited, tabSeparatedCorpus, type CorpusPair } from './corpus.ts';
 import { noUsablePairs, sideVocab } from './dataset.ts';
 import { parallelFirstPass, type ArraySink } from './prepare-parallel.ts';
-import { StreamingHoldout, loweredSourceHash, loweredSourceNormalised, type SplitRecord } from './split.ts';
+import { StreamingHoldout, loweredSourceHash, type SplitRecord } from './split.ts';
 import { vocabUnits } from './subword.ts';
 import { MAX_STORED_LEN, PairSpans, TokenTable, type IdSink, type Tokenized } from './token-count.ts';
 import { tokenizeSide } from './tokenize.ts';
@@ -202,7 +202,7 @@ async function firstPass(data: Readonly<DataConfig>, skips: SkipLog, counts: { r
       const index = kept++;
       if (index % 65536 === 0) state.onProgress?.(1, counts.read);
       if (fixedValid !== null && fixedValid.has(loweredSourceHash(pair.loweredSource()))) fixedValidPairs.push({ index, item: pair.detachedTokens() });
-      holdout?.offerNormalised(index, loweredSourceNormalised(pair.loweredSource()), pair.detachedTokens);
+      holdout?.offerLowered(index, pair.loweredSource(), pair.detachedTokens);
       cases?.add(casedTargetTokens(data, raw.tgt));
       full = pair.count(table.src, table.tgt, out.src, out.tgt) || full;
       full = out.srcLen.push(pair.srcStored) || full;

@@ -9,7 +9,7 @@
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import type { DataConfig } from '../config.ts';
 import { eachPiecePair, type ColumnSpec, type Skip } from './corpus.ts';
-import { StreamingHoldout, loweredSourceHash, loweredSourceNormalised, type HoldoutState } from './split.ts';
+import { StreamingHoldout, loweredSourceHash, type HoldoutState } from './split.ts';
 import { PairSpans, TokenTable, type IdSink, type Tokenized } from './token-count.ts';
 import { CaseCounts, casedTargetTokens, type CaseCountMaps } from './truecase.ts';
 import { serveTasks } from './worker-client.ts';
@@ -104,7 +104,7 @@ function run(setup: WorkerSetup, port: NonNullable<typeof parentPort>): void {
       if (pair === null) return;
       const index = task.seq * CHUNK_SPAN + kept++;
       if (fixedValid?.has(loweredSourceHash(pair.loweredSource()))) fixedPairs.push({ index, item: pair.detachedTokens() });
-      holdout?.offerNormalised(index, loweredSourceNormalised(pair.loweredSource()), pair.detachedTokens);
+      holdout?.offerLowered(index, pair.loweredSource(), pair.detachedTokens);
       cases?.add(casedTargetTokens(data, raw.tgt));
       pair.count(table.src, table.tgt, out.src, out.tgt);
       out.srcLen.push(pair.srcStored);

@@ -45,11 +45,6 @@ export function loweredSourceHash(lowered: string): string {
   return normalisedKey(collapsed(lowered));
 }
 
-/** normaliseSource of a source given as `nfkc(source).toLowerCase()`. */
-export function loweredSourceNormalised(lowered: string): string {
-  return collapsed(lowered);
-}
-
 /** sourceHash of a source already normalised (normaliseSource). */
 function normalisedKey(normalised: string): string {
   return sha256(normalised).slice(0, 16);
@@ -65,14 +60,38 @@ function normalisedKey(normalised: string): string {
  * out. Ties (different sources, equal ranks) are ordered by their keys.
  */
 export function groupRank(seed: number, normalised: string): number {
+  return cyrb53(seed, normalised, false);
+}
+
+/**
+ * groupRank of `loweredSourceNormalised(lowered)` in one pass over `lowered`
+ * when collapsing whitespace would leave it as it is (the common case: no
+ * whitespace but single spaces between words); -1 when it might not.
+ */
+export function loweredRank(seed: number, lowered: string): number {
+  return cyrb53(seed, lowered, true);
+}
+
+/** Whether collapsing whitespace may change `unit` (any whitespace but a space; some that is not). */
+function otherSpace(unit: number): boolean {
+  if (unit < 0x7f) return unit < 0x20;
+  return unit <= 0xa0 || unit === 0x1680 || (unit >= 0x2000 && unit <= 0x200a) || unit === 0x2028 || unit === 0x2029 || unit === 0x202f || unit === 0x205f || unit === 0x3000 || unit === 0xfeff;
+}
+
+/** cyrb53 of `text`; with `collapsedOnly`, -1 for a text whose whitespace collapsing may change. */
+function cyrb53(seed: number, text: string, collapsedOnly: boolean): number {
   const s = (seed >>> 0) ^ Math.imul(Math.floor(seed / 0x100000000) | 0, 0x9e3779b1);
   let h1 = 0xdeadbeef ^ s;
   let h2 = 0x41c6ce57 ^ s;
-  for (let i = 0; i < normalised.length; i++) {
-    const unit = normalised.charCodeAt(i);
+  let previous = 0x20;
+  for (let i = 0; i < text.length; i++) {
+    const unit = text.charCodeAt(i);
+    if (collapsedOnly && (unit > 0x7e || unit <= 0x20) && (unit === 0x20 ? previous === 0x20 : otherSpace(unit))) return -1;
+    previous = unit;
     h1 = Math.imul(h1 ^ unit, 2654435761);
     h2 = Math.imul(h2 ^ unit, 1597334677);
   }
+  if (collapsedOnly && previous === 0x20) return -1;
   h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507);
   h1 ^= Math.imul(h2 ^ (h2 >>> 13), 3266489909);
   h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507);
@@ -166,8 +185,18 @@ export class StreamingHoldout<T> {
    * neither kept nor one of those kept, whose ranks are all earlier.
    */
   offerNormalised(index: number, normalised: string, make: () => T): void {
+    this.offerRanked(index, normalised, groupRank(this.seed, normalised), make);
+  }
+
+  /** offer, for a source given as `nfkc(source).toLowerCase()` (see loweredSourceHash). */
+  offerLowered(index: number, lowered: string, make: () => T): void {
+    const rank = loweredRank(this.seed, lowered);
+    if (rank >= 0) this.offerRanked(index, lowered, rank, make);
+    else this.offerNormalised(index, collapsed(lowered), make);
+  }
+
+  private offerRanked(index: number, normalised: string, rank: number, make: () => T): void {
     this.total += 1;
-    const rank = groupRank(this.seed, normalised);
     const full = this.heap.length >= this.capacity;
     if (full && rank > this.heap[0]!.rank) return;
     const key = normalisedKey(normalised);

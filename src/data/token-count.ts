@@ -38,6 +38,13 @@ function own(text: string): string {
 }
 
 /**
+ * The characters the word tokenizer may turn into a straight apostrophe: the
+ * curly ones (tokenize.ts) and the one character whose NFKC holds one
+ * (U+0149 ŉ → ʼn; checked over every code point in test/unit/split.test.ts).
+ */
+const CURLY_SOURCE = /[\u2018\u2019\u02BC\u0149]/;
+
+/**
  * Tokenizes pairs into spans of their normalised texts (no token strings),
  * or into token strings for a tokenizer that has no spans; one pair at a time.
  */
@@ -88,10 +95,11 @@ export class PairSpans {
    * The source as `nfkc(source).toLowerCase()` (what the hold-out's
    * sourceHash starts from), reusing a lowercasing word tokenizer's text
    * when it is exactly that: the only other change it makes is curly
-   * apostrophes to straight ones, so a text without a straight one had none.
+   * apostrophes to straight ones, so a text without a straight one had none,
+   * nor one whose source has no character that is or holds a curly one.
    */
   loweredSource(): string {
-    if (this.srcLowered && this.srcText !== null && !this.srcText.includes("'")) return this.srcText;
+    if (this.srcLowered && this.srcText !== null && (!this.srcText.includes("'") || !CURLY_SOURCE.test(this.raw!.src))) return this.srcText;
     return nfkc(this.raw!.src).toLowerCase();
   }
 

@@ -12,7 +12,7 @@ import {
   groupRank,
   holdoutSplit,
   loweredSourceHash,
-  loweredSourceNormalised,
+  loweredRank,
   normaliseSource,
   parseSplitRecord,
   sourceHash,
@@ -153,7 +153,18 @@ describe('loweredSourceHash', () => {
     'Ｆｕｌｌｗｉｄｔｈ ＡＢＣ １２３ and the ﬁle',
     '  İstanbul ΣΊΣΥΦΟΣ  ',
     'Ⅻ o’clock…',
+    "ŉ and o'clock ŉ",
+    "Tom's and ŉ's",
   ];
+  test('only U+0149 of the characters that are not curly apostrophes holds one after NFKC', () => {
+    const holders: number[] = [];
+    for (let cp = 0; cp < 0x110000; cp++) {
+      if (cp >= 0xd800 && cp <= 0xdfff) continue;
+      const c = String.fromCodePoint(cp);
+      if (/[\u2018\u2019\u02BC]/.test(c.normalize('NFKC')) && !/[\u2018\u2019\u02BC]/.test(c)) holders.push(cp);
+    }
+    assert.deepEqual(holders, [0x149]);
+  });
   const toy = readFileSync(resolve(repoRoot, 'data', 'toy', 'toy.tsv'), 'utf8').split('\n').filter((l) => l.includes('\t')).map((l) => l.split('\t')[0]!);
   for (const [name, settings] of [
     ['lowercased words', {}],
@@ -168,7 +179,8 @@ describe('loweredSourceHash', () => {
         const pair = spans.cut({ src, tgt: '汤姆在这里。', origin: 'x:1' }, { read: 0, tooLong: 0 });
         assert.ok(pair !== null);
         assert.equal(loweredSourceHash(pair.loweredSource()), sourceHash(src), src);
-        assert.equal(loweredSourceNormalised(pair.loweredSource()), normaliseSource(src), src);
+        const rank = loweredRank(5, pair.loweredSource());
+        if (rank !== -1) assert.equal(rank, groupRank(5, normaliseSource(src)), src);
       }
     });
   }
@@ -202,6 +214,26 @@ describe('groupRank', () => {
   });
 });
 
+describe('loweredRank', () => {
+  test('is groupRank of the collapsed text, or -1 whenever collapsing whitespace could change it', () => {
+    const spaces: string[] = [];
+    for (let cp = 0; cp < 0x110000; cp++) if (/\s/u.test(String.fromCodePoint(cp))) spaces.push(String.fromCodePoint(cp));
+    assert.ok(spaces.length >= 25);
+    const texts = ['tom is here.', 'a b', 'x', '', 'don\'t go', 'ü 汤姆 é', 'tab\tin', 'two  spaces', ' lead', 'trail ', '\u007f del'];
+    for (const space of spaces) texts.push(`a${space}b`, `${space}a`, `a${space}`, `a ${space}b`);
+    let fast = 0;
+    for (const text of texts) {
+      const rank = loweredRank(3, text);
+      if (rank === -1) continue;
+      fast += 1;
+      assert.equal(normaliseSource(text), text, JSON.stringify(text));
+      assert.equal(rank, groupRank(3, text), JSON.stringify(text));
+    }
+    // Plain sentences take the one pass: the first five texts above, and 'a b' from the loop.
+    assert.equal(fast, 6);
+  });
+});
+
 describe('StreamingHoldout over many sources', () => {
   test('keeps only the candidates it can hold out, and chooses what holdoutSplit chooses', () => {
     // 20,000 sources, some repeated, with a capacity of 1,400 groups: most sources are skipped by rank alone.
@@ -219,5 +251,9 @@ describe('StreamingHoldout over many sources', () => {
     assert.deepEqual(record, whole.record);
     assert.deepEqual(valid.map((v) => v.item), whole.split.valid);
     assert.ok(made < 20_000 / 2, `made ${made} candidates`);
+    // offerLowered, given the sources lowercased (as a word tokenizer's text), chooses the same.
+    const lowered = new StreamingHoldout<string>(9, 100);
+    sources.forEach((s, i) => lowered.offerLowered(i, i % 3 === 0 ? ` ${s.toLowerCase()}  ` : s.toLowerCase(), () => s));
+    assert.deepEqual(lowered.finish().record, whole.record);
   });
 });
