@@ -15,6 +15,7 @@ import { createGunzip } from 'node:zlib';
 import { parse } from 'csv-parse';
 import { UserError, usageError } from '../errors.ts';
 import type { DataConfig } from '../config.ts';
+import { maybeSpace } from './token-scan.ts';
 
 /** One sentence pair as read; `origin` is `file:line` (the source file's line for plain files). */
 export interface CorpusPair {
@@ -363,6 +364,11 @@ export async function eachPiecePair(
   onSkip: (skip: Skip) => void,
 ): Promise<void> {
   const bytes = Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
+  const text = plainPiece(bytes, startLine);
+  if (text !== null) {
+    eachTextPair(text, file, startLine, columns, onPair, onSkip);
+    return;
+  }
   for await (const lines of physicalLineChunks([bytes], file, startLine)) {
     for (const physical of lines) {
       const result = tabSeparatedPair(physical, columns);
@@ -371,6 +377,74 @@ export async function eachPiecePair(
       else onPair(result.src, result.tgt, physical.line);
     }
   }
+}
+
+/**
+ * A piece's text when it needs none of physicalLineChunks' checks: not a
+ * file's start (no byte order mark), no NUL byte, valid UTF-8 throughout, and
+ * too short to hold a line over MAX_LINE_BYTES; else null.
+ */
+function plainPiece(bytes: Buffer, startLine: number): string | null {
+  if (startLine === 0 || bytes.length > MAX_LINE_BYTES || bytes.indexOf(0) !== -1) return null;
+  try {
+    return new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * eachPiecePair over a plain piece's text (plainPiece). A line whose source
+ * and target fields are there, not empty and without whitespace at either
+ * end (the common case) is cut out of the text where it lies; any other line
+ * goes through tabSeparatedPair as physicalLineChunks would give it.
+ */
+function eachTextPair(
+  text: string,
+  file: string,
+  startLine: number,
+  columns: ColumnSpec,
+  onPair: (src: string, tgt: string, line: number) => void,
+  onSkip: (skip: Skip) => void,
+): void {
+  const fields = Math.max(columns.src, columns.tgt) + 1;
+  let line = startLine;
+  // The first tab at or after the current field's start (text.length: none), found once per tab.
+  let tab = -1;
+  for (let start = 0; start < text.length; ) {
+    let end = text.indexOf('\n', start);
+    if (end === -1) end = text.length;
+    line += 1;
+    let src = -1;
+    let srcEnd = -1;
+    let tgt = -1;
+    let tgtEnd = -1;
+    let from = start;
+    for (let field = 0; field < fields && from <= end; field++) {
+      if (tab < from) {
+        tab = text.indexOf('\t', from);
+        if (tab === -1) tab = text.length;
+      }
+      const to = Math.min(tab, end);
+      if (field === columns.src) [src, srcEnd] = [from, to];
+      if (field === columns.tgt) [tgt, tgtEnd] = [from, to];
+      from = to + 1;
+    }
+    if (src >= 0 && tgt >= 0 && untrimmed(text, src, srcEnd) && untrimmed(text, tgt, tgtEnd)) {
+      onPair(text.slice(src, srcEnd), text.slice(tgt, tgtEnd), line);
+    } else {
+      const body = text.slice(start, end);
+      const result = tabSeparatedPair({ line, text: body.endsWith('\r') ? body.slice(0, -1) : body }, columns);
+      if (result !== null && 'reason' in result) onSkip({ where: `${file}:${line}`, reason: result.reason });
+      else if (result !== null) onPair(result.src, result.tgt, line);
+    }
+    start = end + 1;
+  }
+}
+
+/** Whether `text.slice(start, end)` is not empty and trim() would leave it as it is. */
+function untrimmed(text: string, start: number, end: number): boolean {
+  return end > start && !maybeSpace(text.charCodeAt(start)) && !maybeSpace(text.charCodeAt(end - 1));
 }
 
 /**

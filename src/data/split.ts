@@ -9,7 +9,7 @@
 import { hash } from 'node:crypto';
 import { UserError } from '../errors.ts';
 import type { HoldoutSplit, SplitRecord } from './split-record.ts';
-import { nfkc } from './token-scan.ts';
+import { maybeSpace, nfkc } from './token-scan.ts';
 
 export { parseSplitRecord, type FileSplit, type HoldoutSplit, type SplitRecord } from './split-record.ts';
 
@@ -72,12 +72,6 @@ export function loweredRank(seed: number, lowered: string): number {
   return cyrb53(seed, lowered, true);
 }
 
-/** Whether collapsing whitespace may change `unit` (any whitespace but a space; some that is not). */
-function otherSpace(unit: number): boolean {
-  if (unit < 0x7f) return unit < 0x20;
-  return unit <= 0xa0 || unit === 0x1680 || (unit >= 0x2000 && unit <= 0x200a) || unit === 0x2028 || unit === 0x2029 || unit === 0x202f || unit === 0x205f || unit === 0x3000 || unit === 0xfeff;
-}
-
 /** cyrb53 of `text`; with `collapsedOnly`, -1 for a text whose whitespace collapsing may change. */
 function cyrb53(seed: number, text: string, collapsedOnly: boolean): number {
   const s = (seed >>> 0) ^ Math.imul(Math.floor(seed / 0x100000000) | 0, 0x9e3779b1);
@@ -86,7 +80,7 @@ function cyrb53(seed: number, text: string, collapsedOnly: boolean): number {
   let previous = 0x20;
   for (let i = 0; i < text.length; i++) {
     const unit = text.charCodeAt(i);
-    if (collapsedOnly && (unit > 0x7e || unit <= 0x20) && (unit === 0x20 ? previous === 0x20 : otherSpace(unit))) return -1;
+    if (collapsedOnly && (unit > 0x7e || unit <= 0x20) && (unit === 0x20 ? previous === 0x20 : maybeSpace(unit))) return -1;
     previous = unit;
     h1 = Math.imul(h1 ^ unit, 2654435761);
     h2 = Math.imul(h2 ^ unit, 1597334677);

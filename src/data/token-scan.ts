@@ -123,6 +123,16 @@ function skipLatinish(text: string, i: number): number {
   return i;
 }
 
+/**
+ * Whether `unit` may be whitespace: true for every code unit `\s` matches
+ * (what trim() removes and whitespace collapsing changes), and for the C1
+ * controls and DEL, which are not; a quick test before a slower exact one.
+ */
+export function maybeSpace(unit: number): boolean {
+  if (unit < 0x7f) return unit <= 0x20;
+  return unit <= 0xa0 || unit === 0x1680 || (unit >= 0x2000 && unit <= 0x200a) || unit === 0x2028 || unit === 0x2029 || unit === 0x202f || unit === 0x205f || unit === 0x3000 || unit === 0xfeff;
+}
+
 // ---------------------------------------------------------------- NFKC
 
 /**

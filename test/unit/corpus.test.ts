@@ -18,6 +18,11 @@ import {
   readCorpus,
   readDelimited,
   readParallel,
+  eachPiecePair,
+  physicalLineChunks,
+  tabSeparatedPair,
+  type ColumnSpec,
+  type Skip,
 } from '../../src/data/corpus.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 's2s-corpus-'));
@@ -312,5 +317,69 @@ describe('formatSkipped', () => {
     assert.equal(formatSkipped(3, 'data/x.tsv:17: missing target column'), 'skipped 3 malformed rows (first: data/x.tsv:17: missing target column)');
     assert.equal(formatSkipped(1, 'data/x.tsv:17: empty source'), 'skipped 1 malformed row (data/x.tsv:17: empty source)');
     assert.equal(formatSkipped(0, null), null);
+  });
+});
+
+describe('eachPiecePair', () => {
+  type Seen = { pairs: [string, string, number][]; skips: Skip[] };
+  async function viaPiece(text: string, startLine: number, columns: ColumnSpec): Promise<Seen> {
+    const seen: Seen = { pairs: [], skips: [] };
+    await eachPiecePair(Buffer.from(text), 'c.tsv', startLine, columns, (src, tgt, line) => seen.pairs.push([src, tgt, line]), (skip) => seen.skips.push(skip));
+    return seen;
+  }
+  /** What physicalLineChunks and tabSeparatedPair give for the same lines, one at a time. */
+  async function reference(text: string, startLine: number, columns: ColumnSpec): Promise<Seen> {
+    const seen: Seen = { pairs: [], skips: [] };
+    for await (const lines of physicalLineChunks([Buffer.from(text)], 'c.tsv', startLine)) {
+      for (const physical of lines) {
+        const result = tabSeparatedPair(physical, columns);
+        if (result === null) continue;
+        if ('reason' in result) seen.skips.push({ where: `c.tsv:${physical.line}`, reason: result.reason });
+        else seen.pairs.push([result.src, result.tgt, physical.line]);
+      }
+    }
+    return seen;
+  }
+  const awkward = [
+    'Hi.\t嗨。',
+    'Run.\t你用跑的。\tCC-BY 2.0 (France) Attribution: tatoeba.org #4008918',
+    'Crlf.\t回车。\r',
+    'Crlf three.\t回车。\tattribution\r',
+    '  Padded.  \t 前后有空格。 ',
+    'Nbsp.\u00a0\t\u3000全角空格。',
+    '\t没有源。',
+    'No target.\t',
+    'No tab at all',
+    '',
+    '   \t  ',
+    'Inner  spaces\tand\ttabs\tgalore',
+    'Trailing tab.\t尾巴。\t',
+    'Mid\rcarriage.\t中间回车。',
+    '\ufeffBom inside.\t字节序标记。',
+  ];
+  for (const [name, columns] of [
+    ['source first', { src: 0, tgt: 1 }],
+    ['target first', { src: 1, tgt: 0 }],
+    ['third column', { src: 0, tgt: 2 }],
+  ] as const) {
+    test(`a piece's pairs, skips and line numbers are those of the line-by-line reader (${name})`, async () => {
+      for (const text of [awkward.join('\n'), awkward.join('\n') + '\n', awkward.join('\n') + '\n\n', awkward.slice().reverse().join('\n')]) {
+        assert.deepEqual(await viaPiece(text, 40, columns), await reference(text, 40, columns));
+      }
+    });
+  }
+
+  test('a piece without tabs, with invalid UTF-8 or at the start of a file reads the same', async () => {
+    const columns = { src: 0, tgt: 1 };
+    const noTabs = Array.from({ length: 300 }, (_, i) => `line ${i} without a tab`).join('\n');
+    assert.deepEqual(await viaPiece(noTabs, 7, columns), await reference(noTabs, 7, columns));
+    const invalid = Buffer.concat([Buffer.from('Good.\t好。\nBad '), Buffer.from([0xff]), Buffer.from('.\t坏。\nGood again.\t又好了。\n')]);
+    const seen: Seen = { pairs: [], skips: [] };
+    await eachPiecePair(invalid, 'c.tsv', 9, columns, (src, tgt, line) => seen.pairs.push([src, tgt, line]), (skip) => seen.skips.push(skip));
+    assert.deepEqual(seen.skips, [{ where: 'c.tsv:11', reason: 'invalid UTF-8' }]);
+    assert.deepEqual(seen.pairs.map((p) => p[2]), [10, 12]);
+    const start = '\ufeffHi.\t嗨。\nBye.\t再见。\n';
+    assert.deepEqual(await viaPiece(start, 0, columns), await reference(start, 0, columns));
+    assert.deepEqual((await viaPiece(start, 0, columns)).pairs[0], ['Hi.', '嗨。', 1]);
   });
 });

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { nfkc, scanCharTokens, scanWordTokens } from '../../src/data/token-scan.ts';
+import { maybeSpace, nfkc, scanCharTokens, scanWordTokens } from '../../src/data/token-scan.ts';
 import { CHAR_TOKEN, WORD_TOKEN, tokenize } from '../../src/data/tokenize.ts';
 import { Rng } from '../../src/train/rng.ts';
 
@@ -74,5 +74,20 @@ describe('token scanners', () => {
   test('cases the rules single out', () => {
     for (const text of ["girls' s'a s'", '1,000. 3.14.15 8:30: a.b.c a.b u.s.', '... -- - . well-known- -x', 'e\u0301 café ﬁne ½ ２０２０ ＡＢ', '中文iPhone 5,3.5中 a-b\'c:d', 'x\ud83d'])
       check(text);
+  });
+});
+
+describe('maybeSpace', () => {
+  test('holds for every code unit \\s matches and trim() removes', () => {
+    let spaces = 0;
+    for (let unit = 0; unit < 0x10000; unit++) {
+      const c = String.fromCharCode(unit);
+      if (/\s/.test(c) || c.trim() === '') {
+        spaces += 1;
+        assert.ok(maybeSpace(unit), unit.toString(16));
+      }
+    }
+    assert.ok(spaces >= 25);
+    for (const c of 'aZ09.,汤。\'-') assert.equal(maybeSpace(c.charCodeAt(0)), false, c);
   });
 });
