@@ -33,7 +33,7 @@ import { countCorpus, countedVocabs, type CountOptions } from './count-pass.ts';
 import type { DatasetReport, TokenizedPair } from './dataset.ts';
 import { parseSplitRecord, type SplitRecord } from './split.ts';
 import { Subword } from './subword.ts';
-import { MAX_STORED_LEN } from './token-count.ts';
+import { remapPass } from './remap-pass.ts';
 import type { TokenizerKind } from './tokenize.ts';
 import { Vocab } from './vocab.ts';
 
@@ -241,6 +241,17 @@ class IntWriter {
     return this.used >= FLUSH_BYTES;
   }
 
+  /** pushArray for all of `values`, a buffer's worth at a time, flushing each full buffer. */
+  async pushAll(values: Uint32Array | Uint16Array): Promise<void> {
+    let i = 0;
+    while (i < values.length) {
+      if (this.used >= FLUSH_BYTES) await this.flush();
+      const n = Math.min(values.length - i, (FLUSH_BYTES - this.used) / this.width);
+      if (this.pushArray(values.subarray(i, i + n))) await this.flush();
+      i += n;
+    }
+  }
+
   async flush(): Promise<void> {
     if (this.used === 0) return;
     const bytes = this.buffer.subarray(0, this.used);
@@ -269,50 +280,13 @@ export interface PrepareOptions extends CountOptions {
   /** Encode with these vocabularies (a resumed run) instead of building them. */
   vocabs?: { src: Vocab; tgt: Vocab };
   writeHook?: WriteHook;
+  /** Provisional ids pass 2 reads and writes per block (tests use tiny blocks). */
+  blockIds?: number;
 }
 
 function isDiskFull(err: unknown): boolean {
   const code = (err as NodeJS.ErrnoException).code;
   return code === 'ENOSPC' || code === 'EDQUOT';
-}
-
-/** Reads a file of little-endian uint32s front to back. */
-class U32Reader {
-  private readonly values = new Uint32Array(1 << 18);
-  private readonly bytes = Buffer.from(this.values.buffer);
-  /** Values read into `values`, and the next one's place there. */
-  private fill = 0;
-  private pos = 0;
-  private offset = 0;
-  private readonly fd: number;
-
-  constructor(path: string) {
-    this.fd = openSync(path, 'r');
-  }
-
-  next(): number {
-    if (this.pos === this.fill) this.refill();
-    return this.values[this.pos++]!;
-  }
-
-  private refill(): void {
-    let got = 0;
-    // Whole values only (a read of a regular file is short only at its end).
-    do {
-      const n = readSync(this.fd, this.bytes, got, this.bytes.length - got, this.offset);
-      if (n === 0) break;
-      got += n;
-      this.offset += n;
-    } while (got % 4 !== 0);
-    if (got < 4) throw new Error('provisional id file ended early');
-    this.fill = got >> 2;
-    this.pos = 0;
-    if (!LITTLE_ENDIAN) for (let i = 0; i < this.fill; i++) this.values[i] = this.bytes.readUInt32LE(4 * i);
-  }
-
-  close(): void {
-    closeSync(this.fd);
-  }
 }
 
 /**
@@ -336,7 +310,6 @@ export async function prepareDataset(opts: PrepareOptions): Promise<PreparedInde
   hashing.catch(() => {});
   const tmp = join(dirname(dir), `.${basename(dir)}.tmp-${process.pid}`);
   const writers: IntWriter[] = [];
-  const readers: U32Reader[] = [];
   const create = async (name: string, width: 2 | 4, scratch = false): Promise<IntWriter> => {
     const writer = await IntWriter.create(tmp, name, width, opts.writeHook, scratch);
     writers.push(writer);
@@ -373,43 +346,13 @@ export async function prepareDataset(opts: PrepareOptions): Promise<PreparedInde
       srcLen: await create('train.src-len.bin', 2),
       tgtLen: await create('train.tgt-len.bin', 2),
     };
-    const srcLens = readUint16(join(tmp, 'pass1.src-len.bin'));
-    const tgtLens = readUint16(join(tmp, 'pass1.tgt-len.bin'));
-    const srcIn = new U32Reader(join(tmp, 'pass1.src.bin'));
-    readers.push(srcIn);
-    const tgtIn = new U32Reader(join(tmp, 'pass1.tgt.bin'));
-    readers.push(tgtIn);
-    const tokens = { src: 0, tgt: 0 };
-    for (let index = 0; index < kept; index++) {
-      if (index % 65536 === 0) opts.onProgress?.(2, index);
-      const sl = srcLens[index]!;
-      const tl = tgtLens[index]!;
-      if (validIndices.has(index)) {
-        for (let t = 0; t < sl; t++) srcIn.next();
-        for (let t = 0; t < tl; t++) tgtIn.next();
-        continue;
-      }
-      let full = false;
-      let srcLength = 0;
-      let tgtLength = 0;
-      for (let t = 0; t < sl; t++) {
-        const unit = srcIn.next();
-        for (let k = remap.src.start[unit]!; k < remap.src.start[unit + 1]!; k++, srcLength++) full = out.src.push(remap.src.ids[k]!) || full;
-      }
-      for (let t = 0; t < tl; t++) {
-        const unit = tgtIn.next();
-        for (let k = remap.tgt.start[unit]!; k < remap.tgt.start[unit + 1]!; k++, tgtLength++) full = out.tgt.push(remap.tgt.ids[k]!) || full;
-      }
-      if (srcLength > MAX_STORED_LEN || tgtLength > MAX_STORED_LEN) {
-        throw new UserError(`a training pair has over ${MAX_STORED_LEN} subword pieces; lower --max-len`, { where: sourceFiles(data).join(', ') });
-      }
-      full = out.srcLen.push(srcLength) || full;
-      full = out.tgtLen.push(tgtLength) || full;
-      tokens.src += srcLength;
-      tokens.tgt += tgtLength;
-      if (full) for (const w of writers) await w.flush();
-    }
-    for (const r of readers.splice(0)) r.close();
+    const tokens = await remapPass(
+      {
+        src: { input: join(tmp, 'pass1.src.bin'), lens: readUint16(join(tmp, 'pass1.src-len.bin')), remap: remap.src, ids: out.src, lengths: out.srcLen },
+        tgt: { input: join(tmp, 'pass1.tgt.bin'), lens: readUint16(join(tmp, 'pass1.tgt-len.bin')), remap: remap.tgt, ids: out.tgt, lengths: out.tgtLen },
+      },
+      { kept, validIndices, blockIds: opts.blockIds, where: sourceFiles(data).join(', '), onProgress: (pairs) => opts.onProgress?.(2, pairs) },
+    );
     const files: Record<string, FileEntry> = {};
     for (const w of writers.splice(0)) files[w.name] = await w.close();
     for (const name of ['pass1.src.bin', 'pass1.tgt.bin', 'pass1.src-len.bin', 'pass1.tgt-len.bin']) await rm(join(tmp, name));
@@ -453,7 +396,6 @@ export async function prepareDataset(opts: PrepareOptions): Promise<PreparedInde
     return index;
   } catch (err) {
     for (const w of writers) await w.abandon();
-    for (const r of readers) r.close();
     await rm(tmp, { recursive: true, force: true }).catch(() => {});
     if (isDiskFull(err)) {
       throw new UserError('disk full while writing the prepared data; nothing was replaced', {
@@ -578,10 +520,12 @@ export class PreparedPairs implements TrainingPairs {
   }
 }
 
+/** A file of little-endian uint16s. */
 function readUint16(path: string): Uint16Array {
   const bytes = readFileSync(path);
-  const out = new Uint16Array(bytes.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = bytes.readUInt16LE(2 * i);
+  const out = new Uint16Array(bytes.length >> 1);
+  if (LITTLE_ENDIAN) new Uint8Array(out.buffer).set(bytes.subarray(0, out.byteLength));
+  else for (let i = 0; i < out.length; i++) out[i] = bytes.readUInt16LE(2 * i);
   return out;
 }
 
