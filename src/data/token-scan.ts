@@ -159,6 +159,25 @@ export function nfkc(text: string): string {
   return text;
 }
 
+/**
+ * Whether the char tokenizer's normalisation (normaliseCharText in
+ * tokenize.ts) leaves `text` as it is: every code unit is its own NFKC, as
+ * nfkc() checks, or full-width punctuation (U+FF01–U+FF5E but letters and
+ * digits), which that normalisation keeps as written. One pass, no regular
+ * expression, for the common Chinese sentence with ，？！.
+ */
+export function charTextStable(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const unit = text.charCodeAt(i);
+    if (unit >= 0xff01 && unit <= 0xff5e) {
+      if ((unit >= 0xff10 && unit <= 0xff19) || (unit >= 0xff21 && unit <= 0xff3a) || (unit >= 0xff41 && unit <= 0xff5a)) return false;
+    } else if (!stableUnit(unit)) {
+      return false;
+    }
+  }
+  return true;
+}
+
 // ---------------------------------------------------------------- word tokens
 
 const DOT = 0x2e;

@@ -14,7 +14,7 @@
  *   (`loadDataset` asks only for word tokenizers).
  */
 
-import { CJK_CLASS, nfkc, scanCharSpans, scanCharTokens, scanWordSpans, scanWordTokens, type Spans } from './token-scan.ts';
+import { CJK_CLASS, charTextStable, nfkc, scanCharSpans, scanCharTokens, scanWordSpans, scanWordTokens, type Spans } from './token-scan.ts';
 
 export type TokenizerKind = 'word' | 'char';
 
@@ -178,6 +178,7 @@ const FULLWIDTH_ALNUM = /[\uFF10-\uFF19\uFF21-\uFF3A\uFF41-\uFF5A]/g;
 
 /** NFKC everywhere except on full-width punctuation; full-width letters and digits go half-width. */
 export function normaliseCharText(text: string, opts: TokenizeOptions): string {
+  if (charTextStable(text)) return opts.lowercase ? text.toLowerCase() : text;
   const fullWidth = FULLWIDTH_BLOCK.test(text);
   const normal = fullWidth ? text.replace(OUTSIDE_FULLWIDTH_BLOCK, nfkc) : nfkc(text);
   const halfWidth = fullWidth ? normal.replace(FULLWIDTH_ALNUM, (c) => String.fromCharCode(c.charCodeAt(0) - 0xfee0)) : normal;

@@ -92,6 +92,19 @@ describe('char tokenizer', () => {
     assert.equal(normaliseCharText('１２ＡＢ，。？！：；', keepCase), '12AB，。？！：；');
   });
 
+  test('normalisation without regular expressions for text it leaves as it is: the same text as with them', () => {
+    // The normalisation as specified: NFKC outside the full-width block, full-width letters and digits half-width.
+    const specified = (text: string): string =>
+      text.replace(/[^\uFF01-\uFF5E]+/g, (run) => run.normalize('NFKC')).replace(/[\uFF10-\uFF19\uFF21-\uFF3A\uFF41-\uFF5A]/g, (c) => String.fromCharCode(c.charCodeAt(0) - 0xfee0));
+    const texts = ['汤姆，你好吗？', '我有３个ｉＰｈｏｎｅ，你呢？', '注意：好！对；', 'ﬁle，①', 'e\u0301，é', '　全角空格？', 'Ａ', '！', '', 'カ\u3099，ｶﾞ'];
+    for (let unit = 0xff00; unit <= 0xffef; unit++) texts.push(`字${String.fromCharCode(unit)}，字`);
+    if (existsSync(cmnEng)) for (const line of readFileSync(cmnEng, 'utf8').split('\n')) texts.push(line.split('\t')[1] ?? '');
+    for (const text of texts) {
+      assert.equal(normaliseCharText(text, keepCase), specified(text), JSON.stringify(text));
+      assert.equal(normaliseCharText(text, lower), specified(text).toLowerCase(), JSON.stringify(text));
+    }
+  });
+
   test('whitespace is dropped, including the ideographic space', () => {
     assert.deepEqual(tokenize('char', ' 你 好\u3000吗 ', keepCase), ['你', '好', '吗']);
   });
