@@ -4,7 +4,8 @@
  * worker threads (prepare-worker.ts) split, tokenize and count them, each
  * with its own provisional token table, and this thread merges their results
  * in corpus order: each worker's new tokens are looked up in (or added to)
- * the one table, its ids remapped, counted and written. Tokens, counts,
+ * the one table and its ids remapped and written; at the end, the workers'
+ * token counts are added to the table's. Tokens, counts,
  * provisional ids, the holdout and every message come out exactly as the
  * single-threaded pass makes them.
  *
@@ -64,6 +65,11 @@ class IdMap {
     this.ids[this.n++] = id;
   }
 
+  /** Provisional id in the worker's table → id in the merged table, for every id the worker has told of. */
+  view(): Uint32Array {
+    return this.ids.subarray(0, this.n);
+  }
+
   /** Replaces each of `values` by its merged id, in place. */
   apply(values: Uint32Array): void {
     const ids = this.ids;
@@ -121,8 +127,6 @@ export async function parallelFirstPass(opts: ParallelPassOptions): Promise<Para
       for (const token of r.newTgt) pending.worker.map.tgt.push(table.tgt.intern(token));
       pending.worker.map.src.apply(r.src);
       pending.worker.map.tgt.apply(r.tgt);
-      table.src.countIds(r.src);
-      table.tgt.countIds(r.tgt);
       let full = out.src.pushArray(r.src);
       full = out.tgt.pushArray(r.tgt) || full;
       full = out.srcLen.pushArray(r.srcLen) || full;
@@ -154,6 +158,11 @@ export async function parallelFirstPass(opts: ParallelPassOptions): Promise<Para
     while (queue.length > 0) await absorb(queue.shift()!);
 
     const done = await Promise.all(workers.map((w) => w.request<WorkerDone>({ type: 'finish' })));
+    // Each worker counted its own pairs' tokens: the counts are added once here, not an id at a time.
+    done.forEach((d, w) => {
+      table.src.addCounts(d.srcCounts, workers[w]!.map.src.view());
+      table.tgt.addCounts(d.tgtCounts, workers[w]!.map.tgt.view());
+    });
     const reindex = (index: number): number => keptBefore[Math.floor(index / CHUNK_SPAN)]! + (index % CHUNK_SPAN);
     for (const d of done) if (d.cases !== null) opts.cases?.addCounts(d.cases);
     const holdout = opts.holdout

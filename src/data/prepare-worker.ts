@@ -55,6 +55,9 @@ export interface ChunkResult {
 
 export interface WorkerDone {
   type: 'done';
+  /** Each token's count over this worker's pairs, by the provisional ids of its tables. */
+  srcCounts: Float64Array;
+  tgtCounts: Float64Array;
   holdout: HoldoutState<Tokenized> | null;
   fixedValid: { index: number; item: Tokenized }[];
   cases: CaseCountMaps | null;
@@ -137,7 +140,14 @@ function run(setup: WorkerSetup, port: NonNullable<typeof parentPort>): void {
       const result = await chunk(task);
       return { reply: result, transfer: [result.src.buffer, result.tgt.buffer, result.srcLen.buffer, result.tgtLen.buffer] as ArrayBuffer[] };
     },
-    (): WorkerDone => ({ type: 'done', holdout: holdout?.state() ?? null, fixedValid: fixedPairs, cases: cases?.counts() ?? null }),
+    (): WorkerDone => ({
+      type: 'done',
+      srcCounts: table.src.countsById(),
+      tgtCounts: table.tgt.countsById(),
+      holdout: holdout?.state() ?? null,
+      fixedValid: fixedPairs,
+      cases: cases?.counts() ?? null,
+    }),
   );
 }
 

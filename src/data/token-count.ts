@@ -191,10 +191,14 @@ export class TokenTable {
     return this.find(token, 0, token.length, true);
   }
 
-  /** Counts each id of `ids` once. */
-  countIds(ids: Uint32Array): void {
-    const counts = this.counts;
-    for (let i = 0; i < ids.length; i++) counts[ids[i]!]! += 1;
+  /** Each token's count so far, by provisional id (what a worker's table tells the merging thread at the end). */
+  countsById(): Float64Array {
+    return this.counts.slice(0, this.tokens.length);
+  }
+
+  /** Adds another table's counts (countsById), whose id i is this table's `ids[i]`. */
+  addCounts(counts: Float64Array, ids: Uint32Array): void {
+    for (let i = 0; i < counts.length; i++) this.counts[ids[i]!]! += counts[i]!;
   }
 
   /** The tokens added since the last call, in order (what a worker's table tells the merging thread). */
