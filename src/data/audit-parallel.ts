@@ -64,7 +64,7 @@ export async function parallelAudit(opts: ParallelAuditOptions): Promise<{ src: 
         if ('tooLongLine' in piece) queue.push({ file: piece.file, tooLongLine: piece.tooLongLine });
         else {
           const worker = workers.reduce((a, b) => (b.busy < a.busy ? b : a));
-          const bytes = new Uint8Array(piece.bytes); // a copy of its own, to transfer
+          const bytes = new Uint8Array(piece.bytes.buffer, piece.bytes.byteOffset, piece.bytes.length); // transferred as it is
           const task: AuditPiece = { file: piece.file, startLine: piece.startLine, bytes };
           queue.push({ file: piece.file, result: worker.request<CheckedPiece>(task, [bytes.buffer as ArrayBuffer]) });
         }

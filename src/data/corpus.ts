@@ -285,8 +285,23 @@ export async function* physicalLineChunks(bytes: AsyncIterable<Buffer> | Iterabl
   if (partBytes > 0 || tooLong) yield [finish(Buffer.alloc(0))];
 }
 
-/** A piece of a file's bytes made of whole lines, the first of them line `startLine` + 1; or a line too long to keep, skipped. */
+/**
+ * A piece of a file's bytes made of whole lines, the first of them line
+ * `startLine` + 1 (`bytes` alone uses its ArrayBuffer, so it can be
+ * transferred to another thread as it is); or a line too long to keep, skipped.
+ */
 export type LineAlignedChunk = { file: string; startLine: number; bytes: Buffer } | { file: string; tooLongLine: number };
+
+/** `parts` joined into a buffer with an ArrayBuffer of its own (Buffer.concat may use the shared pool). */
+function ownedConcat(parts: readonly Buffer[]): Buffer {
+  const out = Buffer.allocUnsafeSlow(parts.reduce((n, part) => n + part.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
+}
 
 /**
  * A file's bytes in pieces of about `size` bytes (default 256 KiB) cut after a newline, for
@@ -322,12 +337,13 @@ export async function* lineAlignedChunks(file: string, size = 1 << 18): AsyncGen
       parts.push(chunk);
       pending += chunk.length;
       if (pending < size) continue;
-      const joined = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+      const joined = ownedConcat(parts);
       const nl = joined.lastIndexOf(0x0a);
       if (nl !== -1) {
-        yield cut(joined.subarray(0, nl + 1));
-        parts = [joined.subarray(nl + 1)];
+        // The rest is copied out first: the piece's ArrayBuffer goes with it.
+        parts = [Buffer.from(joined.subarray(nl + 1))];
         pending = parts[0]!.length;
+        yield cut(joined.subarray(0, nl + 1));
       } else {
         parts = [joined];
       }
@@ -343,7 +359,7 @@ export async function* lineAlignedChunks(file: string, size = 1 << 18): AsyncGen
     throw fileError(err, file);
   }
   if (skipping) yield { file, tooLongLine: line + 1 };
-  else if (pending > 0) yield cut(Buffer.concat(parts));
+  else if (pending > 0) yield cut(ownedConcat(parts));
 }
 
 /** A tab-separated line's pair, or why it is malformed; null for a blank line. */

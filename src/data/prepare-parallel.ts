@@ -147,9 +147,9 @@ export async function parallelFirstPass(opts: ParallelPassOptions): Promise<Para
           queue.push({ worker: null, where: `${piece.file}:${piece.tooLongLine}` });
         } else {
           const worker = workers.reduce((a, b) => (b.busy < a.busy ? b : a));
-          const bytes = new Uint8Array(piece.bytes); // a copy of its own, to transfer
+          const bytes = new Uint8Array(piece.bytes.buffer, piece.bytes.byteOffset, piece.bytes.length); // transferred as it is
           const task: ChunkTask = { seq, file: piece.file, startLine: piece.startLine, bytes };
-          queue.push({ worker, result: worker.request<ChunkResult>(task, [bytes.buffer]) });
+          queue.push({ worker, result: worker.request<ChunkResult>(task, [bytes.buffer as ArrayBuffer]) });
         }
         seq += 1;
         while (queue.length >= 2 * workers.length) await absorb(queue.shift()!);
