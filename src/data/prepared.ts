@@ -177,12 +177,19 @@ const LITTLE_ENDIAN = endianness() === 'LE';
  * Writes a stream of unsigned integers of one width to a file, hashing as it
  * goes; a scratch file (pass 1's, removed before the set is complete) is
  * neither hashed nor synced.
+ * A flush hands its buffer to a write and fills the other buffer meanwhile:
+ * one write at a time is in flight, in order; a failed write fails the next
+ * flush or the close.
  */
 class IntWriter {
-  private buffer: Uint8Array;
-  private view: DataView;
-  private u16: Uint16Array;
-  private u32: Uint32Array;
+  private buffer!: Uint8Array;
+  private view!: DataView;
+  private u16!: Uint16Array;
+  private u32!: Uint32Array;
+  /** The buffer being written, which the next flush fills from. */
+  private spare: Uint8Array = new Uint8Array(FLUSH_BYTES + 4096);
+  /** The write in flight. */
+  private writing: Promise<unknown> = Promise.resolve();
   private used = 0;
   private written = 0;
   private readonly hash: Hash | null;
@@ -195,10 +202,15 @@ class IntWriter {
     scratch: boolean,
   ) {
     this.hash = scratch ? null : createHash('sha256');
-    this.buffer = new Uint8Array(FLUSH_BYTES + 4096);
-    this.view = new DataView(this.buffer.buffer);
-    this.u16 = new Uint16Array(this.buffer.buffer);
-    this.u32 = new Uint32Array(this.buffer.buffer);
+    this.use(new Uint8Array(FLUSH_BYTES + 4096));
+  }
+
+  /** Fills `buffer` from now on. */
+  private use(buffer: Uint8Array): void {
+    this.buffer = buffer;
+    this.view = new DataView(buffer.buffer);
+    this.u16 = new Uint16Array(buffer.buffer);
+    this.u32 = new Uint32Array(buffer.buffer);
   }
 
   static async create(dir: string, name: string, width: 2 | 4, hook: WriteHook | undefined, scratch: boolean): Promise<IntWriter> {
@@ -221,10 +233,7 @@ class IntWriter {
   private grow(bytes: number): void {
     const grown = new Uint8Array(bytes);
     grown.set(this.buffer.subarray(0, this.used));
-    this.buffer = grown;
-    this.view = new DataView(grown.buffer);
-    this.u16 = new Uint16Array(grown.buffer);
-    this.u32 = new Uint32Array(grown.buffer);
+    this.use(grown);
   }
 
   /** push for each of `values` (of this writer's width). */
@@ -252,24 +261,32 @@ class IntWriter {
     }
   }
 
+  /** Starts writing the buffer (once the previous write is done) and switches to the other one. */
   async flush(): Promise<void> {
     if (this.used === 0) return;
+    await this.writing;
     const bytes = this.buffer.subarray(0, this.used);
     this.hook?.(this.name, bytes.length);
-    await this.handle.write(bytes);
+    this.writing = this.handle.write(bytes);
+    this.writing.catch(() => {}); // reported by the next flush or the close
     this.hash?.update(bytes);
     this.written += bytes.length;
+    const spare = this.spare;
+    this.spare = this.buffer;
+    this.use(spare);
     this.used = 0;
   }
 
   async close(): Promise<FileEntry> {
     await this.flush();
+    await this.writing;
     if (this.hash !== null) await this.handle.sync();
     await this.handle.close();
     return { bytes: this.written, sha256: this.hash?.digest('hex') ?? '' };
   }
 
   async abandon(): Promise<void> {
+    await this.writing.catch(() => {});
     await this.handle.close().catch(() => {});
   }
 }
@@ -353,9 +370,13 @@ export async function prepareDataset(opts: PrepareOptions): Promise<PreparedInde
       },
       { kept, validIndices, blockIds: opts.blockIds, where: sourceFiles(data).join(', '), onProgress: (pairs) => opts.onProgress?.(2, pairs) },
     );
+    // The files are synced, and pass 1's removed, side by side.
+    const [closed] = await Promise.all([
+      Promise.all(writers.map((w) => w.close())),
+      ...['pass1.src.bin', 'pass1.tgt.bin', 'pass1.src-len.bin', 'pass1.tgt-len.bin'].map((name) => rm(join(tmp, name))),
+    ]);
     const files: Record<string, FileEntry> = {};
-    for (const w of writers.splice(0)) files[w.name] = await w.close();
-    for (const name of ['pass1.src.bin', 'pass1.tgt.bin', 'pass1.src-len.bin', 'pass1.tgt-len.bin']) await rm(join(tmp, name));
+    writers.splice(0).forEach((w, i) => (files[w.name] = closed[i]!));
 
     const small = async (name: string, text: string): Promise<void> => {
       const bytes = Buffer.from(text);
