@@ -8,7 +8,7 @@
  */
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import type { DataConfig } from '../config.ts';
-import { eachPiecePair, type ColumnSpec, type Skip } from './corpus.ts';
+import { eachPiecePair, type ColumnSpec, type CorpusPair, type Skip } from './corpus.ts';
 import { StreamingHoldout, loweredSourceHash, type HoldoutState } from './split.ts';
 import { PairSpans, TokenTable, type IdSink, type Tokenized } from './token-count.ts';
 import { CaseCounts, casedTargetTokens, type CaseCountMaps } from './truecase.ts';
@@ -86,6 +86,20 @@ class Ids<A extends Uint32Array | Uint16Array> implements IdSink {
   }
 }
 
+/** A pair of a piece, whose `file:line` is made only if asked for (for a kept hold-out candidate). */
+class PieceLine implements CorpusPair {
+  constructor(
+    readonly src: string,
+    readonly tgt: string,
+    private readonly file: string,
+    private readonly line: number,
+  ) {}
+
+  get origin(): string {
+    return `${this.file}:${this.line}`;
+  }
+}
+
 function run(setup: WorkerSetup, port: NonNullable<typeof parentPort>): void {
   const { data, columns } = setup;
   const table = { src: new TokenTable(), tgt: new TokenTable() };
@@ -102,7 +116,7 @@ function run(setup: WorkerSetup, port: NonNullable<typeof parentPort>): void {
     let skipped = 0;
     let firstSkip: Skip | null = null;
     const onPair = (src: string, tgt: string, line: number): void => {
-      const raw = { src, tgt, origin: `${task.file}:${line}` };
+      const raw = new PieceLine(src, tgt, task.file, line);
       const pair = spans.cut(raw, counts);
       if (pair === null) return;
       const index = task.seq * CHUNK_SPAN + kept++;
