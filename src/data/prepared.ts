@@ -34,6 +34,7 @@ import type { DatasetReport, TokenizedPair } from './dataset.ts';
 import { parseSplitRecord, type SplitRecord } from './split.ts';
 import { Subword } from './subword.ts';
 import { IntWriter, type WriteHook } from './int-writer.ts';
+import { ScratchIdWriter, scratchFiles } from './scratch-ids.ts';
 import { remapPass } from './remap-pass.ts';
 import type { TokenizerKind } from './tokenize.ts';
 import { Vocab } from './vocab.ts';
@@ -207,6 +208,7 @@ export async function prepareDataset(opts: PrepareOptions): Promise<PreparedInde
   hashing.catch(() => {});
   const tmp = join(dirname(dir), `.${basename(dir)}.tmp-${process.pid}`);
   const writers: IntWriter[] = [];
+  const idWriters: ScratchIdWriter[] = [];
   const create = async (name: string, width: 2 | 4, scratch = false): Promise<IntWriter> => {
     const writer = await IntWriter.create(tmp, name, width, opts.writeHook, scratch);
     writers.push(writer);
@@ -217,14 +219,20 @@ export async function prepareDataset(opts: PrepareOptions): Promise<PreparedInde
     await mkdir(tmp, { recursive: true });
 
     // ---- pass 1: tokenize, count, write provisional ids, choose the split
+    const scratchIds = async (name: string): Promise<ScratchIdWriter> => {
+      const writer = await ScratchIdWriter.create(tmp, name, opts.writeHook);
+      idWriters.push(writer);
+      return writer;
+    };
     const pass1 = {
-      src: await create('pass1.src.bin', 4, true),
-      tgt: await create('pass1.tgt.bin', 4, true),
+      src: await scratchIds('pass1.src'),
+      tgt: await scratchIds('pass1.tgt'),
       srcLen: await create('pass1.src-len.bin', 2, true),
       tgtLen: await create('pass1.tgt-len.bin', 2, true),
     };
     const counted = await countCorpus(opts, pass1);
     for (const w of writers.splice(0)) await w.close();
+    for (const w of idWriters.splice(0)) await w.close();
     const { counts, skips, kept, split, validPairs, validIndices, table } = counted;
     const trainCount = kept - validIndices.size;
     if (trainCount === 0) throw new UserError('no training pairs left after filtering', { where: sourceFiles(data).join(', ') });
@@ -245,15 +253,15 @@ export async function prepareDataset(opts: PrepareOptions): Promise<PreparedInde
     };
     const tokens = await remapPass(
       {
-        src: { input: join(tmp, 'pass1.src.bin'), lens: readUint16(join(tmp, 'pass1.src-len.bin')), remap: remap.src, ids: out.src, lengths: out.srcLen },
-        tgt: { input: join(tmp, 'pass1.tgt.bin'), lens: readUint16(join(tmp, 'pass1.tgt-len.bin')), remap: remap.tgt, ids: out.tgt, lengths: out.tgtLen },
+        src: { input: scratchFiles(tmp, 'pass1.src'), lens: readUint16(join(tmp, 'pass1.src-len.bin')), remap: remap.src, ids: out.src, lengths: out.srcLen },
+        tgt: { input: scratchFiles(tmp, 'pass1.tgt'), lens: readUint16(join(tmp, 'pass1.tgt-len.bin')), remap: remap.tgt, ids: out.tgt, lengths: out.tgtLen },
       },
       { kept, validIndices, blockIds: opts.blockIds, where: sourceFiles(data).join(', '), onProgress: (pairs) => opts.onProgress?.(2, pairs) },
     );
     // The files are synced, and pass 1's removed, side by side.
     const [closed] = await Promise.all([
       Promise.all(writers.map((w) => w.close())),
-      ...['pass1.src.bin', 'pass1.tgt.bin', 'pass1.src-len.bin', 'pass1.tgt-len.bin'].map((name) => rm(join(tmp, name))),
+      ...['pass1.src.bin', 'pass1.src-high.bin', 'pass1.tgt.bin', 'pass1.tgt-high.bin', 'pass1.src-len.bin', 'pass1.tgt-len.bin'].map((name) => rm(join(tmp, name))),
     ]);
     const files: Record<string, FileEntry> = {};
     writers.splice(0).forEach((w, i) => (files[w.name] = closed[i]!));
@@ -297,6 +305,7 @@ export async function prepareDataset(opts: PrepareOptions): Promise<PreparedInde
     return index;
   } catch (err) {
     for (const w of writers) await w.abandon();
+    for (const w of idWriters) await w.abandon();
     await rm(tmp, { recursive: true, force: true }).catch(() => {});
     if (isDiskFull(err)) {
       throw new UserError('disk full while writing the prepared data; nothing was replaced', {

@@ -1,18 +1,15 @@
 /**
- * Pass 2 of prepare: the provisional ids pass 1 wrote (uint32, one per token
- * or BPE unit) mapped to the vocabularies' ids, the validation pairs'
+ * Pass 2 of prepare: the provisional ids pass 1 wrote (one per token or BPE
+ * unit, scratch-ids.ts) mapped to the vocabularies' ids, the validation pairs'
  * ids skipped, and the training pairs' ids and lengths written. It works on
  * blocks of typed arrays: ids are read a block at a time, a whole block is
  * remapped in one loop (a side whose every unit is one id: `out[i] =
  * map[in[i]]`; a BPE side: each unit's pieces) and written in one piece; the
  * validation pairs are skipped as runs of ids between runs of training pairs.
  */
-import { closeSync, openSync, readSync } from 'node:fs';
-import { endianness } from 'node:os';
 import { UserError } from '../errors.ts';
+import { ScratchIdReader, type ScratchFiles } from './scratch-ids.ts';
 import { MAX_STORED_LEN } from './token-count.ts';
-
-const LITTLE_ENDIAN = endianness() === 'LE';
 
 /** Ids read, remapped and written per block by default. */
 export const BLOCK_IDS = 1 << 18;
@@ -37,8 +34,8 @@ export interface Remap {
 }
 
 export interface RemapSide {
-  /** Pass 1's provisional ids of every kept pair, concatenated (little-endian uint32). */
-  input: string;
+  /** Pass 1's provisional ids of every kept pair, concatenated (scratch-ids.ts). */
+  input: ScratchFiles;
   /** Pass 1's stored length (ids in `input`) of each kept pair. */
   lens: Uint16Array;
   remap: Remap;
@@ -96,7 +93,7 @@ export async function remapPass(sides: { src: RemapSide; tgt: RemapSide }, opts:
 class SideRemapper {
   /** Ids written so far. */
   tokens = 0;
-  private readonly input: U32Blocks;
+  private readonly input: ScratchIdReader;
   private readonly lens: Uint16Array;
   private readonly remap: Remap;
   /** Every unit is exactly one id: the map from provisional id to id, in the output's width. */
@@ -128,7 +125,7 @@ class SideRemapper {
     this.map?.set(side.remap.ids);
     this.block = this.typed(blockIds);
     this.lengths = new Uint16Array(one ? 0 : blockIds);
-    this.input = new U32Blocks(side.input, blockIds);
+    this.input = new ScratchIdReader(side.input, blockIds);
   }
 
   /** An array of `n` ids of the output's width. */
@@ -219,57 +216,4 @@ class SideRemapper {
 /** out[i] = map[values[pos + i]] for i < n. */
 function mapIds(map: Uint16Array | Uint32Array, values: Uint32Array, pos: number, n: number, out: Uint16Array | Uint32Array): void {
   for (let i = 0; i < n; i++) out[i] = map[values[pos + i]!]!;
-}
-
-/** Reads a file of little-endian uint32s front to back, a block at a time. */
-export class U32Blocks {
-  readonly values: Uint32Array;
-  private readonly bytes: Buffer;
-  /** Values read into `values`, and the next one's place there. */
-  fill = 0;
-  pos = 0;
-  private offset = 0;
-  private fd: number | null;
-
-  constructor(path: string, blockIds: number) {
-    this.values = new Uint32Array(blockIds);
-    this.bytes = Buffer.from(this.values.buffer);
-    this.fd = openSync(path, 'r');
-  }
-
-  /** Values from `pos` on in `values`: at least one (refilled when none is left). */
-  available(): number {
-    if (this.pos === this.fill) this.refill();
-    return this.fill - this.pos;
-  }
-
-  /** Moves past `n` values. */
-  skip(n: number): void {
-    while (n > 0) {
-      const step = Math.min(n, this.available());
-      this.pos += step;
-      n -= step;
-    }
-  }
-
-  /** Reads the next block into `values` (from 0). */
-  refill(): void {
-    let got = 0;
-    // Whole values only (a read of a regular file is short only at its end).
-    do {
-      const n = readSync(this.fd!, this.bytes, got, this.bytes.length - got, this.offset);
-      if (n === 0) break;
-      got += n;
-      this.offset += n;
-    } while (got % 4 !== 0);
-    if (got < 4) throw new Error('provisional id file ended early');
-    this.fill = got >> 2;
-    this.pos = 0;
-    if (!LITTLE_ENDIAN) for (let i = 0; i < this.fill; i++) this.values[i] = this.bytes.readUInt32LE(4 * i);
-  }
-
-  close(): void {
-    if (this.fd !== null) closeSync(this.fd);
-    this.fd = null;
-  }
 }

@@ -14,6 +14,7 @@ import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { DEFAULTS, type DataConfig } from '../../src/config.ts';
 import { openPrepared, prepareDataset, readIndex, type PreparedIndex } from '../../src/data/prepared.ts';
+import { ScratchIdWriter, scratchFiles, type ScratchFiles } from '../../src/data/scratch-ids.ts';
 import { remapPass, type BulkWriter, type Remap } from '../../src/data/remap-pass.ts';
 import { UserError } from '../../src/errors.ts';
 import { Rng } from '../../src/train/rng.ts';
@@ -58,16 +59,18 @@ function randomRemap(rng: Rng, units: number, maxPieces: number, vocab: number):
 
 let files = 0;
 async function runPass(src: Side, tgt: Side, remaps: { src: Remap; tgt: Remap }, valid: Set<number>, widths: { src: 2 | 4; tgt: 2 | 4 }, blockIds: number) {
-  const write = (side: Side): { input: string; lens: Uint16Array } => {
-    const input = join(work, `pass1-${files++}.bin`);
-    writeFileSync(input, Buffer.from(Uint32Array.from(side.flat()).buffer));
-    return { input, lens: Uint16Array.from(side.map((units) => units.length)) };
+  const write = async (side: Side): Promise<{ input: ScratchFiles; lens: Uint16Array }> => {
+    const name = `pass1-${files++}`;
+    const writer = await ScratchIdWriter.create(work, name, undefined);
+    writer.pushArray(Uint32Array.from(side.flat()));
+    await writer.close();
+    return { input: scratchFiles(work, name), lens: Uint16Array.from(side.map((units) => units.length)) };
   };
   const sinks = { src: new Sink(widths.src), srcLen: new Sink(2), tgt: new Sink(widths.tgt), tgtLen: new Sink(2) };
   const tokens = await remapPass(
     {
-      src: { ...write(src), remap: remaps.src, ids: sinks.src, lengths: sinks.srcLen },
-      tgt: { ...write(tgt), remap: remaps.tgt, ids: sinks.tgt, lengths: sinks.tgtLen },
+      src: { ...(await write(src)), remap: remaps.src, ids: sinks.src, lengths: sinks.srcLen },
+      tgt: { ...(await write(tgt)), remap: remaps.tgt, ids: sinks.tgt, lengths: sinks.tgtLen },
     },
     { kept: src.length, validIndices: valid, blockIds, where: 'corpus.tsv' },
   );
