@@ -59,14 +59,12 @@ export class ScratchIdWriter {
   pushArray(ids: Uint32Array | Uint16Array): boolean {
     if (ids.length > this.narrow.length) this.narrow = new Uint16Array(Math.max(ids.length, 2 * this.narrow.length));
     const narrow = this.narrow;
+    narrow.set(ids);
     let full = false;
     for (let i = 0; i < ids.length; i++) {
-      const id = ids[i]!;
-      if (id < ESCAPE) narrow[i] = id;
-      else {
-        narrow[i] = ESCAPE;
-        full = this.high.push(id) || full;
-      }
+      if (ids[i]! < ESCAPE) continue;
+      narrow[i] = ESCAPE;
+      full = this.high.push(ids[i]!) || full;
     }
     return this.low.pushArray(narrow.subarray(0, ids.length)) || full;
   }
@@ -124,12 +122,9 @@ export class ScratchIdReader {
 
   /** Reads the next block into `values` (from 0). */
   refill(): void {
-    const low = this.low.read();
-    const values = this.values;
-    for (let i = 0; i < low.length; i++) {
-      const id = low[i]!;
-      values[i] = id === ESCAPE ? this.high.next() : id;
-    }
+    const low = this.low.read() as Uint16Array;
+    this.values.set(low);
+    for (let i = low.indexOf(ESCAPE); i !== -1; i = low.indexOf(ESCAPE, i + 1)) this.values[i] = this.high.next();
     this.fill = low.length;
     this.pos = 0;
   }
