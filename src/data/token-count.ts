@@ -171,6 +171,14 @@ export class TokenTable {
   private readonly singles = new Int32Array(0x10000);
   /** Open addressing: id + 1 of the token in each slot, 0 for empty; at most half full. */
   private slots = new Int32Array(1 << 14);
+  /**
+   * Tokens of 2 to 7 code units all below 256 (most words of a language in
+   * Latin script), in open addressing by their code units packed into two
+   * integers (packKey): found without comparing strings. `packed` holds three
+   * integers a slot: the two halves of the key and id + 1 (0: empty).
+   */
+  private packed = new Int32Array(3 << 12);
+  private packedTokens = 0;
   /** How many tokens takeNew has handed out. */
   private reported = 0;
 
@@ -239,6 +247,7 @@ export class TokenTable {
     this.tokens.length = 0;
     this.slots = new Int32Array(0);
     this.hashes = new Int32Array(0);
+    this.packed = new Int32Array(0);
   }
 
   private find(text: string, start: number, end: number, insert: boolean): number {
@@ -248,6 +257,7 @@ export class TokenTable {
       if (id < 0 && insert) this.singles[unit] = (id = this.add(text.slice(start, end), 0)) + 1;
       return id;
     }
+    if (end - start <= MAX_PACKED && packKey(text, start, end)) return this.findPacked(text, start, end, insert);
     let hash = 0x811c9dc5;
     for (let k = start; k < end; k++) hash = Math.imul(hash ^ text.charCodeAt(k), 0x01000193);
     const mask = this.slots.length - 1;
@@ -262,6 +272,38 @@ export class TokenTable {
     this.slots[slot] = id + 1;
     if (2 * (id + 1) > this.slots.length) this.grow();
     return id;
+  }
+
+  /** find for a token packKey packed (into `key`). */
+  private findPacked(text: string, start: number, end: number, insert: boolean): number {
+    const lo = key[0]!;
+    const hi = key[1]!;
+    const packed = this.packed;
+    const mask = packed.length / 3 - 1;
+    let slot = packedSlot(lo, hi, mask);
+    for (let entry = packed[3 * slot + 2]!; entry !== 0; entry = packed[3 * slot + 2]!) {
+      if (packed[3 * slot] === lo && packed[3 * slot + 1] === hi) return entry - 1;
+      slot = (slot + 1) & mask;
+    }
+    if (!insert) return -1;
+    const id = this.add(text.slice(start, end), 0);
+    packed[3 * slot] = lo;
+    packed[3 * slot + 1] = hi;
+    packed[3 * slot + 2] = id + 1;
+    if (2 * ++this.packedTokens > mask + 1) this.growPacked();
+    return id;
+  }
+
+  private growPacked(): void {
+    const old = this.packed;
+    const packed = (this.packed = new Int32Array(old.length * 2));
+    const mask = packed.length / 3 - 1;
+    for (let at = 0; at < old.length; at += 3) {
+      if (old[at + 2] === 0) continue;
+      let slot = packedSlot(old[at]!, old[at + 1]!, mask);
+      while (packed[3 * slot + 2] !== 0) slot = (slot + 1) & mask;
+      packed.set(old.subarray(at, at + 3), 3 * slot);
+    }
   }
 
   private add(token: string, hash: number): number {
@@ -290,6 +332,33 @@ export class TokenTable {
     }
     this.slots = slots;
   }
+}
+
+/** The longest token packKey packs. */
+const MAX_PACKED = 7;
+/** packKey's result: code units 0–3 of the token a byte each, and 4–6 with its length in the top byte. */
+const key = new Int32Array(2);
+
+/** Packs `text.slice(start, end)` (2 to MAX_PACKED code units) into `key`; false if a code unit is over 255. */
+function packKey(text: string, start: number, end: number): boolean {
+  let lo = 0;
+  let hi = (end - start) << 24;
+  for (let k = start, shift = 0; k < end; k++, shift += 8) {
+    const unit = text.charCodeAt(k);
+    if (unit > 0xff) return false;
+    if (shift < 32) lo |= unit << shift;
+    else hi |= unit << (shift - 32);
+  }
+  key[0] = lo;
+  key[1] = hi;
+  return true;
+}
+
+/** A packed key's first slot in a table of `mask` + 1 slots (the key's halves mixed, murmur3's finaliser). */
+function packedSlot(lo: number, hi: number, mask: number): number {
+  let h = Math.imul(lo ^ Math.imul(hi, 0x9e3779b1), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return (h ^ (h >>> 16)) & mask;
 }
 
 /** Whether `token` equals the same number of code units of `text` from `start`. */
