@@ -68,7 +68,17 @@ export interface BackendOptions {
   threads?: number;
   /** Where a fallback warning goes (one line, without a prefix); default the log. */
   warn?: (line: string) => void;
+  /**
+   * Native TensorFlow: the threads one operation may use (its intra-op pool;
+   * TensorFlow's default: one per core). Passed as TF_NUM_INTRAOP_THREADS,
+   * which TensorFlow reads when it starts, so it applies only if TensorFlow
+   * has not started in this process yet.
+   */
+  intraOpThreads?: number;
 }
+
+/** The environment variable TensorFlow reads its intra-op thread count from. */
+export const INTRA_OP_ENV = 'TF_NUM_INTRAOP_THREADS';
 
 export interface BackendChoice {
   name: BackendName;
@@ -80,6 +90,8 @@ export interface BackendChoice {
   gpu: boolean;
   /** For wasm: how many threads it runs (1: the single-threaded binary). */
   threads?: number;
+  /** For tensorflow: the intra-op threads asked for (BackendOptions.intraOpThreads), if any. */
+  intraOpThreads?: number;
 }
 
 const requireHere = createRequire(import.meta.url);
@@ -306,7 +318,7 @@ function nativeChoice(r: NativeLoaded, reasons: string[]): BackendChoice {
 export function describeChoice(choice: BackendChoice, requested: BackendRequest): string {
   const detail =
     choice.name === 'tensorflow'
-      ? [choice.gpu ? 'GPU' : 'CPU']
+      ? [choice.gpu ? 'GPU' : 'CPU', ...(choice.intraOpThreads !== undefined ? [`${choice.intraOpThreads} intra-op thread${choice.intraOpThreads === 1 ? '' : 's'}`] : [])]
       : choice.name === 'wasm' && (choice.threads ?? 1) > 1
         ? [`${choice.threads} threads`]
         : [];
@@ -335,9 +347,10 @@ export async function initBackend(
   let choice: BackendChoice | null = null;
 
   if (requested === 'auto' || requested === 'tensorflow') {
+    if (options.intraOpThreads !== undefined) process.env[INTRA_OP_ENV] = String(options.intraOpThreads);
     const native = await tryTensorflow(deps, skipped);
     if (native) {
-      choice = nativeChoice(native, skipped.map(formatSkip));
+      choice = { ...nativeChoice(native, skipped.map(formatSkip)), ...(options.intraOpThreads !== undefined ? { intraOpThreads: options.intraOpThreads } : {}) };
     } else if (requested === 'tensorflow') {
       throw new UserError(`the tensorflow backend is not available: ${skipped.map(formatSkip).join('; ')}`, {
         where: '--backend',

@@ -24,7 +24,7 @@ export function globalOptions(cmd: Command): GlobalOptions {
  * `--threads` threads, or one for little work); its one line, and a warning when threaded wasm falls
  * back to one thread, go to stderr unless --quiet.
  */
-export async function initBackendFor(cmd: Command, opts: { littleWork?: boolean } = {}): Promise<BackendChoice> {
+export async function initBackendFor(cmd: Command, opts: { littleWork?: boolean; intraOpThreads?: number } = {}): Promise<BackendChoice> {
   const { backend, quiet } = globalOptions(cmd);
   // Starting wasm's worker threads costs about 0.4 s of CPU, more than they save on a few sentences:
   // `littleWork` (e.g. a sentence or two given as arguments) runs one thread unless --threads or S2S_THREADS says otherwise.
@@ -32,5 +32,5 @@ export async function initBackendFor(cmd: Command, opts: { littleWork?: boolean 
   const log = (line: string): void => {
     if (!quiet) process.stderr.write(`${line}\n`);
   };
-  return initBackend(backend, log, {}, { threads, warn: (line) => log(`s2s: warning: ${line}`) });
+  return initBackend(backend, log, {}, { threads, warn: (line) => log(`s2s: warning: ${line}`), intraOpThreads: opts.intraOpThreads });
 }

@@ -3,15 +3,16 @@
  * server itself is tested end to end in test/e2e/serve.test.ts).
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { runS2S, stderrLines } from '../helpers/cli.ts';
+import { S2S_BIN, runS2S, stderrLines } from '../helpers/cli.ts';
 import { formatAccess } from '../../src/cli/commands/serve.ts';
 
 describe('s2s serve: usage errors', () => {
   test('a bad --port or limit is a usage error naming the flag (exit 2)', async () => {
-    for (const args of [['--port', 'http'], ['--port', '-1'], ['--max-batch', '0'], ['--max-wait-ms', '1.5'], ['--max-chars', '6000']]) {
+    for (const args of [['--port', 'http'], ['--port', '-1'], ['--max-batch', '0'], ['--max-wait-ms', '1.5'], ['--max-chars', '6000'], ['--intra-threads', '0']]) {
       const r = await runS2S(['serve', ...args]);
       assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
       const lines = stderrLines(r);
@@ -27,6 +28,24 @@ describe('s2s serve: usage errors', () => {
     assert.match(r.stderr, /checkpoint not found/);
     assert.ok(r.stderr.includes(missing));
     assert.equal(r.stdout, '', 'never listened');
+  });
+
+  test('--intra-threads reaches the native backend, which says so on its line', async (t) => {
+    const child = spawn(process.execPath, [S2S_BIN, '--backend', 'tensorflow', 'serve', '--intra-threads', '1', '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const exited = new Promise<number | null>((res) => child.on('close', (code) => res(code)));
+    const listening = new Promise<boolean>((res) => {
+      child.stdout.setEncoding('utf8').on('data', (d: string) => d.includes('listening on') && res(true));
+      void exited.then(() => res(false));
+    });
+    if (!(await listening)) {
+      if (/tensorflow backend is not available/.test(stderr)) return t.skip('no native TensorFlow on this machine');
+      assert.fail(stderr);
+    }
+    child.kill('SIGTERM');
+    assert.equal(await exited, 0, stderr);
+    assert.match(stderr, /^backend: tensorflow \(CPU; 1 intra-op thread; requested\)$/m);
   });
 
   test('the access-log line: time, method, path, status, sentences, ms', () => {

@@ -81,6 +81,31 @@ async function choose(requested: 'auto' | BackendName, m: Machine, threads = 1) 
 }
 
 describe('initBackend decisions (stubbed machine)', () => {
+  test('intra-op threads reach TensorFlow: TF_NUM_INTRAOP_THREADS is set before tfjs-node loads, and said', async () => {
+    const before = process.env.TF_NUM_INTRAOP_THREADS;
+    try {
+      delete process.env.TF_NUM_INTRAOP_THREADS;
+      const { deps } = stubDeps({ installed: [NODE] });
+      const seen: (string | undefined)[] = [];
+      const load = deps.load!;
+      deps.load = async (name) => {
+        seen.push(process.env.TF_NUM_INTRAOP_THREADS);
+        return load(name);
+      };
+      const lines: string[] = [];
+      const choice = await initBackend('auto', (l) => lines.push(l), deps, { intraOpThreads: 1 });
+      assert.deepEqual([choice.name, choice.intraOpThreads, seen], ['tensorflow', 1, ['1']]);
+      assert.deepEqual(lines, ['backend: tensorflow (CPU; 1 intra-op thread)']);
+      // Not asked for: TensorFlow's own default, and nothing said.
+      delete process.env.TF_NUM_INTRAOP_THREADS;
+      const plain = await choose('auto', { installed: [NODE] });
+      assert.deepEqual([plain.choice.intraOpThreads, process.env.TF_NUM_INTRAOP_THREADS, plain.lines], [undefined, undefined, ['backend: tensorflow (CPU)']]);
+    } finally {
+      if (before === undefined) delete process.env.TF_NUM_INTRAOP_THREADS;
+      else process.env.TF_NUM_INTRAOP_THREADS = before;
+    }
+  });
+
   test('nothing native installed: auto picks wasm and says why, in one line', async () => {
     const r = await choose('auto', {});
     assert.equal(r.choice.name, 'wasm');

@@ -4,8 +4,10 @@
  * answered, then the process exits 0. One access-log line per request on
  * stderr unless --quiet.
  */
+import { availableParallelism } from 'node:os';
 import { basename, dirname } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
+import { INTRA_OP_ENV } from '../../backend/index.ts';
 import { UserError } from '../../errors.ts';
 import type { Translator } from '../../api/translator.ts';
 import type { AccessEntry, ServeLimits } from '../../serve/app.ts';
@@ -17,6 +19,8 @@ export interface ServeContext {
   checkpoint: string | null;
   host: string;
   port: number;
+  /** --intra-threads: the native backend's threads per operation. */
+  intraThreads: number;
   limits: ServeLimits;
   quiet: boolean;
 }
@@ -48,13 +52,29 @@ function intArg(min: number, max = Number.MAX_SAFE_INTEGER): (raw: string) => nu
   };
 }
 
+/**
+ * The server's default intra-op threads: one per core but one, at least one.
+ * On 2 cores, `npm run bench:serve` measured 64 clients at 0.81× offline batch
+ * 64 with one thread against 0.64× with TensorFlow's default of two, and a
+ * lone sentence faster too (docs/serve.md).
+ */
+function defaultIntraThreads(): number {
+  return Math.max(1, availableParallelism() - 1);
+}
+
 export function register(program: Command): void {
   const cmd = program
     .command('serve')
     .description('serve translations over HTTP (POST /translate, GET /health, GET /info), batching concurrent requests')
     .option('--checkpoint <dir>', 'model directory, checkpoint, or training output directory (its best); default: see `s2s info`')
     .option('--host <host>', 'address to listen on (0.0.0.0: every interface)', '127.0.0.1')
-    .option('--port <n>', 'TCP port (0: any free port)', intArg(0), 8080);
+    .option('--port <n>', 'TCP port (0: any free port)', intArg(0), 8080)
+    .option(
+      '--intra-threads <n>',
+      'native TensorFlow backend: threads one operation may use (one core is left to answering requests)',
+      intArg(1, 1024),
+      defaultIntraThreads(),
+    );
   for (const [flag, , dflt, min, doc] of LIMIT_FLAGS) cmd.option(`--${flag} <n>`, doc, intArg(min, MAX_OF[flag]), dflt);
   cmd.addHelpText(
     'after',
@@ -72,6 +92,7 @@ export function serveContext(opts: Record<string, unknown>, quiet: boolean): Ser
     checkpoint: typeof opts.checkpoint === 'string' ? opts.checkpoint : null,
     host: opts.host as string,
     port: opts.port as number,
+    intraThreads: opts.intraThreads as number,
     limits,
     quiet,
   };
@@ -95,7 +116,9 @@ function modelName(dir: string): string {
 
 async function runServe(ctx: ServeContext, command: Command): Promise<void> {
   const dir = await locateModel(ctx);
-  await initBackendFor(command);
+  // TF_NUM_INTRAOP_THREADS set by the user stands unless --intra-threads is given.
+  const userSet = process.env[INTRA_OP_ENV] !== undefined && command.getOptionValueSource('intraThreads') === 'default';
+  await initBackendFor(command, userSet ? {} : { intraOpThreads: ctx.intraThreads });
   const { createTranslationServer } = await import('../../serve/app.ts');
   const { loadTranslator } = await import('../../api/load.ts');
   const log = (line: string): void => {
