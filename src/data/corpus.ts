@@ -386,13 +386,22 @@ export async function eachPiecePair(
     return;
   }
   for await (const lines of physicalLineChunks([bytes], file, startLine)) {
-    for (const physical of lines) {
-      const result = tabSeparatedPair(physical, columns);
-      if (result === null) continue;
-      if ('reason' in result) onSkip({ where: `${file}:${physical.line}`, reason: result.reason });
-      else onPair(result.src, result.tgt, physical.line);
-    }
+    for (const physical of lines) linePair(physical, file, columns, onPair, onSkip);
   }
+}
+
+/** A physical line's pair to `onPair`, or why it is malformed to `onSkip` (a blank line: neither). */
+function linePair(
+  physical: PhysicalLine,
+  file: string,
+  columns: ColumnSpec,
+  onPair: (src: string, tgt: string, line: number) => void,
+  onSkip: (skip: Skip) => void,
+): void {
+  const result = tabSeparatedPair(physical, columns);
+  if (result === null) return;
+  if ('reason' in result) onSkip({ where: `${file}:${physical.line}`, reason: result.reason });
+  else onPair(result.src, result.tgt, physical.line);
 }
 
 /**
@@ -447,9 +456,7 @@ function eachPlainPair(
       onPair(src, tgt, line);
     } else {
       const body = bytes.toString('utf8', start, end);
-      const result = tabSeparatedPair({ line, text: body.endsWith('\r') ? body.slice(0, -1) : body }, columns);
-      if (result !== null && 'reason' in result) onSkip({ where: `${file}:${line}`, reason: result.reason });
-      else if (result !== null) onPair(result.src, result.tgt, line);
+      linePair({ line, text: body.endsWith('\r') ? body.slice(0, -1) : body }, file, columns, onPair, onSkip);
     }
     start = end + 1;
   }

@@ -224,6 +224,7 @@ export async function prepareDataset(opts: PrepareOptions): Promise<PreparedInde
       idWriters.push(writer);
       return writer;
     };
+    const scratch = { src: scratchFiles(tmp, 'pass1.src'), tgt: scratchFiles(tmp, 'pass1.tgt'), srcLen: join(tmp, 'pass1.src-len.bin'), tgtLen: join(tmp, 'pass1.tgt-len.bin') };
     const pass1 = {
       src: await scratchIds('pass1.src'),
       tgt: await scratchIds('pass1.tgt'),
@@ -253,15 +254,15 @@ export async function prepareDataset(opts: PrepareOptions): Promise<PreparedInde
     };
     const tokens = await remapPass(
       {
-        src: { input: scratchFiles(tmp, 'pass1.src'), lens: readUint16(join(tmp, 'pass1.src-len.bin')), remap: remap.src, ids: out.src, lengths: out.srcLen },
-        tgt: { input: scratchFiles(tmp, 'pass1.tgt'), lens: readUint16(join(tmp, 'pass1.tgt-len.bin')), remap: remap.tgt, ids: out.tgt, lengths: out.tgtLen },
+        src: { input: scratch.src, lens: readUint16(scratch.srcLen), remap: remap.src, ids: out.src, lengths: out.srcLen },
+        tgt: { input: scratch.tgt, lens: readUint16(scratch.tgtLen), remap: remap.tgt, ids: out.tgt, lengths: out.tgtLen },
       },
       { kept, validIndices, blockIds: opts.blockIds, where: sourceFiles(data).join(', '), onProgress: (pairs) => opts.onProgress?.(2, pairs) },
     );
     // The files are synced, and pass 1's removed, side by side.
     const [closed] = await Promise.all([
       Promise.all(writers.map((w) => w.close())),
-      ...['pass1.src.bin', 'pass1.src-high.bin', 'pass1.tgt.bin', 'pass1.tgt-high.bin', 'pass1.src-len.bin', 'pass1.tgt-len.bin'].map((name) => rm(join(tmp, name))),
+      ...[scratch.src.low, scratch.src.high, scratch.tgt.low, scratch.tgt.high, scratch.srcLen, scratch.tgtLen].map((path) => rm(path)),
     ]);
     const files: Record<string, FileEntry> = {};
     writers.splice(0).forEach((w, i) => (files[w.name] = closed[i]!));

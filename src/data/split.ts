@@ -64,9 +64,10 @@ export function groupRank(seed: number, normalised: string): number {
 }
 
 /**
- * groupRank of `loweredSourceNormalised(lowered)` in one pass over `lowered`
- * when collapsing whitespace would leave it as it is (the common case: no
- * whitespace but single spaces between words); -1 when it might not.
+ * groupRank of a source given as `nfkc(source).toLowerCase()` (see
+ * loweredSourceHash), in one pass over `lowered` when collapsing whitespace
+ * would leave it as it is (the common case: no whitespace but single spaces
+ * between words); -1 when it might not.
  */
 export function loweredRank(seed: number, lowered: string): number {
   return cyrb53(seed, lowered, true);
@@ -80,7 +81,7 @@ function cyrb53(seed: number, text: string, collapsedOnly: boolean): number {
   let previous = 0x20;
   for (let i = 0; i < text.length; i++) {
     const unit = text.charCodeAt(i);
-    if (collapsedOnly && (unit > 0x7e || unit <= 0x20) && (unit === 0x20 ? previous === 0x20 : maybeSpace(unit))) return -1;
+    if (collapsedOnly && (unit === 0x20 ? previous === 0x20 : maybeSpace(unit))) return -1;
     previous = unit;
     h1 = Math.imul(h1 ^ unit, 2654435761);
     h2 = Math.imul(h2 ^ unit, 1597334677);
