@@ -28,7 +28,7 @@
  */
 import { EOS, PAD, SOS } from '../data/vocab.ts';
 import type { Seq2Seq } from '../model/seq2seq.ts';
-import { disposeDecoding, inInputOrder, keepRows, searchStep, startDecoding, type SearchState, type StepCandidates, type TargetInputs } from './search-step.ts';
+import { disposeDecoding, inInputOrder, keepRows, searchStep, startDecoding, type SearchState, type StepCandidates, type SearchWeights } from './search-step.ts';
 import { NEVER_OUTPUT, candidatesPerRow, normalisedScore, outputLimit, scoreBound, type Hypothesis, type SearchOptions } from './options.ts';
 
 /** A hypothesis as a chain back to <sos>, so that extensions share their prefix. */
@@ -74,7 +74,7 @@ export async function beamSearch(model: Seq2Seq, sources: readonly (readonly num
   return inInputOrder(model, sources, opts, opts.beam, (batch, inputs) => beamBatch(model, inputs, batch, opts));
 }
 
-async function beamBatch(model: Seq2Seq, inputs: TargetInputs, sources: readonly (readonly number[])[], opts: SearchOptions): Promise<Hypothesis[][]> {
+async function beamBatch(model: Seq2Seq, inputs: SearchWeights, sources: readonly (readonly number[])[], opts: SearchOptions): Promise<Hypothesis[][]> {
   const k = opts.beam;
   const vocab = model.dims.tgtVocab;
   const perRow = candidatesPerRow(k, vocab);
@@ -95,7 +95,7 @@ async function beamBatch(model: Seq2Seq, inputs: TargetInputs, sources: readonly
   let width = 1;
   active.forEach((i, b) => (beams[i]!.live = [{ node: null, logProb: 0, length: 0, row: b }]));
   if (active.length > 0) {
-    let dec: SearchState = startDecoding(model, sources, active);
+    let dec: SearchState = startDecoding(model, inputs, sources, active);
     const paddedSrcLen = dec.enc.states.shape[1];
     try {
       while (active.length > 0) {

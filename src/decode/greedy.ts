@@ -20,9 +20,9 @@ import {
   mergeDecoding,
   searchStep,
   startDecoding,
-  targetInputs,
+  searchWeights,
   type SearchState,
-  type TargetInputs,
+  type SearchWeights,
 } from './search-step.ts';
 import { NEVER_OUTPUT, candidatesPerRow, normalisedScore, outputLimit, type Hypothesis, type SearchOptions } from './options.ts';
 
@@ -74,7 +74,7 @@ export async function greedySearch(model: Seq2Seq, sources: readonly (readonly n
  * @param maxRows most sentences searched together
  */
 export async function greedyStream(model: Seq2Seq, opts: SearchOptions, maxRows: number, take: (max: number) => StreamSentence[]): Promise<void> {
-  const inputs = targetInputs(model, 0);
+  const inputs = searchWeights(model, 0);
   try {
     await greedyRows(model, inputs, opts, maxRows, take);
   } finally {
@@ -90,7 +90,7 @@ function hypothesis(o: Output, opts: SearchOptions): Hypothesis {
   };
 }
 
-async function greedyRows(model: Seq2Seq, inputs: TargetInputs, opts: SearchOptions, maxRows: number, take: (max: number) => StreamSentence[]): Promise<void> {
+async function greedyRows(model: Seq2Seq, inputs: SearchWeights, opts: SearchOptions, maxRows: number, take: (max: number) => StreamSentence[]): Promise<void> {
   const perRow = candidatesPerRow(1, model.dims.tgtVocab);
   /** rows[r]: the sentence decoder row r belongs to, or null once it ended (until the rows are compacted). */
   let rows: (Row | null)[] = [];
@@ -122,7 +122,7 @@ async function greedyRows(model: Seq2Seq, inputs: TargetInputs, opts: SearchOpti
         rows = kept.map((r) => rows[r]!);
       }
       if (joining.length > 0) {
-        const fresh = startDecoding(model, joining.map((r) => r.sentence.ids), joining.map((_, i) => i));
+        const fresh = startDecoding(model, inputs, joining.map((r) => r.sentence.ids), joining.map((_, i) => i));
         dec = dec ? mergeDecoding(dec, fresh) : fresh;
         rows = rows.concat(joining);
         live += joining.length;
@@ -133,7 +133,6 @@ async function greedyRows(model: Seq2Seq, inputs: TargetInputs, opts: SearchOpti
       if (dec === null) return;
       const step = await searchStep(model, dec, inputs, previous, perRow, opts.returnAttention);
       dec = step.dec;
-      if (opts.pause) await opts.pause();
       const srcLen = dec.enc.states.shape[1];
       const { probs, tokens: candidates, attention } = step.candidates;
       rows.forEach((row, r) => {
@@ -154,6 +153,9 @@ async function greedyRows(model: Seq2Seq, inputs: TargetInputs, opts: SearchOpti
         live -= 1;
         sentence.found(hypothesis(out, opts));
       });
+      // After the step's results are handed out: a server answers them now, not one step later, and
+      // their clients' next requests can be read in time for the next join.
+      if (opts.pause) await opts.pause();
     }
   } finally {
     if (dec) disposeDecoding(dec);

@@ -21,8 +21,9 @@ export function candidatesPerRow(k: number, vocab: number): number {
  * The decoding config's search fields (beam, length penalty α in
  * score = log p(y|x) / length^α, n-best, output length limits, batch size),
  * plus whether to return per-token attention weights (for replace-unk and heatmaps)
- * and an optional `pause` awaited after every decoder step (a server passes one
- * that yields to the event loop, so requests are parsed while a batch decodes).
+ * and an optional `pause` awaited after every decoder step, once the step's
+ * finished sentences are handed out (a server passes one that yields to the
+ * event loop, so answers go out and requests are parsed while a batch decodes).
  */
 export type SearchOptions = Pick<
   DecodingConfig,

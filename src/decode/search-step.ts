@@ -1,12 +1,12 @@
 /**
  * The search step greedy and beam search share (searchStep: decode every row,
  * read back each row's most probable tokens) and what it works on: sentences
- * batched by length, the batch's SearchState (encoder memory and decoder state,
- * encoded once per batch), and selecting its rows as hypotheses end or are
- * reordered.
+ * batched by length, the weights arranged once per search (SearchWeights), the
+ * batch's SearchState (encoder memory and decoder state, encoded once per
+ * batch), and selecting its rows as hypotheses end or are reordered.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { encode, noDropout, type EncoderMemory } from '../model/encoder.ts';
+import { encode, encoderWeightTensors, encoderWeights, noDropout, type EncoderMemory, type EncoderWeights } from '../model/encoder.ts';
 import {
   blockCellTensors,
   blockCellWeights,
@@ -39,8 +39,8 @@ export function batchesByLength(sources: readonly (readonly number[])[], batchSi
 
 /**
  * Runs `decodeBatch` on length-sorted batches of `opts.batchSize` and returns
- * its results in input order. The target inputs (see TargetInputs) are made
- * once for the whole search and disposed after it.
+ * its results in input order. The search's weights (see SearchWeights) are
+ * arranged once for the whole search and disposed after it.
  * @param rowsPerSentence decoder rows per sentence (the beam size)
  */
 export async function inInputOrder<T>(
@@ -48,10 +48,10 @@ export async function inInputOrder<T>(
   sources: readonly (readonly number[])[],
   opts: SearchOptions,
   rowsPerSentence: number,
-  decodeBatch: (batch: readonly (readonly number[])[], inputs: TargetInputs) => Promise<T[]>,
+  decodeBatch: (batch: readonly (readonly number[])[], inputs: SearchWeights) => Promise<T[]>,
 ): Promise<T[]> {
   const rowSteps = sources.reduce((sum, s) => sum + outputLimit(s.length, opts) * rowsPerSentence, 0);
-  const inputs = targetInputs(model, rowSteps);
+  const inputs = searchWeights(model, rowSteps);
   try {
     const results = new Array<T>(sources.length);
     for (const indices of batchesByLength(sources, opts.batchSize)) {
@@ -93,7 +93,7 @@ export function tidyKeep<T extends object>(fn: () => T): T {
 export interface SearchState {
   enc: EncoderMemory;
   state: DecoderState;
-  /** The decoder weights arranged once per batch. */
+  /** The decoder weights, the search's (SearchWeights.decoder): not the batch's to dispose. */
   weights: DecoderWeights;
   /**
    * For the fused step (see fusedStep): the attention mask bias as
@@ -113,16 +113,19 @@ export function fusedStep(model: Seq2Seq): boolean {
 /**
  * Encodes the batch once and builds the initial decoder state, then keeps the
  * rows `rows` (one per hypothesis: a sentence's row repeated per beam entry).
- * The returned tensors are owned by the caller (see disposeDecoding).
+ * The returned tensors are owned by the caller (see disposeDecoding), but for
+ * the decoder weights, which are the search's (`inputs`).
+ * @param sources source ids per sentence, each with at least one
  */
-export function startDecoding(model: Seq2Seq, sources: readonly (readonly number[])[], rows: readonly number[]): SearchState {
+export function startDecoding(model: Seq2Seq, inputs: SearchWeights, sources: readonly (readonly number[])[], rows: readonly number[]): SearchState {
   return tidyKeep(() => {
     const { srcIds, srcMask } = sourceTensors(sources);
-    const unpaddedSteps = Math.min(...sources.map((s) => s.length));
-    const full = encode(model.params, model.dims, srcIds, srcMask, noDropout, { unpaddedSteps, inference: true });
+    const lengths = sources.map((s) => s.length);
+    const unpaddedSteps = Math.min(...lengths);
+    const full = encode(model.params, model.dims, srcIds, srcMask, noDropout, { unpaddedSteps, inference: true, lengths, arranged: inputs.encoder });
     const state = initialDecoderState(model.dims, full);
     const enc: EncoderMemory = { states: full.states, keys: full.keys, maskBias: full.maskBias };
-    const weights = decoderWeights(model.params, model.dims);
+    const weights = inputs.decoder;
     const padded = unpaddedSteps < srcIds.shape[1];
     const mask = fusedStep(model) && padded ? (tf.expandDims(enc.maskBias, 1) as tf.Tensor3D) : null;
     const identity = rows.length === sources.length && rows.every((r, i) => r === i);
@@ -188,11 +191,11 @@ export function keepRows(d: SearchState, rows: readonly number[], encoderToo: bo
 }
 
 /**
- * Two decodings as one: the rows of `a`, then the rows of `b` (sentences that
- * join a running search). The shorter source memory is padded to the longer
- * one's length with zero states and the mask's large negative bias, so the
- * padding gets no attention. `a`'s weights are kept, `b`'s disposed, and the
- * old tensors of both.
+ * Two decodings of one search as one: the rows of `a`, then the rows of `b`
+ * (sentences that join a running search). The shorter source memory is padded
+ * to the longer one's length with zero states and the mask's large negative
+ * bias, so the padding gets no attention. The old tensors of both are
+ * disposed (not the search's weights).
  */
 export function mergeDecoding(a: SearchState, b: SearchState): SearchState {
   const len = Math.max(a.enc.states.shape[1], b.enc.states.shape[1]);
@@ -214,7 +217,7 @@ export function mergeDecoding(a: SearchState, b: SearchState): SearchState {
     return { enc: { states, keys, maskBias }, state, stepMask };
   });
   const masks = [a.stepMask, b.stepMask].filter((m): m is tf.Tensor3D => m !== null);
-  tf.dispose([...encoderTensors(a.enc), ...stateTensors(a.state), ...encoderTensors(b.enc), ...stateTensors(b.state), ...b.weights.owned, ...masks]);
+  tf.dispose([...encoderTensors(a.enc), ...stateTensors(a.state), ...encoderTensors(b.enc), ...stateTensors(b.state), ...masks]);
   return { ...next, weights: a.weights };
 }
 
@@ -224,17 +227,22 @@ function trimmed(enc: EncoderMemory, trim: <T extends tf.Tensor>(t: T, srcAxis?:
   return { states, keys: enc.keys === enc.states ? states : trim(enc.keys), maskBias: trim(enc.maskBias) };
 }
 
+/** Disposes the decoding's tensors (not the search's weights). */
 export function disposeDecoding(d: SearchState): void {
-  tf.dispose([...encoderTensors(d.enc), ...stateTensors(d.state), ...d.weights.owned, ...(d.stepMask ? [d.stepMask] : [])]);
+  tf.dispose([...encoderTensors(d.enc), ...stateTensors(d.state), ...(d.stepMask ? [d.stepMask] : [])]);
 }
 
 /**
- * The first decoder layer's word-embedding input emb(y)·W_emb + b of each
- * row's previous token. When a search will take more row-steps than the
- * target vocabulary has words, the projection of every word is computed once
- * ([tgtVocab, 4·hidden], the same product) and a step only gathers rows.
+ * What a search arranges once and every batch of it uses: the decoder's
+ * weights, the fused encoder's (EncoderWeights), and the first decoder layer's
+ * word-embedding input emb(y)·W_emb + b of each row's previous token. When a
+ * search will take more row-steps than the target vocabulary has words, the
+ * projection of every word is computed once ([tgtVocab, 4·hidden], the same
+ * product) and a step only gathers rows. A server's stream is one search,
+ * however many sentences join it: arranging these per joining group cost
+ * three large copies each time.
  */
-export interface TargetInputs {
+export interface SearchWeights {
   /** [rows, 4·hidden] for the tokens `previous` (call inside tf.tidy). */
   of(previous: Int32Array): tf.Tensor2D;
   /**
@@ -243,19 +251,30 @@ export interface TargetInputs {
    * embeddings themselves (their product is part of the cell's). Else null.
    */
   cells: BlockCellWeights[] | null;
+  /** The decoder's weights as the portable step takes them (decoderWeights). */
+  decoder: DecoderWeights;
+  /** The fused encoder's weights (encoderWeights), or null on backends without it. */
+  encoder: EncoderWeights | null;
   dispose(): void;
 }
 
 /** @param rowSteps an upper bound on the decoder rows × steps the search will run */
-export function targetInputs(model: Seq2Seq, rowSteps: number): TargetInputs {
+export function searchWeights(model: Seq2Seq, rowSteps: number): SearchWeights {
   const { params, dims } = model;
-  const cells = fusedStep(model) ? blockCellWeights(params, dims) : null;
-  const disposeCells = (): void => tf.dispose(cells ? blockCellTensors(cells) : []);
-  if (cells || rowSteps < dims.tgtVocab) {
-    return { of: (previous) => projectTargetInputs(params, tf.tensor1d(previous, 'int32'), noDropout), cells, dispose: disposeCells };
-  }
-  const table = tf.tidy(() => projectTargetInputs(params, tf.range(0, dims.tgtVocab, 1, 'int32') as tf.Tensor1D, noDropout));
-  return { of: (previous) => tf.gather(table, tf.tensor1d(previous, 'int32')), cells, dispose: () => table.dispose() };
+  const arranged = tidyKeep(() => ({
+    cells: fusedStep(model) ? blockCellWeights(params, dims) : null,
+    decoder: decoderWeights(params, dims),
+    encoder: encoderWeights(params, dims),
+    table: rowSteps >= dims.tgtVocab && !fusedStep(model) ? projectTargetInputs(params, tf.range(0, dims.tgtVocab, 1, 'int32') as tf.Tensor1D, noDropout) : null,
+  }));
+  const { cells, decoder, encoder, table } = arranged;
+  return {
+    of: table ? (previous) => tf.gather(table, tf.tensor1d(previous, 'int32')) : (previous) => projectTargetInputs(params, tf.tensor1d(previous, 'int32'), noDropout),
+    cells,
+    decoder,
+    encoder,
+    dispose: () => tf.dispose([...(cells ? blockCellTensors(cells) : []), ...decoder.owned, ...encoderWeightTensors(encoder), ...(table ? [table] : [])]),
+  };
 }
 
 /**
@@ -264,7 +283,7 @@ export function targetInputs(model: Seq2Seq, rowSteps: number): TargetInputs {
  * @param previous [rows]: y_{t-1} of each row (<sos> at the start)
  * @returns the new state, logits [rows, tgtVocab], attention [rows, srcLen] (fused step: [rows, 1, srcLen])
  */
-function decodeRows(model: Seq2Seq, d: SearchState, inputs: TargetInputs, previous: Int32Array): { state: DecoderState; logits: tf.Tensor2D; attention: tf.Tensor } {
+function decodeRows(model: Seq2Seq, d: SearchState, inputs: SearchWeights, previous: Int32Array): { state: DecoderState; logits: tf.Tensor2D; attention: tf.Tensor } {
   const { params, dims } = model;
   if (inputs.cells) {
     const emb = tf.gather(param<tf.Rank.R2>(params, 'tgt_emb'), tf.tensor1d(previous, 'int32'));
@@ -296,7 +315,7 @@ export interface StepCandidates {
 export async function searchStep(
   model: Seq2Seq,
   d: SearchState,
-  inputs: TargetInputs,
+  inputs: SearchWeights,
   previous: Int32Array,
   perRow: number,
   withAttention: boolean,

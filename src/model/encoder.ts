@@ -8,7 +8,7 @@ import { dense, embedLookup, tanh } from './ops.ts';
 import { runLstm, type LstmRunOptions, type LstmState } from './lstm.ts';
 import { param, type ModelDims, type Params } from './params.ts';
 import { attentionKeys } from './attention.ts';
-import { paddedLengths, runFusedLstm } from './fused-lstm.ts';
+import { blockLstmTensors, blockLstmWeights, paddedLengths, runFusedLstm, runFusedLstmInference, type BlockLstmWeights } from './fused-lstm.ts';
 import { backendTraits } from '../backend/traits.ts';
 
 /** Applied to activations during training (dropout); identity otherwise. */
@@ -30,6 +30,38 @@ export interface EncodedSource {
 export type EncoderMemory = Pick<EncodedSource, 'states' | 'keys' | 'maskBias'>;
 
 /**
+ * The fused encoder's LSTM weights ([layer][direction]) arranged once for a
+ * search (a type, so tf.tidy can return it).
+ */
+export type EncoderWeights = { layers: BlockLstmWeights[][] };
+
+/** The encoder's weights arranged for searches: null unless the backend runs the fused encoder (BackendTraits.fusedEncoder). */
+export function encoderWeights(params: Params, d: ModelDims): EncoderWeights | null {
+  if (!backendTraits().fusedEncoder) return null;
+  return {
+    layers: Array.from({ length: d.layers }, (_, l) =>
+      directionsOf(d).map((dir) => {
+        const prefix = `enc/l${l}/${dir}`;
+        return blockLstmWeights(param(params, `${prefix}/W`), param(params, `${prefix}/U`), param(params, `${prefix}/b`));
+      }),
+    ),
+  };
+}
+
+/** The tensors encoderWeights made, for disposing. */
+export function encoderWeightTensors(w: EncoderWeights | null): tf.Tensor[] {
+  return w ? w.layers.flat().flatMap(blockLstmTensors) : [];
+}
+
+/** What an encoder run may skip (LstmRunOptions), and what a search hands it. */
+export interface EncodeOptions extends LstmRunOptions {
+  /** Each row's real length, when the caller has them. */
+  lengths?: readonly number[];
+  /** With inference on the fused encoder: its weights arranged once (encoderWeights). */
+  arranged?: EncoderWeights | null;
+}
+
+/**
  * @param srcIds int32 [batch, srcLen], padded with 0
  * @param srcMask float32 [batch, srcLen]
  * @param opts what the LSTM may skip: masking of positions every row has, and (search) keeping values for a backward pass
@@ -40,9 +72,9 @@ export function encode(
   srcIds: tf.Tensor2D,
   srcMask: tf.Tensor2D,
   drop: Dropout,
-  opts: LstmRunOptions = { unpaddedSteps: 0, inference: false },
+  opts: EncodeOptions = { unpaddedSteps: 0, inference: false },
 ): EncodedSource {
-  const { states, finals } = backendTraits().fusedEncoder ? encodeFused(params, d, srcIds, srcMask, drop) : encodePortable(params, d, srcIds, srcMask, drop, opts);
+  const { states, finals } = backendTraits().fusedEncoder ? encodeFused(params, d, srcIds, srcMask, drop, opts) : encodePortable(params, d, srcIds, srcMask, drop, opts);
   const initial = finals.map((dirs) => (d.bidirectional ? bridge(params, dirs) : dirs[0]!));
   return {
     states,
@@ -88,9 +120,10 @@ function encodePortable(params: Params, d: ModelDims, srcIds: tf.Tensor2D, srcMa
 }
 
 /** Time-major, through TensorFlow's fused LSTM kernels (fused-lstm.ts); the top layer's states transposed to batch-major once. */
-function encodeFused(params: Params, d: ModelDims, srcIds: tf.Tensor2D, srcMask: tf.Tensor2D, drop: Dropout): LayerRun {
+function encodeFused(params: Params, d: ModelDims, srcIds: tf.Tensor2D, srcMask: tf.Tensor2D, drop: Dropout, opts: EncodeOptions): LayerRun {
   const [batch, len] = srcIds.shape;
-  const padding = paddedLengths(srcMask);
+  const padding = paddedLengths(srcMask, opts.lengths);
+  const arranged = opts.inference ? opts.arranged : null;
   const embedded = drop(embedLookup(param(params, 'src_emb'), tf.reshape(tf.transpose(srcIds), [-1])));
   let layerInput = tf.reshape(embedded, [len, batch, d.emb]) as tf.Tensor3D;
   const finals: LstmState[][] = [];
@@ -98,9 +131,11 @@ function encodeFused(params: Params, d: ModelDims, srcIds: tf.Tensor2D, srcMask:
     if (l > 0) layerInput = drop(layerInput) as tf.Tensor3D;
     const outs: tf.Tensor3D[] = [];
     const layerFinals: LstmState[] = [];
-    for (const dir of directionsOf(d)) {
+    for (const [k, dir] of directionsOf(d).entries()) {
       const prefix = `enc/l${l}/${dir}`;
-      const run = runFusedLstm(layerInput, param(params, `${prefix}/W`), param(params, `${prefix}/U`), param(params, `${prefix}/b`), padding, dir === 'bw');
+      const run = arranged
+        ? runFusedLstmInference(layerInput, arranged.layers[l]![k]!, padding, dir === 'bw')
+        : runFusedLstm(layerInput, param(params, `${prefix}/W`), param(params, `${prefix}/U`), param(params, `${prefix}/b`), padding, dir === 'bw');
       outs.push(run.outputs);
       layerFinals.push(run.final);
     }

@@ -29,12 +29,44 @@ export interface PaddedLengths {
   lastRows: tf.Tensor1D;
 }
 
-/** @param mask [batch, len], 1 for real tokens then 0 */
-export function paddedLengths(mask: tf.Tensor2D): PaddedLengths {
+/**
+ * @param mask [batch, len], 1 for real tokens then 0
+ * @param known the rows' lengths when the caller has them (a search does): two
+ *   small tensors made from them, in place of five ops over the mask
+ */
+export function paddedLengths(mask: tf.Tensor2D, known?: readonly number[]): PaddedLengths {
   const batch = mask.shape[0];
+  if (known) {
+    return {
+      lengths: tf.tensor1d(Int32Array.from(known), 'int32'),
+      lastRows: tf.tensor1d(Int32Array.from(known, (n, row) => (n - 1) * batch + row), 'int32'),
+    };
+  }
   const lengths = tf.cast(tf.sum(mask, 1), 'int32') as tf.Tensor1D;
   const lastRows = tf.add(tf.mul(tf.sub(lengths, tf.scalar(1, 'int32')), tf.scalar(batch, 'int32')), tf.range(0, batch, 1, 'int32')) as tf.Tensor1D;
   return { lengths, lastRows };
+}
+
+/**
+ * One encoder LSTM direction's weights as BlockLSTMV2 takes them, arranged
+ * once for a search (a type, so tf.tidy can return it): without them every
+ * encoder run concatenates W and U again.
+ */
+export type BlockLstmWeights = {
+  /** [in + hidden, 4·hidden]: [W; U] */
+  wu: tf.Tensor2D;
+  b: tf.Tensor1D;
+  /** [hidden] zeros: the op's peephole weights, unused */
+  noPeephole: tf.Tensor1D;
+};
+
+export function blockLstmWeights(w: tf.Tensor2D, u: tf.Tensor2D, b: tf.Tensor1D): BlockLstmWeights {
+  return { wu: tf.concat([w, u], 0), b, noPeephole: tf.zeros([u.shape[0]]) };
+}
+
+/** The tensors blockLstmWeights made (the bias is the parameter itself). */
+export function blockLstmTensors(weights: BlockLstmWeights): tf.Tensor[] {
+  return [weights.wu, weights.noPeephole];
 }
 
 /**
@@ -59,6 +91,28 @@ export function runFusedLstm(
   const [h, c] = tf.split(last, 2, 1) as [tf.Tensor2D, tf.Tensor2D];
   const hs = tf.slice(hc, [0, 0, 0], [len, batch, hidden]) as tf.Tensor3D;
   return { outputs: reverse ? reverseWithin(hs, padding.lengths) : hs, final: { h, c } };
+}
+
+/**
+ * runFusedLstm without a gradient (search): one op on weights arranged once
+ * (blockLstmWeights), outside tf.customGrad, and the final states gathered
+ * from the op's h and c outputs as they are.
+ */
+export function runFusedLstmInference(x: tf.Tensor3D, weights: BlockLstmWeights, padding: PaddedLengths, reverse: boolean): { outputs: tf.Tensor3D; final: LstmState } {
+  const [len, batch] = x.shape;
+  const { wu, b, noPeephole } = weights;
+  const hidden = noPeephole.shape[0];
+  const zeros = tf.zeros([batch, hidden]);
+  const input = reverse ? reverseSequence(x, padding.lengths) : x;
+  const out = runNativeOp(
+    'BlockLSTMV2',
+    [attr.float('cell_clip', 0), attr.bool('use_peephole', false), attr.floatType()],
+    [{ int64: len }, input, zeros, zeros, wu, noPeephole, noPeephole, noPeephole, b],
+    7,
+  ) as BlockOutputs;
+  const lastOf = (t: tf.Tensor3D): tf.Tensor2D => tf.gather(tf.reshape(t, [len * batch, hidden]), padding.lastRows) as tf.Tensor2D;
+  const hs = out[6];
+  return { outputs: reverse ? (reverseSequence(hs, padding.lengths) as tf.Tensor3D) : hs, final: { h: lastOf(hs), c: lastOf(out[1]) } };
 }
 
 /** The first `lengths[b]` steps of each row b of x [len, batch, n] reversed, the rest in place; its own inverse. */

@@ -13,7 +13,7 @@ import { nativeOpCounts, resetNativeOpCounts } from '../../src/backend/native-op
 import { useBackendTraits, type BackendTraits } from '../../src/backend/traits.ts';
 import { DEFAULTS, type ModelConfig } from '../../src/config.ts';
 import { search } from '../../src/decode/search.ts';
-import { encode, noDropout } from '../../src/model/encoder.ts';
+import { encode, encoderWeightTensors, encoderWeights, noDropout, type EncodeOptions } from '../../src/model/encoder.ts';
 import { createModel, disposeModel, lossSum, type BatchTensors, type Seq2Seq } from '../../src/model/seq2seq.ts';
 import { FUSED, FUSED_SKIP, onFusedTensorflow } from '../helpers/fused.ts';
 
@@ -127,6 +127,37 @@ describe('fused LSTM encoder on tensorflow = the portable encoder', { skip: FUSE
       }
       tf.dispose(Object.values(b));
       disposeModel(model);
+    });
+  }
+
+  for (const [name, overrides] of cases) {
+    test(`${name}: a search's encoder run (weights arranged once, lengths given, no gradient) gives the training run's values exactly`, () => {
+      const model = modelWith(overrides);
+      const b = paddedBatch();
+      const previous = useBackendTraits(fused);
+      try {
+        const start = tf.memory().numTensors;
+        const arranged = encoderWeights(model.params, model.dims);
+        assert.ok(arranged, 'the fused encoder arranges its weights');
+        const values = (opts?: EncodeOptions): Float32Array[] =>
+          tf.tidy(() => {
+            const enc = encode(model.params, model.dims, b.srcIds, b.srcMask, noDropout, opts);
+            const real = tf.expandDims(b.srcMask, 2);
+            return [tf.mul(enc.states, real), tf.mul(enc.keys, real), ...enc.initial.flatMap((st) => [st.h, st.c])].map((t) => t.dataSync() as Float32Array);
+          });
+        const training = values();
+        resetNativeOpCounts();
+        const search = values({ unpaddedSteps: 1, inference: true, lengths: [5, 2, 4, 1], arranged });
+        assert.equal(nativeOpCounts().get('BlockLSTMV2')?.calls, (overrides.bidirectional ? 2 : 1) * (overrides.layers ?? 1));
+        assert.equal(search.length, training.length);
+        search.forEach((v, k) => assert.deepEqual(v, training[k], `encoded value ${k}`));
+        tf.dispose(encoderWeightTensors(arranged));
+        assert.equal(tf.memory().numTensors, start, 'no tensors leaked');
+      } finally {
+        useBackendTraits(previous);
+        tf.dispose(Object.values(b));
+        disposeModel(model);
+      }
     });
   }
 

@@ -15,7 +15,7 @@ import { DEFAULTS, type ModelConfig } from '../../src/config.ts';
 import { search } from '../../src/decode/search.ts';
 import { greedyStream } from '../../src/decode/greedy.ts';
 import { searchOptions, type Hypothesis } from '../../src/decode/options.ts';
-import { disposeDecoding, searchStep, startDecoding, targetInputs, type StepCandidates } from '../../src/decode/search-step.ts';
+import { disposeDecoding, searchStep, startDecoding, searchWeights, type StepCandidates } from '../../src/decode/search-step.ts';
 import { SOS } from '../../src/data/vocab.ts';
 import { createModel, disposeModel, type Seq2Seq } from '../../src/model/seq2seq.ts';
 import { FUSED, FUSED_SKIP, onFusedTensorflow } from '../helpers/fused.ts';
@@ -40,8 +40,8 @@ function modelWith(overrides: Partial<ModelConfig>): Seq2Seq {
 /** Every token's probability (sorted, with its token) and the attention of 1 + FED.length steps. */
 async function stepsWith(traits: BackendTraits, model: Seq2Seq): Promise<StepCandidates[]> {
   const previous = useBackendTraits(traits);
-  const inputs = targetInputs(model, 1);
-  let dec = startDecoding(model, SOURCES, [0, 1, 2, 3]);
+  const inputs = searchWeights(model, 1);
+  let dec = startDecoding(model, inputs, SOURCES, [0, 1, 2, 3]);
   try {
     const out: StepCandidates[] = [];
     for (const fed of [SOURCES.map(() => SOS), ...FED]) {

@@ -509,6 +509,25 @@ describe('greedyStream: sentences join a running search', () => {
     });
   }
 
+  test('a step\'s finished sentences are handed out before its pause, not after the next step', async () => {
+    const model = tinyModel();
+    biasOutput(model, EOS, 0.5);
+    const events: string[] = [];
+    let given = false;
+    const o = searchOptions({ maxOutputLen: 6, pause: async () => void events.push('pause') });
+    await greedyStream(model, o, 4, () => {
+      events.push('take');
+      if (given) return [];
+      given = true;
+      return sources(4, 31).map((ids) => ({ ids, found: () => void events.push('found') }));
+    });
+    assert.equal(events.filter((e) => e === 'found').length, 4);
+    // Between two steps' takes: the sentences that ended, then the pause (a server answers them in it).
+    const steps = events.join(' ').split('take').slice(1, -1).map((s) => s.trim());
+    for (const between of steps) assert.match(between, /^(found )*pause$/, events.join(' '));
+    disposeModel(model);
+  });
+
   test('a zero length limit ends a sentence at once; nothing taken ends the search', async () => {
     const model = tinyModel();
     const o = searchOptions({ maxOutputLen: 0 });
