@@ -4,12 +4,13 @@
  * validation split, against the same sentences decoded offline (translate()
  * at batch 64, what `s2s translate` runs, and one sentence at a time) in the
  * same run. The 1- and 64-client levels run `--rounds` times, each round
- * between two offline runs (the server idles meanwhile), so that a ratio
- * compares measurements seconds apart on a machine whose load changes; the
- * targets use the median round. Also the /health latency while 64 clients keep
+ * between two offline runs of its kind (batch 64 around a 64-client round,
+ * one sentence at a time around a 1-client round; the server idles
+ * meanwhile), so that a ratio compares measurements a second or two apart on
+ * a machine whose speed drifts; the targets use the median round. Also the /health latency while 64 clients keep
  * the decoder busy, errors, and the server's tensor count before and after.
  *
- *   node --import tsx bench/serve.ts [--checkpoint DIR] [--requests 512] [--single 128] [--rounds 3] [--max-wait-ms 5] [--json]
+ *   node --import tsx bench/serve.ts [--checkpoint DIR] [--requests 512] [--single 128] [--rounds 5] [--max-wait-ms 5] [--json]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -56,7 +57,7 @@ function parseArgs(argv: readonly string[]): ServeBenchOptions {
     .option('--checkpoint <dir>', 'a trained cmn-eng model (default: models/en-zh-tatoeba, else checkpoints/cmn-eng)')
     .option('--requests <n>', 'single-sentence requests at 8 and at 64 clients', positiveInt, 512)
     .option('--single <n>', 'requests at 1 client (and sentences decoded one at a time offline)', positiveInt, 128)
-    .option('--rounds <n>', 'rounds of the 1- and 64-client levels, each between two offline runs', positiveInt, 3)
+    .option('--rounds <n>', 'rounds of the 1- and 64-client levels, each between two offline runs', positiveInt, 5)
     .option('--max-wait-ms <n>', 'the server\'s --max-wait-ms', intAtLeast(0), 5)
     .option('--json', 'one JSON object instead of the table', false)
     .exitOverride()
@@ -86,20 +87,15 @@ interface LevelResult {
   decoderBusy: number;
 }
 
-interface OfflineResult {
-  /** translate() at batch 64 over all the level's sentences. */
-  batch64SentPerSec: number;
-  /** translate() of one sentence at a time: median ms. */
-  singleP50: number;
-}
-
 interface ServeBenchResult {
   model: string;
   backend: string;
   maxWaitMs: number;
   sentences: number;
-  /** The offline runs, in order: one before each round and one after the last. */
-  offline: OfflineResult[];
+  /** translate() at batch 64, sentences/s: one run before the first 64-client round and one after each. */
+  offlineBatch64: number[];
+  /** translate() one sentence at a time, median ms: one run before the first 1-client round and one after each. */
+  offlineSingleP50: number[];
   levels: LevelResult[];
   /** Per round: serve at 64 clients ÷ offline batch 64 (mean of the runs before and after it) sentences/s. */
   throughputRatios64: number[];
@@ -128,19 +124,26 @@ async function validationSentences(ckpt: import('../src/train/checkpoint.ts').Lo
   return dataset.valid.map((p) => p.src.join(' ')).filter((s) => s.length > 0);
 }
 
-async function offline(ckpt: Parameters<typeof import('../src/decode/translator.ts').translate>[0], batch: string[], single: string[]): Promise<OfflineResult> {
+type Checkpoint = Parameters<typeof import('../src/decode/translator.ts').translate>[0];
+
+/** translate() at batch 64 over `batch`: sentences/s. */
+async function offlineBatch64(ckpt: Checkpoint, batch: string[]): Promise<number> {
   const { translate } = await import('../src/decode/translator.ts');
-  const decoding = { ...ckpt.config.decoding, batchSize: 64 };
-  let t = performance.now();
-  await translate(ckpt, batch, { decoding, attention: false });
-  const batch64SentPerSec = batch.length / ((performance.now() - t) / 1000);
+  const t = performance.now();
+  await translate(ckpt, batch, { decoding: { ...ckpt.config.decoding, batchSize: 64 }, attention: false });
+  return round(batch.length / ((performance.now() - t) / 1000), 1);
+}
+
+/** translate() of one sentence at a time: the median ms. */
+async function offlineSingle(ckpt: Checkpoint, single: string[]): Promise<number> {
+  const { translate } = await import('../src/decode/translator.ts');
   const times: number[] = [];
   for (const text of single) {
-    t = performance.now();
-    await translate(ckpt, [text], { decoding, attention: false });
+    const t = performance.now();
+    await translate(ckpt, [text], { decoding: { ...ckpt.config.decoding, batchSize: 64 }, attention: false });
     times.push(performance.now() - t);
   }
-  return { batch64SentPerSec: round(batch64SentPerSec, 1), singleP50: round(median(times), 1) };
+  return round(median(times), 1);
 }
 
 interface Server {
@@ -247,7 +250,8 @@ async function level(url: string, clients: number, sentences: readonly string[])
 
 async function run(o: ServeBenchOptions): Promise<ServeBenchResult> {
   const { initBackend } = await import('../src/backend/index.ts');
-  await initBackend('tensorflow', () => {});
+  // As `s2s translate` starts it.
+  await initBackend('tensorflow', () => {}, {}, { oneDnn: false });
   const { loadCheckpoint, resolveCheckpointDir } = await import('../src/train/checkpoint.ts');
   const dir = resolveCheckpointDir(o.checkpoint);
   const ckpt = await loadCheckpoint(dir, { optimizer: false });
@@ -256,23 +260,31 @@ async function run(o: ServeBenchOptions): Promise<ServeBenchResult> {
   const many = pick(o.requests);
   const single = pick(o.single);
 
-  await offline(ckpt, pick(64), pick(4)); // warm-up
+  // Warm-up, as the server's below: the whole set once (a first pass meets each batch shape for the first time).
+  // Warm-up, as the server's below: the whole set once (a first pass meets each batch shape for the first time).
+  await offlineBatch64(ckpt, many);
+  await offlineSingle(ckpt, pick(16));
   const server = await startServer(dir, o.maxWaitMs);
   const info = async (): Promise<{ tensors: number; model: { name: string } }> => (await fetch(`${server.url}/info`)).json() as never;
   await level(server.url, 64, pick(128)); // warm-up
   const tensorsBefore = (await info()).tensors;
   const levels: LevelResult[] = [await level(server.url, 8, many)];
-  const offlineRuns: OfflineResult[] = [await offline(ckpt, many, single)];
+  // Each server level runs between two offline runs of its kind, a second or two apart.
+  const offlineBatch: number[] = [await offlineBatch64(ckpt, many)];
   const throughputRatios64: number[] = [];
+  for (let r = 0; r < o.rounds; r++) {
+    const sixtyFour = await level(server.url, 64, many);
+    offlineBatch.push(await offlineBatch64(ckpt, many));
+    levels.push(sixtyFour);
+    throughputRatios64.push(round(sixtyFour.sentPerSec / ((offlineBatch.at(-2)! + offlineBatch.at(-1)!) / 2), 2));
+  }
+  const offlineSingleP50: number[] = [await offlineSingle(ckpt, single)];
   const latencyRatios1: number[] = [];
   for (let r = 0; r < o.rounds; r++) {
     const one = await level(server.url, 1, single);
-    const sixtyFour = await level(server.url, 64, many);
-    levels.push(one, sixtyFour);
-    const [before, after] = [offlineRuns.at(-1)!, await offline(ckpt, many, single)];
-    offlineRuns.push(after);
-    throughputRatios64.push(round(sixtyFour.sentPerSec / ((before.batch64SentPerSec + after.batch64SentPerSec) / 2), 2));
-    latencyRatios1.push(round(one.p50 / ((before.singleP50 + after.singleP50) / 2), 2));
+    offlineSingleP50.push(await offlineSingle(ckpt, single));
+    levels.push(one);
+    latencyRatios1.push(round(one.p50 / ((offlineSingleP50.at(-2)! + offlineSingleP50.at(-1)!) / 2), 2));
   }
   const end = await info();
   agent.destroy();
@@ -284,7 +296,8 @@ async function run(o: ServeBenchOptions): Promise<ServeBenchResult> {
     backend: 'tensorflow',
     maxWaitMs: o.maxWaitMs,
     sentences: valid.length,
-    offline: offlineRuns,
+    offlineBatch64: offlineBatch,
+    offlineSingleP50,
     levels,
     throughputRatios64,
     latencyRatios1,
@@ -310,8 +323,8 @@ function formatReport(r: ServeBenchResult): string {
   return [
     `model ${r.model} (${r.backend}), server --max-batch 64 --max-wait-ms ${r.maxWaitMs}, single-sentence requests from ${r.sentences} validation sentences`,
     ...table,
-    `offline translate() batch 64, before each round and after the last: ${list(r.offline.map((x) => x.batch64SentPerSec))} sent/s`,
-    `offline one sentence at a time, likewise: p50 ${list(r.offline.map((x) => x.singleP50))} ms`,
+    `offline translate() batch 64, before the first 64-client round and after each: ${list(r.offlineBatch64)} sent/s`,
+    `offline one sentence at a time, before the first 1-client round and after each: p50 ${list(r.offlineSingleP50)} ms`,
     `64 clients ÷ offline batch 64, per round: ${list(r.throughputRatios64)}; median ${r.throughputRatio64}x (target >= 0.8)`,
     `1 client p50 ÷ offline single p50, per round: ${list(r.latencyRatios1)}; median ${r.latencyRatio1}x (target <= 1.5)`,
     `errors ${r.errors}, leaked tensors ${r.leakedTensors}, server exit ${r.serverExit}`,

@@ -3,7 +3,7 @@
  * from disk (or the default model) as a Translator, with a TensorFlow.js
  * backend started if none is yet.
  */
-import type { BackendChoice, BackendRequest } from '../backend/index.ts';
+import type { BackendChoice, BackendOptions, BackendRequest } from '../backend/index.ts';
 import { UserError } from '../errors.ts';
 import { requireDefaultModel, resolveModelDir } from '../model-dir.ts';
 import { loadCheckpoint } from '../train/checkpoint.ts';
@@ -25,10 +25,15 @@ let started: Promise<BackendChoice> | null = null;
  * Programs that set up TensorFlow.js themselves pass `backend: false` to loadTranslator.
  */
 export async function startBackend(opts: BackendStartOptions = {}): Promise<BackendChoice> {
+  return startBackendWith(opts, {});
+}
+
+/** startBackend, with `tuning` for the backend if this call starts it. */
+async function startBackendWith(opts: BackendStartOptions, tuning: Pick<BackendOptions, 'oneDnn'>): Promise<BackendChoice> {
   if (started === null) {
     const { initBackend } = await import('../backend/index.ts');
     const log = opts.log ?? (() => {});
-    started = initBackend(opts.backend ?? 'auto', log, {}, { threads: opts.threads, warn: log });
+    started = initBackend(opts.backend ?? 'auto', log, {}, { threads: opts.threads, warn: log, ...tuning });
     started.catch(() => (started = null));
   }
   return started;
@@ -42,14 +47,16 @@ export interface LoadTranslatorOptions extends Omit<BackendStartOptions, 'backen
 /**
  * Loads a model for translating. `path` is a model directory, a checkpoint, or
  * a training output directory (its `best`); omitted, null or `'default'`, the
- * default model (see `defaultModel`).
+ * default model (see `defaultModel`). A backend it starts is started for
+ * decoding, as `s2s translate` starts it (native TensorFlow without oneDNN:
+ * BackendOptions.oneDnn).
  */
 export async function loadTranslator(path?: string | null, opts: LoadTranslatorOptions = {}): Promise<Translator> {
   if (path !== undefined && path !== null && typeof path !== 'string') {
     throw new UserError('loadTranslator takes a directory path or nothing (the default model)', { where: 'path', code: 'USAGE' });
   }
   const dir = resolveModelDir(path === undefined || path === null || path === 'default' ? requireDefaultModel().path : path);
-  if (opts.backend !== false) await startBackend({ ...opts, backend: opts.backend });
+  if (opts.backend !== false) await startBackendWith({ ...opts, backend: opts.backend }, { oneDnn: false });
   const loaded = await loadCheckpoint(dir, { optimizer: false });
   return new Translator(loaded, dir);
 }

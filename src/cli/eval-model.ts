@@ -86,7 +86,7 @@ export async function decodeTestSet(flags: ModelEvalFlags, cmd: Command, note: (
   }
   if (flags.output !== undefined) checkOutputFile(flags.output, '--output');
   note(loadedLine(dir));
-  await initBackendFor(cmd);
+  await initBackendFor(cmd, { decoding: true });
   const translator = await loadTranslator(dir, { backend: false });
   try {
     // Only the best hypothesis is scored: nbest 1 whatever the checkpoint says.

@@ -22,9 +22,10 @@ export function globalOptions(cmd: Command): GlobalOptions {
 /**
  * Initialises the backend chosen by `--backend` / S2S_BACKEND (wasm with
  * `--threads` threads, or one for little work); its one line, and a warning when threaded wasm falls
- * back to one thread, go to stderr unless --quiet.
+ * back to one thread, go to stderr unless --quiet. A command that only decodes
+ * (`decoding`) starts native TensorFlow without oneDNN (BackendOptions.oneDnn).
  */
-export async function initBackendFor(cmd: Command, opts: { littleWork?: boolean; intraOpThreads?: number } = {}): Promise<BackendChoice> {
+export async function initBackendFor(cmd: Command, opts: { littleWork?: boolean; intraOpThreads?: number; decoding?: boolean } = {}): Promise<BackendChoice> {
   const { backend, quiet } = globalOptions(cmd);
   // Starting wasm's worker threads costs about 0.4 s of CPU, more than they save on a few sentences:
   // `littleWork` (e.g. a sentence or two given as arguments) runs one thread unless --threads or S2S_THREADS says otherwise.
@@ -32,5 +33,10 @@ export async function initBackendFor(cmd: Command, opts: { littleWork?: boolean;
   const log = (line: string): void => {
     if (!quiet) process.stderr.write(`${line}\n`);
   };
-  return initBackend(backend, log, {}, { threads, warn: (line) => log(`s2s: warning: ${line}`), intraOpThreads: opts.intraOpThreads });
+  return initBackend(backend, log, {}, {
+    threads,
+    warn: (line) => log(`s2s: warning: ${line}`),
+    intraOpThreads: opts.intraOpThreads,
+    ...(opts.decoding ? { oneDnn: false } : {}),
+  });
 }

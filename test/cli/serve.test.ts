@@ -30,7 +30,7 @@ describe('s2s serve: usage errors', () => {
     assert.equal(r.stdout, '', 'never listened');
   });
 
-  test('--intra-threads reaches the native backend, which says so on its line', async (t) => {
+  test('--intra-threads reaches the native backend, which says so on its line, with oneDNN off for decoding', async (t) => {
     const child = spawn(process.execPath, [S2S_BIN, '--backend', 'tensorflow', 'serve', '--intra-threads', '1', '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
@@ -45,7 +45,7 @@ describe('s2s serve: usage errors', () => {
     }
     child.kill('SIGTERM');
     assert.equal(await exited, 0, stderr);
-    assert.match(stderr, /^backend: tensorflow \(CPU; 1 intra-op thread; requested\)$/m);
+    assert.match(stderr, /^backend: tensorflow \(CPU; 1 intra-op thread; oneDNN off; requested\)$/m);
   });
 
   test('the access-log line: time, method, path, status, sentences, ms', () => {

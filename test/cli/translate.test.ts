@@ -150,6 +150,25 @@ describe('s2s translate (tiny checkpoint, cpu)', () => {
     assert.match(nbest.stderr, /--nbest/);
   });
 
+  test('on native TensorFlow, translate and eval decode without oneDNN and say so; train keeps it', async (t) => {
+    const line = (stderr: string) => stderr.split('\n').find((l) => l.startsWith('backend: ')) ?? stderr;
+    const env = { TF_ENABLE_ONEDNN_OPTS: undefined };
+    const r = await runS2S(['--backend', 'tensorflow', 'translate', '--checkpoint', checkpoint, 'I love you.'], { timeoutMs: 120_000, env });
+    if (/tensorflow backend is not available/.test(r.stderr)) return t.skip('no native TensorFlow on this machine');
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(line(r.stderr), 'backend: tensorflow (CPU; oneDNN off; requested)');
+    const e = await runS2S(['--backend', 'tensorflow', 'eval', '--checkpoint', checkpoint, '--split', 'valid'], { timeoutMs: 120_000, env });
+    assert.equal(e.code, 0, e.stderr);
+    assert.equal(line(e.stderr), 'backend: tensorflow (CPU; oneDNN off; requested)');
+    // A value the user exported stands.
+    const user = await runS2S(['--backend', 'tensorflow', 'translate', '--checkpoint', checkpoint, 'I love you.'], { timeoutMs: 120_000, env: { TF_ENABLE_ONEDNN_OPTS: '1' } });
+    assert.equal(line(user.stderr), 'backend: tensorflow (CPU; requested)');
+    const out = join(work, 'onednn-train');
+    const tr = await runS2S(['--backend', 'tensorflow', 'train', '--config', 'tiny', '--out', out, '--max-steps', '1', '--epochs', '1'], { timeoutMs: 120_000, env });
+    assert.equal(tr.code, 0, tr.stderr);
+    assert.equal(line(tr.stderr), 'backend: tensorflow (CPU; requested)');
+  });
+
   test('a missing checkpoint says how to train one', async () => {
     const r = await runS2S(['--backend', 'cpu', 'translate', '--checkpoint', join(work, 'none'), 'hello']);
     assert.equal(r.code, 1);

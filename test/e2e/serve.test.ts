@@ -165,7 +165,10 @@ describe('s2s serve (toy checkpoint, cpu, real sockets)', { timeout: 600_000 }, 
     }
     const after = (await info(main.url)).stats;
     assert.equal(after.sentences - before.sentences, 5);
-    assert.equal(after.batches - before.batches, 5, 'one decode each');
+    // One decode each, or fewer: an answer goes out between two steps of its decode, so the next
+    // request may arrive in time to join that decode.
+    const batches = after.batches - before.batches;
+    assert.ok(batches >= 1 && batches <= 5, `${batches} decodes`);
     // Waiting for the 300 ms window, the five would have waited 1,500 ms in the queue.
     assert.ok(after.waitMs - before.waitMs < 300, `queue wait ${after.waitMs - before.waitMs} ms for 5 sentences`);
   });

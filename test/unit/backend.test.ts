@@ -106,6 +106,40 @@ describe('initBackend decisions (stubbed machine)', () => {
     }
   });
 
+  test('oneDNN off for decoding: TF_ENABLE_ONEDNN_OPTS=0 is set before tfjs-node loads and said; a value the user set stands', async () => {
+    const before = process.env.TF_ENABLE_ONEDNN_OPTS;
+    try {
+      delete process.env.TF_ENABLE_ONEDNN_OPTS;
+      const { deps } = stubDeps({ installed: [NODE] });
+      const seen: (string | undefined)[] = [];
+      const load = deps.load!;
+      deps.load = async (name) => {
+        seen.push(process.env.TF_ENABLE_ONEDNN_OPTS);
+        return load(name);
+      };
+      const lines: string[] = [];
+      const choice = await initBackend('auto', (l) => lines.push(l), deps, { oneDnn: false, intraOpThreads: 1 });
+      assert.deepEqual([choice.name, choice.oneDnn, seen], ['tensorflow', false, ['0']]);
+      assert.deepEqual(lines, ['backend: tensorflow (CPU; 1 intra-op thread; oneDNN off)']);
+      // The user's value stands, and s2s does not claim it.
+      process.env.TF_ENABLE_ONEDNN_OPTS = '1';
+      const { deps: userDeps } = stubDeps({ installed: [NODE] });
+      const userLines: string[] = [];
+      const user = await initBackend('auto', (l) => userLines.push(l), userDeps, { oneDnn: false });
+      assert.deepEqual([user.oneDnn, process.env.TF_ENABLE_ONEDNN_OPTS, userLines], [undefined, '1', ['backend: tensorflow (CPU)']]);
+      // Not asked for (training): nothing set, nothing said.
+      delete process.env.TF_ENABLE_ONEDNN_OPTS;
+      const plain = await choose('auto', { installed: [NODE] });
+      assert.deepEqual([plain.choice.oneDnn, process.env.TF_ENABLE_ONEDNN_OPTS, plain.lines], [undefined, undefined, ['backend: tensorflow (CPU)']]);
+      // No native TensorFlow: the variable is not left behind for a later start.
+      const wasm = await initBackend('auto', () => {}, stubDeps({}).deps, { oneDnn: false });
+      assert.deepEqual([wasm.name, wasm.oneDnn, process.env.TF_ENABLE_ONEDNN_OPTS], ['wasm', undefined, undefined]);
+    } finally {
+      if (before === undefined) delete process.env.TF_ENABLE_ONEDNN_OPTS;
+      else process.env.TF_ENABLE_ONEDNN_OPTS = before;
+    }
+  });
+
   test('nothing native installed: auto picks wasm and says why, in one line', async () => {
     const r = await choose('auto', {});
     assert.equal(r.choice.name, 'wasm');

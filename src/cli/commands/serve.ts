@@ -118,7 +118,7 @@ async function runServe(ctx: ServeContext, command: Command): Promise<void> {
   const dir = await locateModel(ctx);
   // TF_NUM_INTRAOP_THREADS set by the user stands unless --intra-threads is given.
   const userSet = process.env[INTRA_OP_ENV] !== undefined && command.getOptionValueSource('intraThreads') === 'default';
-  await initBackendFor(command, userSet ? {} : { intraOpThreads: ctx.intraThreads });
+  await initBackendFor(command, { decoding: true, ...(userSet ? {} : { intraOpThreads: ctx.intraThreads }) });
   const { createTranslationServer } = await import('../../serve/app.ts');
   const { loadTranslator } = await import('../../api/load.ts');
   const log = (line: string): void => {

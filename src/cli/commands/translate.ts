@@ -110,7 +110,7 @@ async function runTranslate(ctx: TranslateContext, command: Command): Promise<vo
   if (ctx.attentionSvg !== null) checkOutputFile(ctx.attentionSvg, '--attention-svg');
   const dir = await locateModel(ctx);
   if (!ctx.quiet) process.stderr.write(`${loadedLine(dir)}\n`);
-  await initBackendFor(command, { littleWork: ctx.texts !== null && ctx.texts.length <= LITTLE_WORK });
+  await initBackendFor(command, { littleWork: ctx.texts !== null && ctx.texts.length <= LITTLE_WORK, decoding: true });
   const { loadTranslator } = await import('../../api/load.ts');
   const { checkText, emptyTranslation } = await import('../../api/translator.ts');
   const { buildConfig } = await import('../../config.ts');
