@@ -58,11 +58,14 @@ export interface BatcherStats {
   sentences: number;
   /** The most sentences decoding at once. */
   largestBatch: number;
-  /** Milliseconds spent decoding so far. */
+  /** Milliseconds spent decoding so far (a decode running now counted up to now). */
   decodeMs: number;
   /** Summed over sentences, milliseconds from queueing to the start of their decoding. */
   waitMs: number;
-  /** Summed over sentences, milliseconds from the start of their decoding to their result: ÷ decodeMs = sentences decoding together, on average. */
+  /**
+   * Summed over sentences, milliseconds from the start of their decoding to their result (those
+   * decoding now, to now): ÷ decodeMs = sentences decoding together, on average.
+   */
   sentenceMs: number;
   /** Sentences waiting now. */
   queued: number;
@@ -108,6 +111,9 @@ export class Batcher<O, R> {
   private readonly counts = { batches: 0, sentences: 0, largestBatch: 0, decodeMs: 0, waitMs: 0, sentenceMs: 0 };
   /** Sentences decoding now. */
   private decoding = 0;
+  /** When the running decode started, and the sum of its sentences' start times (for stats() while it runs). */
+  private decodeStarted = 0;
+  private startedSum = 0;
 
   /**
    * @param streams whether decodes of these options take sentences while they run (see DecodeBatch):
@@ -154,8 +160,11 @@ export class Batcher<O, R> {
   }
 
   stats(): BatcherStats {
-    const { decodeMs, waitMs, sentenceMs } = this.counts;
-    return { ...this.counts, decodeMs: Math.round(decodeMs), waitMs: Math.round(waitMs), sentenceMs: Math.round(sentenceMs), queued: this.queued };
+    const now = performance.now();
+    // A streaming decode can run for as long as requests keep coming: what it has done so far counts.
+    const decodeMs = this.counts.decodeMs + (this.running ? now - this.decodeStarted : 0);
+    const sentenceMs = this.counts.sentenceMs + (this.decoding > 0 ? this.decoding * now - this.startedSum : 0);
+    return { ...this.counts, decodeMs: Math.round(decodeMs), waitMs: Math.round(this.counts.waitMs), sentenceMs: Math.round(sentenceMs), queued: this.queued };
   }
 
   /** From now on decodes whatever is queued without waiting for company; resolves when nothing is queued or decoding. */
@@ -241,6 +250,7 @@ export class Batcher<O, R> {
     this.running = true;
     this.counts.batches += 1;
     const started = performance.now();
+    this.decodeStarted = started;
     try {
       await this.decodeItems(queue.options, batch, (max) => (this.joinNow(key) ? this.takeFrom(key, max) : []));
     } finally {
@@ -289,18 +299,21 @@ export class Batcher<O, R> {
    * request's failure is not another's.
    */
   private async decodeItems(options: O, batch: Item<R>[], more: (max: number) => Item<R>[]): Promise<void> {
-    const pending = new Set<Item<R>>();
+    /** The sentences decoding, with when they started. */
+    const pending = new Map<Item<R>, number>();
     const handOut = (items: Item<R>[]): Sentence<R>[] => {
       const started = performance.now();
       this.decoding += items.length;
+      this.startedSum += started * items.length;
       this.counts.largestBatch = Math.max(this.counts.largestBatch, this.decoding);
       return items.map((item) => {
-        pending.add(item);
+        pending.set(item, started);
         return {
           text: item.text,
           done: (result: R) => {
             if (!pending.delete(item)) return;
             this.decoding -= 1;
+            this.startedSum -= started;
             this.counts.sentenceMs += performance.now() - started;
             const job = item.job;
             job.results[item.index] = result;
@@ -317,8 +330,9 @@ export class Batcher<O, R> {
       failure = err;
     }
     this.decoding -= pending.size;
+    for (const started of pending.values()) this.startedSum -= started;
     if (pending.size === 0) return;
-    const unanswered = [...pending];
+    const unanswered = [...pending.keys()];
     const jobs = [...new Set(unanswered.map((item) => item.job))];
     if (failure === null) failure = new Error('the decoder gave no result for some sentences');
     if (jobs.length === 1 && unanswered.length === batch.length) {

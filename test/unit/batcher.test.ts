@@ -120,6 +120,20 @@ describe('Batcher', () => {
     assert.equal(stats.largestBatch, 3);
   });
 
+  test('stats count a streaming decode that is still running: its time so far, and its sentences\' time so far', async () => {
+    const { batcher } = streaming({ maxBatch: 8, maxWaitMs: 5, maxQueue: 100 }, true);
+    const first = submit(batcher, 'greedy', ['abcdefghij', 'abcdefghij']);
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    const running = batcher.stats();
+    assert.equal(running.batches, 1);
+    assert.ok(running.decodeMs >= 20, `decodeMs ${running.decodeMs} while the decode runs`);
+    // Two sentences decoding all along: twice the decode's time.
+    assert.ok(Math.abs(running.sentenceMs - 2 * running.decodeMs) <= 2, `sentenceMs ${running.sentenceMs}, decodeMs ${running.decodeMs}`);
+    await first;
+    const ended = batcher.stats();
+    assert.ok(ended.decodeMs >= running.decodeMs && Math.abs(ended.sentenceMs - 2 * ended.decodeMs) <= 2, JSON.stringify(ended));
+  });
+
   test('sentences join a running decode in groups: half as many as are decoding, or enough to fill it', async () => {
     const { batcher, steps } = streaming({ maxBatch: 12, maxWaitMs: 60_000, maxQueue: 100 }, true);
     const long = 'a'.repeat(12);
