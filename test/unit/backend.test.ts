@@ -80,18 +80,34 @@ async function choose(requested: 'auto' | BackendName, m: Machine, threads = 1) 
   return { choice, lines, warnings, loaded, activated, threadRequests };
 }
 
+/** Runs `fn` with environment variable `name` unset, then restores it. */
+async function withoutEnv(name: string, fn: () => Promise<void>): Promise<void> {
+  const before = process.env[name];
+  try {
+    delete process.env[name];
+    await fn();
+  } finally {
+    if (before === undefined) delete process.env[name];
+    else process.env[name] = before;
+  }
+}
+
+/** A machine with tfjs-node, whose load records environment variable `name` as tfjs-node loads. */
+function seenAtLoad(name: string) {
+  const { deps } = stubDeps({ installed: [NODE] });
+  const seen: (string | undefined)[] = [];
+  const load = deps.load!;
+  deps.load = async (pkg) => {
+    seen.push(process.env[name]);
+    return load(pkg);
+  };
+  return { deps, seen };
+}
+
 describe('initBackend decisions (stubbed machine)', () => {
   test('intra-op threads reach TensorFlow: TF_NUM_INTRAOP_THREADS is set before tfjs-node loads, and said', async () => {
-    const before = process.env.TF_NUM_INTRAOP_THREADS;
-    try {
-      delete process.env.TF_NUM_INTRAOP_THREADS;
-      const { deps } = stubDeps({ installed: [NODE] });
-      const seen: (string | undefined)[] = [];
-      const load = deps.load!;
-      deps.load = async (name) => {
-        seen.push(process.env.TF_NUM_INTRAOP_THREADS);
-        return load(name);
-      };
+    await withoutEnv('TF_NUM_INTRAOP_THREADS', async () => {
+      const { deps, seen } = seenAtLoad('TF_NUM_INTRAOP_THREADS');
       const lines: string[] = [];
       const choice = await initBackend('auto', (l) => lines.push(l), deps, { intraOpThreads: 1 });
       assert.deepEqual([choice.name, choice.intraOpThreads, seen], ['tensorflow', 1, ['1']]);
@@ -100,32 +116,20 @@ describe('initBackend decisions (stubbed machine)', () => {
       delete process.env.TF_NUM_INTRAOP_THREADS;
       const plain = await choose('auto', { installed: [NODE] });
       assert.deepEqual([plain.choice.intraOpThreads, process.env.TF_NUM_INTRAOP_THREADS, plain.lines], [undefined, undefined, ['backend: tensorflow (CPU)']]);
-    } finally {
-      if (before === undefined) delete process.env.TF_NUM_INTRAOP_THREADS;
-      else process.env.TF_NUM_INTRAOP_THREADS = before;
-    }
+    });
   });
 
   test('oneDNN off for decoding: TF_ENABLE_ONEDNN_OPTS=0 is set before tfjs-node loads and said; a value the user set stands', async () => {
-    const before = process.env.TF_ENABLE_ONEDNN_OPTS;
-    try {
-      delete process.env.TF_ENABLE_ONEDNN_OPTS;
-      const { deps } = stubDeps({ installed: [NODE] });
-      const seen: (string | undefined)[] = [];
-      const load = deps.load!;
-      deps.load = async (name) => {
-        seen.push(process.env.TF_ENABLE_ONEDNN_OPTS);
-        return load(name);
-      };
+    await withoutEnv('TF_ENABLE_ONEDNN_OPTS', async () => {
+      const { deps, seen } = seenAtLoad('TF_ENABLE_ONEDNN_OPTS');
       const lines: string[] = [];
       const choice = await initBackend('auto', (l) => lines.push(l), deps, { oneDnn: false, intraOpThreads: 1 });
       assert.deepEqual([choice.name, choice.oneDnn, seen], ['tensorflow', false, ['0']]);
       assert.deepEqual(lines, ['backend: tensorflow (CPU; 1 intra-op thread; oneDNN off)']);
       // The user's value stands, and s2s does not claim it.
       process.env.TF_ENABLE_ONEDNN_OPTS = '1';
-      const { deps: userDeps } = stubDeps({ installed: [NODE] });
       const userLines: string[] = [];
-      const user = await initBackend('auto', (l) => userLines.push(l), userDeps, { oneDnn: false });
+      const user = await initBackend('auto', (l) => userLines.push(l), stubDeps({ installed: [NODE] }).deps, { oneDnn: false });
       assert.deepEqual([user.oneDnn, process.env.TF_ENABLE_ONEDNN_OPTS, userLines], [undefined, '1', ['backend: tensorflow (CPU)']]);
       // Not asked for (training): nothing set, nothing said.
       delete process.env.TF_ENABLE_ONEDNN_OPTS;
@@ -134,10 +138,7 @@ describe('initBackend decisions (stubbed machine)', () => {
       // No native TensorFlow: the variable is not left behind for a later start.
       const wasm = await initBackend('auto', () => {}, stubDeps({}).deps, { oneDnn: false });
       assert.deepEqual([wasm.name, wasm.oneDnn, process.env.TF_ENABLE_ONEDNN_OPTS], ['wasm', undefined, undefined]);
-    } finally {
-      if (before === undefined) delete process.env.TF_ENABLE_ONEDNN_OPTS;
-      else process.env.TF_ENABLE_ONEDNN_OPTS = before;
-    }
+    });
   });
 
   test('nothing native installed: auto picks wasm and says why, in one line', async () => {
