@@ -113,7 +113,7 @@ export function fusedStep(model: Seq2Seq): boolean {
 /**
  * Encodes the batch once and builds the initial decoder state, then keeps the
  * rows `rows` (one per hypothesis: a sentence's row repeated per beam entry).
- * The returned tensors are owned by the caller (see disposeDecoding), but for
+ * The returned tensors are owned by the caller (see disposeDecoding), except
  * the decoder weights, which are the search's (`inputs`).
  * @param sources source ids per sentence, each with at least one
  */
@@ -239,8 +239,8 @@ export function disposeDecoding(d: SearchState): void {
  * search will take more row-steps than the target vocabulary has words, the
  * projection of every word is computed once ([tgtVocab, 4·hidden], the same
  * product) and a step only gathers rows. A server's stream is one search,
- * however many sentences join it: arranging these per joining group cost
- * three large copies each time.
+ * however many sentences join it, so a joining group costs an encoder run and
+ * not also three large copies of weights.
  */
 export interface SearchWeights {
   /** [rows, 4·hidden] for the tokens `previous` (call inside tf.tidy). */
