@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { S2S_BIN, runS2S, stderrLines } from '../helpers/cli.ts';
+import { REPO_ROOT, S2S_BIN, runS2S, stderrLines } from '../helpers/cli.ts';
 import { formatAccess } from '../../src/cli/commands/serve.ts';
 
 describe('s2s serve: usage errors', () => {
@@ -46,6 +46,24 @@ describe('s2s serve: usage errors', () => {
     child.kill('SIGTERM');
     assert.equal(await exited, 0, stderr);
     assert.match(stderr, /^backend: tensorflow \(CPU; 1 intra-op thread; oneDNN off; requested\)$/m);
+  });
+
+  test('a SIGTERM sent as soon as the listening line is read is handled: the server exits 0', async () => {
+    const stall = join(REPO_ROOT, 'test', 'helpers', 'stall-after-listening.ts');
+    const child = spawn(process.execPath, ['--import', 'tsx', '--import', stall, S2S_BIN, '--backend', 'cpu', 'serve', '--port', '0'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const exited = new Promise<[number | null, NodeJS.Signals | null]>((res) => child.on('close', (code, signal) => res([code, signal])));
+    const listening = new Promise<boolean>((res) => {
+      child.stdout.setEncoding('utf8').on('data', (d: string) => d.includes('listening on') && res(true));
+      void exited.then(() => res(false));
+    });
+    assert.ok(await listening, stderr);
+    child.kill('SIGTERM');
+    assert.deepEqual(await exited, [0, null], stderr);
+    assert.match(stderr, /s2s serve: SIGTERM: answering queued requests, then exiting/);
   });
 
   test('the access-log line: time, method, path, status, sentences, ms', () => {

@@ -129,7 +129,6 @@ async function runServe(ctx: ServeContext, command: Command): Promise<void> {
     onAccess: ctx.quiet ? undefined : (e) => log(formatAccess(e)),
   });
   const url = await listen(() => server.listen(ctx.host, ctx.port), ctx);
-  process.stdout.write(`s2s serve: listening on ${url}\n`);
 
   let closed: Promise<void> | null = null;
   let onStopped!: () => void;
@@ -139,8 +138,10 @@ async function runServe(ctx: ServeContext, command: Command): Promise<void> {
     log(`s2s serve: ${signal}: answering queued requests, then exiting`);
     closed = server.close().then(onStopped, onStopped);
   };
+  // Before the line that says the server listens: a signal sent on reading it finds its handler.
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+  process.stdout.write(`s2s serve: listening on ${url}\n`);
   let translator: Translator | undefined;
   try {
     const started = performance.now();
