@@ -265,7 +265,14 @@ async function run(o: ServeBenchOptions): Promise<ServeBenchResult> {
   await offlineBatch64(ckpt, many);
   await offlineSingle(ckpt, pick(16));
   const server = await startServer(dir, o.maxWaitMs);
-  const info = async (): Promise<{ tensors: number; model: { name: string } }> => (await fetch(`${server.url}/info`)).json() as never;
+  // Read once no decode runs: a streaming decode answers its last sentence a moment before it frees its tensors.
+  const info = async (): Promise<{ tensors: number; model: { name: string } }> => {
+    for (let tries = 0; ; tries++) {
+      const i = (await (await fetch(`${server.url}/info`)).json()) as { tensors: number; model: { name: string }; stats: { busy: boolean } };
+      if (!i.stats.busy || tries === 200) return i;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  };
   await level(server.url, 64, pick(128)); // warm-up
   const tensorsBefore = (await info()).tensors;
   const levels: LevelResult[] = [await level(server.url, 8, many)];

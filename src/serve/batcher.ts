@@ -69,6 +69,8 @@ export interface BatcherStats {
   sentenceMs: number;
   /** Sentences waiting now. */
   queued: number;
+  /** Whether a decode is running now (a streaming decode ends a moment after its last answer). */
+  busy: boolean;
 }
 
 /** A request's sentences in flight: `promise` settles with all their results. */
@@ -164,7 +166,7 @@ export class Batcher<O, R> {
     // A streaming decode can run for as long as requests keep coming: what it has done so far counts.
     const decodeMs = this.counts.decodeMs + (this.running ? now - this.decodeStarted : 0);
     const sentenceMs = this.counts.sentenceMs + (this.decoding > 0 ? this.decoding * now - this.startedSum : 0);
-    return { ...this.counts, decodeMs: Math.round(decodeMs), waitMs: Math.round(this.counts.waitMs), sentenceMs: Math.round(sentenceMs), queued: this.queued };
+    return { ...this.counts, decodeMs: Math.round(decodeMs), waitMs: Math.round(this.counts.waitMs), sentenceMs: Math.round(sentenceMs), queued: this.queued, busy: this.running };
   }
 
   /** From now on decodes whatever is queued without waiting for company; resolves when nothing is queued or decoding. */

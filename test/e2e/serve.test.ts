@@ -81,6 +81,15 @@ async function info(url: string): Promise<any> {
   return (await fetch(`${url}/info`)).json();
 }
 
+/** /info once no decode runs: a streaming decode answers its last sentence a moment before it ends and frees its tensors. */
+async function idleInfo(url: string): Promise<any> {
+  for (let tries = 0; ; tries++) {
+    const i = await info(url);
+    if (!i.stats.busy || tries === 200) return i;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
 interface CliTranslation {
   translation: string;
   score: number;
@@ -306,9 +315,10 @@ describe('s2s serve (toy checkpoint, cpu, real sockets)', { timeout: 600_000 }, 
     };
     // Warm-up: greedy decodes start at once and the clients' requests join them.
     await run(128, 64);
-    const start = await info(main.url);
+    const start = await idleInfo(main.url);
     await run(2000, 64);
-    const end = await info(main.url);
+    const end = await idleInfo(main.url);
+    assert.equal(end.stats.busy, false, 'the decoder goes idle');
     assert.ok(end.stats.largestBatch > 1, `64 clients' sentences decoded together: at most ${end.stats.largestBatch} at a time`);
     assert.equal(end.tensors, start.tensors, 'tensors after 2,000 requests');
     assert.ok(end.memory.heapUsed - start.memory.heapUsed < 64 * 2 ** 20, `heap grew by ${end.memory.heapUsed - start.memory.heapUsed} bytes`);
