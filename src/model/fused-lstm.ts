@@ -100,16 +100,8 @@ export function runFusedLstm(
  */
 export function runFusedLstmInference(x: tf.Tensor3D, weights: BlockLstmWeights, padding: PaddedLengths, reverse: boolean): { outputs: tf.Tensor3D; final: LstmState } {
   const [len, batch] = x.shape;
-  const { wu, b, noPeephole } = weights;
-  const hidden = noPeephole.shape[0];
-  const zeros = tf.zeros([batch, hidden]);
-  const input = reverse ? reverseSequence(x, padding.lengths) : x;
-  const out = runNativeOp(
-    'BlockLSTMV2',
-    [attr.float('cell_clip', 0), attr.bool('use_peephole', false), attr.floatType()],
-    [{ int64: len }, input, zeros, zeros, wu, noPeephole, noPeephole, noPeephole, b],
-    7,
-  ) as BlockOutputs;
+  const hidden = weights.noPeephole.shape[0];
+  const out = blockLstmV2(reverse ? reverseSequence(x, padding.lengths) : x, weights);
   const lastOf = (t: tf.Tensor3D): tf.Tensor2D => tf.gather(tf.reshape(t, [len * batch, hidden]), padding.lastRows) as tf.Tensor2D;
   const hs = out[6];
   return { outputs: reverse ? (reverseSequence(hs, padding.lengths) as tf.Tensor3D) : hs, final: { h: lastOf(hs), c: lastOf(out[1]) } };
@@ -142,18 +134,22 @@ function blockLstm(x: tf.Tensor, w: tf.Tensor, u: tf.Tensor, b: tf.Tensor): tf.T
   return blockLstmOp(x, w, u, b);
 }
 
-const blockLstmOp = withGradient(([x, w, u, b], save) => {
-  const [len, batch] = x!.shape as [number, number, number];
-  const hidden = u!.shape[0]!;
-  const wu = tf.concat([w!, u!], 0);
-  const zeros = tf.zeros([batch, hidden]);
-  const noPeephole = tf.zeros([hidden]);
-  const out = runNativeOp(
+/** BlockLSTMV2 over every step of x [T, B, I] from a zero state. */
+function blockLstmV2(x: tf.Tensor, weights: BlockLstmWeights): BlockOutputs {
+  const { wu, b, noPeephole } = weights;
+  const zeros = tf.zeros([x.shape[1]!, noPeephole.shape[0]]);
+  return runNativeOp(
     'BlockLSTMV2',
     [attr.float('cell_clip', 0), attr.bool('use_peephole', false), attr.floatType()],
-    [{ int64: len }, x!, zeros, zeros, wu, noPeephole, noPeephole, noPeephole, b!],
+    [{ int64: x.shape[0]! }, x, zeros, zeros, wu, noPeephole, noPeephole, noPeephole, b],
     7,
   ) as BlockOutputs;
+}
+
+const blockLstmOp = withGradient(([x, w, u, b], save) => {
+  const weights = blockLstmWeights(w as tf.Tensor2D, u as tf.Tensor2D, b as tf.Tensor1D);
+  const out = blockLstmV2(x!, weights);
+  const { wu } = weights;
   save([x!, w!, u!, b!, wu, ...out]);
   return {
     value: tf.concat([out[6], out[1]], 2),
